@@ -1,0 +1,87 @@
+//! Options chosen with [`StatsBuilder`](crate::StatsBuilder), shared read-only by every part.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+
+/// Hook choosing a request's URI set label from its head.
+pub(crate) type UriSetHook =
+    Arc<dyn Fn(&http::request::Parts) -> Option<Cow<'static, str>> + Send + Sync>;
+
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) slow_threshold: Duration,
+    pub(crate) slow_capacity: usize,
+    pub(crate) max_uri_sets: usize,
+    pub(crate) tracked_status_codes: Vec<StatusCode>,
+    pub(crate) record_query: bool,
+    pub(crate) record_client: bool,
+    pub(crate) max_string_len: usize,
+    pub(crate) prefix: String,
+    pub(crate) bearer_token: Option<String>,
+    pub(crate) read_only: bool,
+    pub(crate) instance: String,
+    pub(crate) uri_set_hook: Option<UriSetHook>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            slow_threshold: Duration::from_secs(1),
+            slow_capacity: 100,
+            max_uri_sets: 256,
+            tracked_status_codes: [404, 408, 499, 501]
+                .into_iter()
+                .filter_map(|c| StatusCode::from_u16(c).ok())
+                .collect(),
+            record_query: false,
+            record_client: false,
+            max_string_len: 256,
+            prefix: "/stats".to_owned(),
+            bearer_token: None,
+            read_only: false,
+            instance: default_instance(),
+            uri_set_hook: None,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("slow_threshold", &self.slow_threshold)
+            .field("slow_capacity", &self.slow_capacity)
+            .field("max_uri_sets", &self.max_uri_sets)
+            .field("tracked_status_codes", &self.tracked_status_codes)
+            .field("record_query", &self.record_query)
+            .field("record_client", &self.record_client)
+            .field("max_string_len", &self.max_string_len)
+            .field("prefix", &self.prefix)
+            .field(
+                "bearer_token",
+                &self.bearer_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("read_only", &self.read_only)
+            .field("instance", &self.instance)
+            .field(
+                "uri_set_hook",
+                &self.uri_set_hook.as_ref().map(|_| "<hook>"),
+            )
+            .finish()
+    }
+}
+
+/// `host:pid`, with the host name from the kernel or the environment.
+fn default_instance() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+        .or_else(|| std::env::var("COMPUTERNAME").ok().filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!("{host}:{}", std::process::id())
+}

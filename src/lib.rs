@@ -1,0 +1,56 @@
+//! Live, exact, bounded request statistics for [tower] and [axum] services.
+//!
+//! Add one layer and mount one router, and see what the server is doing right now: a page at
+//! `/stats`, JSON at `/stats/data`, and `POST` control routes to pause, resume and reset
+//! recording.
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use tower_stats::Stats;
+//!
+//! let stats = Stats::new(); // the store; cheap to clone
+//! let app: Router = Router::new()
+//!     .route("/users/{id}", get(|| async { "a user" }))
+//!     .merge(stats.router()) // /stats, /stats/data, control routes
+//!     .layer(stats.layer()); // records every request, 404s included
+//! # drop(app);
+//! ```
+//!
+//! What is recorded is described in the [`record`] module; the JSON document in
+//! [`Snapshot`]; the routes and their protections in the `router` module docs.
+//!
+//! # Feature flags
+//!
+//! | Name | Description | Default? |
+//! |---|---|---|
+//! | `axum` | [`Stats::router`]: the page, the JSON and the control routes | Yes |
+//!
+//! Without `axum`, the layer works with any tower HTTP service and [`Stats::snapshot`] gives
+//! the same data.
+//!
+//! [tower]: https://docs.rs/tower
+//! [axum]: https://docs.rs/axum
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![doc(test(no_crate_inject, attr(deny(warnings, rust_2018_idioms))))]
+
+mod config;
+pub mod record;
+pub mod registry;
+pub mod report;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod router;
+mod sanitize;
+mod snapshot;
+mod stats;
+mod uri_set;
+
+pub use self::record::StatsLayer;
+pub use self::registry::{Combine, Namespace, RegistryError};
+pub use self::snapshot::{
+    HttpSnapshot, NamespaceSnapshot, Outcome, RequestRecord, ServerInfo, Snapshot, UriSetSnapshot,
+    SCHEMA_VERSION,
+};
+pub use self::stats::{ConfigError, Stats, StatsBuilder, UnknownNamespace, HTTP_NAMESPACE};
+pub use self::uri_set::{UriSet, OTHER_METHOD, OVERFLOW, UNMATCHED};

@@ -1,0 +1,78 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use http::Response;
+use http_body::Body;
+use pin_project_lite::pin_project;
+
+use super::{RecordGuard, ResponseBody};
+use crate::snapshot::Outcome;
+
+pin_project! {
+    /// Response future for [`StatsService`](super::StatsService).
+    ///
+    /// Records the status when the inner future resolves and hands the record to the
+    /// [`ResponseBody`]. Dropped before that, the request is recorded as aborted (status 499).
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        guard: Option<RecordGuard>,
+        head: bool,
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(inner: F, guard: Option<RecordGuard>, head: bool) -> Self {
+        Self { inner, guard, head }
+    }
+}
+
+impl<F: std::fmt::Debug> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("inner", &self.inner)
+            .field("recording", &self.guard.is_some())
+            .finish()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Body,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Some(guard) = this.guard.as_mut() {
+            guard.polling = true;
+        }
+        let result = this.inner.poll(cx);
+        if let Some(guard) = this.guard.as_mut() {
+            guard.polling = false;
+        }
+        let result = ready!(result);
+        let mut guard = this.guard.take();
+        match result {
+            Ok(response) => {
+                if let Some(g) = guard.as_mut() {
+                    let ended = g.on_response(response.status(), response.headers(), *this.head)
+                        || response.body().is_end_stream();
+                    if ended {
+                        g.finish(Outcome::Completed);
+                        guard = None;
+                    }
+                }
+                Poll::Ready(Ok(response.map(|body| ResponseBody::new(body, guard))))
+            }
+            Err(error) => {
+                if let Some(mut g) = guard {
+                    g.finish(Outcome::Error);
+                }
+                Poll::Ready(Err(error))
+            }
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The guard that carries a request's record between phases and finalizes it exactly once.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use http::{HeaderMap, Method, StatusCode};
+use tokio::time::Instant;
+
+use crate::registry::http::{duration_nanos, record_of, Live};
+use crate::snapshot::Outcome;
+use crate::stats::Shared;
+use crate::uri_set::UriSetEntry;
+
+/// Owns a recorded request from `call` to the end of its response body.
+///
+/// Whichever phase ends the request (headers for bodyless responses, end of stream, body
+/// error, inner error, drop) calls [`finish`](Self::finish); `Drop` finishes a request that
+/// nobody finished as aborted, or as panicked when a poll of the inner service unwound.
+#[derive(Debug)]
+pub(crate) struct RecordGuard {
+    shared: Arc<Shared>,
+    id: u64,
+    start: Instant,
+    uri_set: Arc<UriSetEntry>,
+    status: Option<StatusCode>,
+    bytes_written: u64,
+    stream: bool,
+    /// True while the inner future or body is being polled: if the guard is dropped in that
+    /// state, the poll never returned, so it panicked.
+    pub(crate) polling: bool,
+    done: bool,
+}
+
+impl RecordGuard {
+    /// Counts the request as started and enters it in the in-flight table.
+    pub(crate) fn start(
+        shared: Arc<Shared>,
+        method: &Method,
+        uri: &http::Uri,
+        uri_set: Arc<UriSetEntry>,
+        client: Option<std::net::SocketAddr>,
+    ) -> Self {
+        let http = &shared.http;
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let start = Instant::now();
+        http.requests_total.fetch_add(1, Ordering::Relaxed);
+        http.in_flight_count.fetch_add(1, Ordering::Relaxed);
+        http.in_flight.insert(
+            id,
+            Live {
+                method: method.clone(),
+                uri: uri.clone(),
+                uri_set: Arc::clone(&uri_set),
+                start,
+                status: None,
+                bytes_read: 0,
+                bytes_written: 0,
+                client,
+                stream: false,
+            },
+        );
+        Self {
+            shared,
+            id,
+            start,
+            uri_set,
+            status: None,
+            bytes_written: 0,
+            stream: false,
+            polling: false,
+            done: false,
+        }
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Records the response head. Returns `true` when the response has no body to wait for
+    /// (a response to `HEAD`, `101`, `204`, `304`), in which case the request is finished.
+    pub(crate) fn on_response(
+        &mut self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        head: bool,
+    ) -> bool {
+        let http = &self.shared.http;
+        self.status = Some(status);
+        let uri_set = http.uri_sets.current(Arc::clone(&self.uri_set));
+        http.count_status(status.as_u16(), &uri_set);
+        self.stream = status == StatusCode::SWITCHING_PROTOCOLS || is_event_stream(headers);
+        if self.stream {
+            http.in_flight_count.fetch_sub(1, Ordering::Relaxed);
+            http.streams_open.fetch_add(1, Ordering::Relaxed);
+            http.streams_total.fetch_add(1, Ordering::Relaxed);
+            uri_set.streams.fetch_add(1, Ordering::Relaxed);
+        }
+        let stream = self.stream;
+        http.in_flight.update(self.id, |live| {
+            live.status = Some(status);
+            live.stream = stream;
+        });
+        let bodyless = head
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
+        if bodyless {
+            self.finish(Outcome::Completed);
+        }
+        bodyless
+    }
+
+    /// Counts response body bytes the server polled.
+    pub(crate) fn on_data(&mut self, bytes: u64) {
+        if bytes == 0 {
+            return;
+        }
+        self.bytes_written = self.bytes_written.saturating_add(bytes);
+        let http = &self.shared.http;
+        http.bytes_written_total.fetch_add(bytes, Ordering::Relaxed);
+        http.in_flight.update(self.id, |live| {
+            live.bytes_written = live.bytes_written.saturating_add(bytes);
+        });
+    }
+
+    /// Finalizes the request; later calls do nothing.
+    pub(crate) fn finish(&mut self, outcome: Outcome) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let shared = &*self.shared;
+        let http = &shared.http;
+        let config = &shared.config;
+        let end = Instant::now();
+        let uri_set = http.uri_sets.current(Arc::clone(&self.uri_set));
+        let live = http.in_flight.remove(self.id);
+
+        if self.status.is_none() && outcome == Outcome::Aborted {
+            // The client left before any status existed: nginx's 499.
+            self.status = StatusCode::from_u16(499).ok();
+            http.count_status(499, &uri_set);
+        }
+
+        let bytes_read = live.as_ref().map_or(0, |l| l.bytes_read);
+        uri_set.bytes_read.fetch_add(bytes_read, Ordering::Relaxed);
+        uri_set
+            .bytes_written
+            .fetch_add(self.bytes_written, Ordering::Relaxed);
+
+        match outcome {
+            Outcome::Aborted => {
+                http.requests_aborted.fetch_add(1, Ordering::Relaxed);
+            }
+            Outcome::Error | Outcome::Panicked => {
+                http.requests_errored.fetch_add(1, Ordering::Relaxed);
+                uri_set.errors.fetch_add(1, Ordering::Relaxed);
+                if outcome == Outcome::Panicked {
+                    http.requests_panicked.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            _ => {}
+        }
+
+        if self.stream {
+            http.streams_open.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        http.in_flight_count.fetch_sub(1, Ordering::Relaxed);
+        let elapsed = end.saturating_duration_since(self.start);
+        let nanos = duration_nanos(elapsed);
+        http.processing_nanos_total
+            .fetch_add(nanos, Ordering::Relaxed);
+        uri_set.record_timing(nanos);
+
+        let threshold = config.slow_threshold;
+        if !threshold.is_zero() && elapsed > threshold && config.slow_capacity > 0 {
+            if let Some(mut live) = live {
+                live.status = self.status;
+                live.bytes_written = self.bytes_written;
+                live.uri_set = uri_set;
+                let record = record_of(self.id, &live, &shared.clock, end, Some(outcome), config);
+                http.push_slow(record, config.slow_capacity);
+            }
+        }
+    }
+}
+
+impl Drop for RecordGuard {
+    fn drop(&mut self) {
+        if !self.done {
+            let outcome = if self.polling || std::thread::panicking() {
+                Outcome::Panicked
+            } else {
+                Outcome::Aborted
+            };
+            self.finish(outcome);
+        }
+    }
+}
+
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/event-stream"))
+}

@@ -1,0 +1,66 @@
+//! The recording middleware: [`StatsLayer`], [`StatsService`], [`ResponseFuture`],
+//! [`ResponseBody`] and [`RequestBody`].
+//!
+//! # When things are recorded
+//!
+//! - **start**, when [`StatsService::call`](tower_service::Service::call) runs: the request is
+//!   counted in `requests_total`, gets an id and enters the in-flight table. If the `http`
+//!   namespace is paused at that moment, the request is never recorded.
+//! - **headers**, when the inner future resolves: the status is counted. A response to `HEAD`,
+//!   a `101`, `204` or `304`, or a body that is already at its end, finishes the request here.
+//!   A `101 Switching Protocols` or `text/event-stream` response is a *stream*: it is counted
+//!   but kept out of the latency statistics and the slow list, and reported under
+//!   `open_streams` while its body is open.
+//! - **end**, when the response body ends (a `None` frame, a trailers frame, or a data frame
+//!   after which `is_end_stream()` is true), fails, or is dropped. Processing time is
+//!   end − start, on tokio's monotonic clock.
+//!
+//! Outcomes: `completed`; `aborted` when the future or body is dropped before the end (status
+//! 499 if no status existed yet); `error` for an inner `Err` or a body error; `panicked` when a
+//! panic unwound through the layer. Every path removes the request from the in-flight table
+//! exactly once.
+//!
+//! # Example
+//!
+//! ```
+//! use bytes::Bytes;
+//! use http::{Request, Response};
+//! use http_body_util::{BodyExt, Full};
+//! use tower::{service_fn, ServiceBuilder, ServiceExt};
+//! use tower_stats::Stats;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let stats = Stats::new();
+//! let service = ServiceBuilder::new()
+//!     .layer(stats.layer())
+//!     .service(service_fn(|_req: Request<_>| async {
+//!         Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from("hello"))))
+//!     }));
+//!
+//! let response = service.oneshot(Request::new(Full::new(Bytes::new()))).await?;
+//! assert_eq!(stats.snapshot().http.requests_in_flight, 1); // the body is not consumed yet
+//! response.into_body().collect().await?;
+//!
+//! let http = stats.snapshot().http;
+//! assert_eq!(http.requests_in_flight, 0);
+//! assert_eq!(http.bytes_written_total, 5);
+//! assert_eq!(http.uri_sets["GET <unmatched>"].count, 1);
+//! # Ok(())
+//! # }
+//! ```
+
+mod body;
+mod future;
+mod guard;
+mod layer;
+mod request_body;
+mod service;
+
+pub use self::body::ResponseBody;
+pub use self::future::ResponseFuture;
+pub use self::layer::StatsLayer;
+pub use self::request_body::RequestBody;
+pub use self::service::StatsService;
+
+pub(crate) use self::guard::RecordGuard;

@@ -1,0 +1,140 @@
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tower_service::Service;
+
+use super::{RecordGuard, RequestBody, ResponseBody, ResponseFuture};
+use crate::sanitize;
+use crate::stats::Shared;
+use crate::uri_set::{method_index, UriSet, UNMATCHED};
+use crate::Stats;
+
+/// Middleware that records every request it serves into a [`Stats`] store.
+///
+/// The request body is wrapped in a [`RequestBody`] that counts the bytes the inner service
+/// reads, and the response body in a [`ResponseBody`] that counts the bytes the server polls
+/// and finalizes the record when the body ends or is dropped.
+///
+/// See the [module docs](crate::record) for an example.
+#[derive(Debug, Clone)]
+pub struct StatsService<S> {
+    inner: S,
+    stats: Stats,
+}
+
+impl<S> StatsService<S> {
+    /// Wraps `inner`, recording into `stats`.
+    pub fn new(inner: S, stats: Stats) -> Self {
+        Self { inner, stats }
+    }
+
+    /// A reference to the inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// A mutable reference to the inner service.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for StatsService<S>
+where
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
+    ResBody: http_body::Body,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let shared = &self.stats.shared;
+        if !shared.http.enabled.load(Ordering::Relaxed) {
+            return ResponseFuture::new(
+                self.inner.call(req.map(RequestBody::untracked)),
+                None,
+                false,
+            );
+        }
+        let (parts, body) = req.into_parts();
+        let method = method_index(&parts.method);
+        let uri_set = {
+            let route = route_of(shared, &parts);
+            shared.http.uri_sets.get(method, &route)
+        };
+        let client = if shared.config.record_client {
+            client_of(&parts.extensions)
+        } else {
+            None
+        };
+        let guard = RecordGuard::start(
+            Arc::clone(shared),
+            &parts.method,
+            &parts.uri,
+            uri_set,
+            client,
+        );
+        let head = parts.method == http::Method::HEAD;
+        let body = RequestBody::tracked(body, Arc::clone(shared), guard.id());
+        // If the inner `call` panics, the guard is dropped while unwinding: recorded as panicked.
+        let future = self.inner.call(Request::from_parts(parts, body));
+        ResponseFuture::new(future, Some(guard), head)
+    }
+}
+
+/// The route part of a request's URI set key, cleaned and capped.
+fn route_of<'a>(shared: &Shared, parts: &'a http::request::Parts) -> Cow<'a, str> {
+    let cap = shared.config.max_string_len;
+    let label: Cow<'a, str> = if let Some(set) = parts.extensions.get::<UriSet>() {
+        Cow::Borrowed(set.as_str())
+    } else if let Some(label) = shared
+        .config
+        .uri_set_hook
+        .as_ref()
+        .and_then(|hook| hook(parts))
+    {
+        label
+    } else {
+        matched_path(parts).map_or(Cow::Borrowed(UNMATCHED), Cow::Borrowed)
+    };
+    if sanitize::needs_cleaning(&label, cap) {
+        Cow::Owned(sanitize::clean(&label, cap))
+    } else {
+        label
+    }
+}
+
+#[cfg(feature = "axum")]
+fn matched_path(parts: &http::request::Parts) -> Option<&str> {
+    parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map(axum::extract::MatchedPath::as_str)
+}
+
+#[cfg(not(feature = "axum"))]
+fn matched_path(_parts: &http::request::Parts) -> Option<&str> {
+    None
+}
+
+fn client_of(extensions: &http::Extensions) -> Option<SocketAddr> {
+    #[cfg(feature = "axum")]
+    if let Some(info) = extensions.get::<axum::extract::ConnectInfo<SocketAddr>>() {
+        return Some(info.0);
+    }
+    extensions.get::<SocketAddr>().copied()
+}

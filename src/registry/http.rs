@@ -1,0 +1,402 @@
+//! The built-in `http` namespace: counters, the in-flight table, the slow list and URI sets.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{Method, StatusCode, Uri};
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::snapshot::{HttpSnapshot, Outcome, RequestRecord, UriSetSnapshot};
+use crate::uri_set::{UriSetEntry, UriSets};
+
+const SHARDS: usize = 16;
+
+/// Hashes request ids (sequential integers) with one multiplication.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+/// A request that has started and not yet ended.
+#[derive(Debug)]
+pub(crate) struct Live {
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) uri_set: Arc<UriSetEntry>,
+    pub(crate) start: Instant,
+    pub(crate) status: Option<StatusCode>,
+    pub(crate) bytes_read: u64,
+    pub(crate) bytes_written: u64,
+    pub(crate) client: Option<SocketAddr>,
+    pub(crate) stream: bool,
+}
+
+/// Live requests, sharded by id so that concurrent requests rarely share a lock.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    shards: Box<[Mutex<IdMap<Live>>]>,
+}
+
+impl InFlight {
+    fn new() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    fn shard(&self, id: u64) -> std::sync::MutexGuard<'_, IdMap<Live>> {
+        // Ids are sequential, so the low bits spread requests evenly over the shards.
+        self.shards[(id as usize) % SHARDS]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn insert(&self, id: u64, live: Live) {
+        self.shard(id).insert(id, live);
+    }
+
+    pub(crate) fn remove(&self, id: u64) -> Option<Live> {
+        self.shard(id).remove(&id)
+    }
+
+    /// Runs `f` on the live record, if the request is still in flight.
+    pub(crate) fn update<R>(&self, id: u64, f: impl FnOnce(&mut Live) -> R) -> Option<R> {
+        self.shard(id).get_mut(&id).map(f)
+    }
+
+    /// Copies the live records, one shard at a time.
+    fn collect(&self, mut f: impl FnMut(u64, &Live)) {
+        for shard in &*self.shards {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for (id, live) in shard.iter() {
+                f(*id, live);
+            }
+        }
+    }
+}
+
+/// State of the `http` namespace.
+#[derive(Debug)]
+pub(crate) struct HttpNamespace {
+    pub(crate) enabled: AtomicBool,
+    pub(crate) requests_total: AtomicU64,
+    pub(crate) requests_aborted: AtomicU64,
+    pub(crate) requests_errored: AtomicU64,
+    pub(crate) requests_panicked: AtomicU64,
+    pub(crate) processing_nanos_total: AtomicU64,
+    pub(crate) bytes_read_total: AtomicU64,
+    pub(crate) bytes_written_total: AtomicU64,
+    pub(crate) in_flight_count: AtomicI64,
+    pub(crate) streams_open: AtomicI64,
+    pub(crate) streams_total: AtomicU64,
+    pub(crate) status_classes: [AtomicU64; 5],
+    pub(crate) tracked: Box<[(u16, AtomicU64)]>,
+    /// Nanoseconds from the stats base instant to the last reset.
+    pub(crate) reset_offset_nanos: AtomicU64,
+    pub(crate) in_flight: InFlight,
+    pub(crate) slow: Mutex<VecDeque<RequestRecord>>,
+    pub(crate) uri_sets: UriSets,
+}
+
+impl HttpNamespace {
+    pub(crate) fn new(config: &Config) -> Self {
+        Self {
+            enabled: AtomicBool::new(true),
+            requests_total: AtomicU64::new(0),
+            requests_aborted: AtomicU64::new(0),
+            requests_errored: AtomicU64::new(0),
+            requests_panicked: AtomicU64::new(0),
+            processing_nanos_total: AtomicU64::new(0),
+            bytes_read_total: AtomicU64::new(0),
+            bytes_written_total: AtomicU64::new(0),
+            in_flight_count: AtomicI64::new(0),
+            streams_open: AtomicI64::new(0),
+            streams_total: AtomicU64::new(0),
+            status_classes: Default::default(),
+            tracked: config
+                .tracked_status_codes
+                .iter()
+                .map(|c| (c.as_u16(), AtomicU64::new(0)))
+                .collect(),
+            reset_offset_nanos: AtomicU64::new(0),
+            in_flight: InFlight::new(),
+            slow: Mutex::new(VecDeque::with_capacity(config.slow_capacity.min(1024))),
+            uri_sets: UriSets::new(config.max_uri_sets),
+        }
+    }
+
+    /// Counts a response status: its class, and its code when tracked.
+    pub(crate) fn count_status(&self, status: u16, uri_set: &UriSetEntry) {
+        if let Some(i) = status_class_index(status) {
+            self.status_classes[i].fetch_add(1, Ordering::Relaxed);
+            uri_set.status[i].fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some((_, n)) = self.tracked.iter().find(|(c, _)| *c == status) {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Appends a finished slow request, evicting the oldest beyond `capacity`.
+    pub(crate) fn push_slow(&self, record: RequestRecord, capacity: usize) {
+        let mut slow = self.slow.lock().unwrap_or_else(|e| e.into_inner());
+        slow.push_back(record);
+        while slow.len() > capacity {
+            slow.pop_front();
+        }
+    }
+
+    /// Zeroes counters and collections; live requests stay in the table.
+    pub(crate) fn reset(&self, offset_nanos: u64) {
+        for counter in [
+            &self.requests_total,
+            &self.requests_aborted,
+            &self.requests_errored,
+            &self.requests_panicked,
+            &self.processing_nanos_total,
+            &self.bytes_read_total,
+            &self.bytes_written_total,
+            &self.streams_total,
+        ] {
+            counter.store(0, Ordering::Relaxed);
+        }
+        for counter in &self.status_classes {
+            counter.store(0, Ordering::Relaxed);
+        }
+        for (_, counter) in &*self.tracked {
+            counter.store(0, Ordering::Relaxed);
+        }
+        self.slow.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.uri_sets.clear();
+        self.reset_offset_nanos
+            .store(offset_nanos, Ordering::Relaxed);
+    }
+
+    /// Reads the namespace. Each live record is copied under its shard's lock, so no record
+    /// is torn; counters are read one by one while recording goes on.
+    pub(crate) fn snapshot(&self, clock: &Clock, now: Instant, config: &Config) -> HttpSnapshot {
+        let mut in_flight = Vec::new();
+        let mut open_streams = Vec::new();
+        self.in_flight.collect(|id, live| {
+            let record = live_record(id, live, clock, now, config);
+            if live.stream {
+                open_streams.push(record);
+            } else {
+                in_flight.push(record);
+            }
+        });
+        let by_start = |a: &RequestRecord, b: &RequestRecord| {
+            a.start_time
+                .total_cmp(&b.start_time)
+                .then_with(|| a.id.len().cmp(&b.id.len()))
+                .then_with(|| a.id.cmp(&b.id))
+        };
+        in_flight.sort_by(by_start);
+        open_streams.sort_by(by_start);
+
+        let slow_requests: Vec<RequestRecord> = self
+            .slow
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+
+        let uri_sets = self
+            .uri_sets
+            .entries()
+            .into_iter()
+            .map(|e| (e.key.to_string(), uri_set_snapshot(&e)))
+            .collect();
+
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let requests_total = load(&self.requests_total);
+        let bytes_read_total = load(&self.bytes_read_total);
+        let bytes_written_total = load(&self.bytes_written_total);
+        let reset_offset = Duration::from_nanos(load(&self.reset_offset_nanos));
+        let counting = now
+            .saturating_duration_since(clock.base + reset_offset)
+            .as_secs_f64();
+        let per_second = |n: u64| {
+            if counting > 0.0 {
+                n as f64 / counting
+            } else {
+                0.0
+            }
+        };
+        let per_request = |n: u64| {
+            if requests_total > 0 {
+                n as f64 / requests_total as f64
+            } else {
+                0.0
+            }
+        };
+
+        HttpSnapshot {
+            enabled: self.enabled.load(Ordering::Relaxed),
+            requests_total,
+            requests_in_flight: in_flight.len() as u64,
+            requests_aborted: load(&self.requests_aborted),
+            requests_errored: load(&self.requests_errored),
+            requests_panicked: load(&self.requests_panicked),
+            requests_per_second: per_second(requests_total),
+            processing_seconds_total: nanos_to_secs(load(&self.processing_nanos_total)),
+            bytes_read_total,
+            bytes_written_total,
+            bytes_read_per_second: per_second(bytes_read_total),
+            bytes_written_per_second: per_second(bytes_written_total),
+            bytes_read_per_request: per_request(bytes_read_total),
+            bytes_written_per_request: per_request(bytes_written_total),
+            status_1xx: load(&self.status_classes[0]),
+            status_2xx: load(&self.status_classes[1]),
+            status_3xx: load(&self.status_classes[2]),
+            status_4xx: load(&self.status_classes[3]),
+            status_5xx: load(&self.status_classes[4]),
+            status_codes: self
+                .tracked
+                .iter()
+                .map(|(code, n)| (code.to_string(), load(n)))
+                .collect(),
+            uri_sets_overflowed: self.uri_sets.overflowed.load(Ordering::Relaxed),
+            uptime_seconds: now.saturating_duration_since(clock.base).as_secs_f64(),
+            reset_time: clock.epoch_of(clock.base + reset_offset),
+            streams_open: open_streams.len() as u64,
+            streams_total: load(&self.streams_total),
+            in_flight,
+            open_streams,
+            slow_requests,
+            uri_sets,
+        }
+    }
+}
+
+/// Maps a monotonic instant to Unix epoch seconds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    pub(crate) base: Instant,
+    pub(crate) base_epoch: f64,
+}
+
+impl Clock {
+    pub(crate) fn new() -> Self {
+        let base_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        Self {
+            base: Instant::now(),
+            base_epoch,
+        }
+    }
+
+    pub(crate) fn epoch_of(&self, instant: Instant) -> f64 {
+        self.base_epoch + instant.saturating_duration_since(self.base).as_secs_f64()
+    }
+}
+
+pub(crate) fn nanos_to_secs(nanos: u64) -> f64 {
+    Duration::from_nanos(nanos).as_secs_f64()
+}
+
+pub(crate) fn duration_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn status_class_index(status: u16) -> Option<usize> {
+    match status {
+        100..=599 => Some(usize::from(status / 100 - 1)),
+        _ => None,
+    }
+}
+
+fn uri_set_snapshot(e: &UriSetEntry) -> UriSetSnapshot {
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let count = load(&e.count);
+    let sum = nanos_to_secs(load(&e.sum_nanos));
+    let (min, max) = if count == 0 {
+        (None, None)
+    } else {
+        (
+            Some(nanos_to_secs(load(&e.min_nanos))),
+            Some(nanos_to_secs(load(&e.max_nanos))),
+        )
+    };
+    UriSetSnapshot {
+        count,
+        streams: load(&e.streams),
+        min_seconds: min,
+        max_seconds: max,
+        sum_seconds: sum,
+        avg_seconds: if count == 0 { 0.0 } else { sum / count as f64 },
+        bytes_read: load(&e.bytes_read),
+        bytes_written: load(&e.bytes_written),
+        errors: load(&e.errors),
+        status_1xx: load(&e.status[0]),
+        status_2xx: load(&e.status[1]),
+        status_3xx: load(&e.status[2]),
+        status_4xx: load(&e.status[3]),
+        status_5xx: load(&e.status[4]),
+    }
+}
+
+/// The path as recorded: capped and cleaned, with the query only when enabled.
+pub(crate) fn recorded_path(uri: &Uri, config: &Config) -> String {
+    let raw = match (config.record_query, uri.path_and_query()) {
+        (true, Some(pq)) => pq.as_str(),
+        _ => uri.path(),
+    };
+    crate::sanitize::clean(raw, config.max_string_len)
+}
+
+/// Builds the record of a live request or, with `end`, of a finished one.
+pub(crate) fn record_of(
+    id: u64,
+    live: &Live,
+    clock: &Clock,
+    end: Instant,
+    finished: Option<Outcome>,
+    config: &Config,
+) -> RequestRecord {
+    RequestRecord {
+        id: id.to_string(),
+        method: crate::sanitize::clean(live.method.as_str(), config.max_string_len),
+        path: recorded_path(&live.uri, config),
+        uri_set: live.uri_set.key.to_string(),
+        start_time: clock.epoch_of(live.start),
+        end_time: finished.map(|_| clock.epoch_of(end)),
+        processing_seconds: end.saturating_duration_since(live.start).as_secs_f64(),
+        status: live.status.map(|s| s.as_u16()),
+        bytes_read: live.bytes_read,
+        bytes_written: live.bytes_written,
+        outcome: finished.unwrap_or(Outcome::InFlight),
+        client: live.client.map(|a| a.to_string()),
+        stream: live.stream,
+    }
+}
+
+fn live_record(
+    id: u64,
+    live: &Live,
+    clock: &Clock,
+    now: Instant,
+    config: &Config,
+) -> RequestRecord {
+    record_of(id, live, clock, now, None, config)
+}

@@ -1,0 +1,368 @@
+//! The axum [`Router`] serving the statistics: `GET /stats`, `GET /stats/data` and the
+//! control routes `POST /stats/pause`, `/stats/resume` and `/stats/reset`.
+//!
+//! The control routes change state only on `POST` (other methods get `405` with
+//! `Allow: POST`), refuse cross-origin browser requests with `403` (a `Sec-Fetch-Site` other
+//! than `same-origin` or `none`, or an `Origin` that does not match `Host`), require
+//! `Authorization: Bearer <token>` when [`StatsBuilder::bearer_token`] is set, and are left
+//! out entirely in [`StatsBuilder::read_only`] mode. Clients that send neither `Origin` nor
+//! `Sec-Fetch-Site`, such as curl, are allowed.
+//!
+//! They take an optional `namespace` (query string or form field; default: every namespace).
+//! A browser form post (`Accept` includes `text/html`) gets `303 See Other` back to the page;
+//! other clients get `200` with JSON of the new state. An unknown namespace gets `404` with a
+//! JSON error.
+//!
+//! [`StatsBuilder::bearer_token`]: crate::StatsBuilder::bearer_token
+//! [`StatsBuilder::read_only`]: crate::StatsBuilder::read_only
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+
+use crate::report;
+use crate::Stats;
+
+/// Largest control request body accepted.
+const MAX_FORM_BYTES: usize = 16 * 1024;
+
+impl Stats {
+    /// The router serving this store's statistics under the configured prefix.
+    ///
+    /// Merge it into an app, nest it under another prefix, or serve it on a separate loopback
+    /// listener (recommended in production). It can be wrapped in any tower layer, such as
+    /// authentication or an IP allow-list.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use tower::ServiceExt;
+    /// use tower_stats::Stats;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let stats = Stats::new();
+    /// let app: Router = Router::new()
+    ///     .route("/", get(|| async { "home" }))
+    ///     .nest("/admin", stats.router())
+    ///     .layer(stats.layer());
+    ///
+    /// let request = http::Request::get("/admin/stats/data").body(axum::body::Body::empty()).unwrap();
+    /// let response = app.oneshot(request).await.unwrap();
+    /// assert_eq!(response.status(), 200);
+    /// assert_eq!(response.headers()["content-type"], "application/json");
+    /// # }
+    /// ```
+    pub fn router<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let prefix = self.prefix().to_owned();
+        let mut router = Router::new()
+            .route(&prefix, get(dashboard))
+            .route(&format!("{prefix}/data"), get(data));
+        if !self.shared.config.read_only {
+            router = router
+                .route(&format!("{prefix}/pause"), post(pause))
+                .route(&format!("{prefix}/resume"), post(resume))
+                .route(&format!("{prefix}/reset"), post(reset));
+        }
+        router.with_state(self.clone())
+    }
+
+    /// Last segment of the prefix: the relative name of the page from its control routes.
+    fn page_segment(&self) -> &str {
+        self.prefix().rsplit('/').next().unwrap_or("stats")
+    }
+}
+
+fn secure(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+async fn dashboard(State(stats): State<Stats>) -> Response {
+    let page = report::html::render(
+        &stats.snapshot(),
+        stats.page_segment(),
+        !stats.shared.config.read_only,
+    );
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
+        page,
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(report::html::CONTENT_SECURITY_POLICY),
+    );
+    response
+        .headers_mut()
+        .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    secure(response)
+}
+
+async fn data(State(stats): State<Stats>) -> Response {
+    let body = report::json::render(&stats.snapshot());
+    secure(
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+    )
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({ "error": message, "status": status.as_u16() });
+    secure((status, axum::Json(body)).into_response())
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Pause,
+    Resume,
+    Reset,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Reset => "reset",
+        }
+    }
+}
+
+async fn pause(
+    State(stats): State<Stats>,
+    query: RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    control(&stats, Action::Pause, query, &headers, &body)
+}
+
+async fn resume(
+    State(stats): State<Stats>,
+    query: RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    control(&stats, Action::Resume, query, &headers, &body)
+}
+
+async fn reset(
+    State(stats): State<Stats>,
+    query: RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    control(&stats, Action::Reset, query, &headers, &body)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ControlParams {
+    namespace: Option<String>,
+}
+
+fn control(
+    stats: &Stats,
+    action: Action,
+    RawQuery(query): RawQuery,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    if let Err(reason) = check_same_origin(headers) {
+        return json_error(StatusCode::FORBIDDEN, reason);
+    }
+    if let Some(token) = &stats.shared.config.bearer_token {
+        if !bearer_matches(headers, token) {
+            let mut response =
+                json_error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    }
+    let namespace = match params(query.as_deref(), headers, body) {
+        Ok(namespace) => namespace,
+        Err((status, message)) => return json_error(status, message),
+    };
+    let namespace = namespace.as_deref().filter(|n| !n.is_empty());
+    let result = match action {
+        Action::Pause => stats.pause(namespace),
+        Action::Resume => stats.resume(namespace),
+        Action::Reset => stats.reset(namespace),
+    };
+    if let Err(unknown) = result {
+        return json_error(StatusCode::NOT_FOUND, &unknown.to_string());
+    }
+    if wants_html(headers) {
+        let location = format!("../{}", stats.page_segment());
+        let mut response = StatusCode::SEE_OTHER.into_response();
+        if let Ok(value) = HeaderValue::from_str(&location) {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+        return secure(response);
+    }
+    let names = match namespace {
+        Some(name) => vec![name.to_owned()],
+        None => stats.namespace_names(),
+    };
+    let states: serde_json::Map<String, serde_json::Value> = names
+        .into_iter()
+        .map(|name| {
+            let enabled = stats.is_enabled(&name).unwrap_or(false);
+            (name, serde_json::json!({ "enabled": enabled }))
+        })
+        .collect();
+    let body = serde_json::json!({ "ok": true, "action": action.as_str(), "namespaces": states });
+    secure(axum::Json(body).into_response())
+}
+
+/// The `namespace` parameter from the query string or a form body.
+fn params(
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Option<String>, (StatusCode, &'static str)> {
+    let from_query: ControlParams = match query {
+        Some(q) => serde_urlencoded::from_str(q)
+            .map_err(|_| (StatusCode::BAD_REQUEST, "malformed query string"))?,
+        None => ControlParams::default(),
+    };
+    if body.len() > MAX_FORM_BYTES {
+        return Err((
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "control request body too large",
+        ));
+    }
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    let from_body: ControlParams = if is_form && !body.is_empty() {
+        serde_urlencoded::from_bytes(body)
+            .map_err(|_| (StatusCode::BAD_REQUEST, "malformed form body"))?
+    } else {
+        ControlParams::default()
+    };
+    Ok(from_body.namespace.or(from_query.namespace))
+}
+
+/// Refuses cross-origin browser requests; requests with neither header (curl) pass.
+fn check_same_origin(headers: &HeaderMap) -> Result<(), &'static str> {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        let site = site.to_str().unwrap_or("");
+        if !site.eq_ignore_ascii_case("same-origin") && !site.eq_ignore_ascii_case("none") {
+            return Err("cross-site request refused");
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let matches = match (origin_authority(origin), host) {
+            (Some((scheme, authority)), Some(host)) => strip_default_port(scheme, authority)
+                .eq_ignore_ascii_case(strip_default_port(scheme, host)),
+            _ => false,
+        };
+        if !matches {
+            return Err("cross-origin request refused");
+        }
+    }
+    Ok(())
+}
+
+/// `("http", "host:port")` from an `Origin` value; `None` for `null` or anything malformed.
+fn origin_authority(origin: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = origin.split_once("://")?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
+        return None;
+    }
+    Some((scheme, rest))
+}
+
+fn strip_default_port<'a>(scheme: &str, authority: &'a str) -> &'a str {
+    let default = match scheme {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return authority,
+    };
+    authority.strip_suffix(default).unwrap_or(authority)
+}
+
+fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+    else {
+        return false;
+    };
+    constant_time_eq(given.trim().as_bytes(), token.as_bytes())
+}
+
+/// Compares without stopping at the first difference, so timing does not leak the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_parsing() {
+        assert_eq!(origin_authority("http://a:1"), Some(("http", "a:1")));
+        assert_eq!(origin_authority("null"), None);
+        assert_eq!(origin_authority("http://a/b"), None);
+        assert_eq!(strip_default_port("https", "a:443"), "a");
+    }
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

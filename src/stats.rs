@@ -1,0 +1,450 @@
+//! The [`Stats`] handle, its builder, and the control operations (pause, resume, reset).
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use http::StatusCode;
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::record::StatsLayer;
+use crate::registry::http::{duration_nanos, Clock, HttpNamespace};
+use crate::registry::{check_name, Namespace, NamespaceInner, RegistryError};
+use crate::snapshot::{ServerInfo, Snapshot, SCHEMA_VERSION};
+
+/// Name of the built-in namespace that holds the request statistics.
+pub const HTTP_NAMESPACE: &str = "http";
+
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) clock: Clock,
+    pub(crate) next_id: AtomicU64,
+    pub(crate) http: HttpNamespace,
+    namespaces: RwLock<BTreeMap<String, Arc<NamespaceInner>>>,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The statistics store: the handle to every namespace, the layer and the router.
+///
+/// Cheap to clone (an `Arc` inside); every clone sees the same statistics. Each `Stats::new()`
+/// is a separate store, so two apps in one process, or parallel tests, never interfere.
+///
+/// # Example
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use tower::ServiceExt;
+/// use tower_stats::Stats;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let stats = Stats::new();
+/// let app: Router = Router::new()
+///     .route("/users/{id}", get(|| async { "a user" }))
+///     .merge(stats.router())
+///     .layer(stats.layer());
+///
+/// let request = http::Request::get("/users/7").body(axum::body::Body::empty()).unwrap();
+/// let response = app.oneshot(request).await.unwrap();
+/// # use http_body_util::BodyExt;
+/// response.into_body().collect().await.unwrap();
+///
+/// let snapshot = stats.snapshot();
+/// assert_eq!(snapshot.http.requests_total, 1);
+/// assert_eq!(snapshot.http.uri_sets["GET /users/{id}"].count, 1);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Stats {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stats")
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self::from_config(Config::default())
+    }
+}
+
+/// A namespace name that no namespace has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownNamespace(pub String);
+
+impl fmt::Display for UnknownNamespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown namespace {:?}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownNamespace {}
+
+impl Stats {
+    /// A store with every default option (see [`StatsBuilder`]).
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A builder to set the options.
+    pub fn builder() -> StatsBuilder {
+        StatsBuilder::default()
+    }
+
+    fn from_config(config: Config) -> Self {
+        let http = HttpNamespace::new(&config);
+        Self {
+            shared: Arc::new(Shared {
+                config,
+                clock: Clock::new(),
+                next_id: AtomicU64::new(1),
+                http,
+                namespaces: RwLock::default(),
+            }),
+        }
+    }
+
+    /// The layer that records every request into this store.
+    ///
+    /// Apply it outermost (`Router::layer`) so that 404s and every route are recorded.
+    pub fn layer(&self) -> StatsLayer {
+        StatsLayer::new(self.clone())
+    }
+
+    /// Registers (or returns) the application namespace `name`.
+    ///
+    /// `http` is reserved for the built-in namespace.
+    pub fn namespace(&self, name: &str) -> Result<Namespace, RegistryError> {
+        check_name(name, HTTP_NAMESPACE)?;
+        let mut namespaces = self
+            .shared
+            .namespaces
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let inner = namespaces
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::new(NamespaceInner::new()));
+        Ok(Namespace {
+            name: name.into(),
+            inner: Arc::clone(inner),
+        })
+    }
+
+    /// Names of every namespace, `http` included, sorted.
+    #[must_use]
+    pub fn namespace_names(&self) -> Vec<String> {
+        let namespaces = self
+            .shared
+            .namespaces
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut names: Vec<String> = namespaces.keys().cloned().collect();
+        names.push(HTTP_NAMESPACE.to_owned());
+        names.sort();
+        names
+    }
+
+    fn app_namespace(&self, name: &str) -> Option<Arc<NamespaceInner>> {
+        self.shared
+            .namespaces
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    fn targets(&self, namespace: Option<&str>) -> Result<Vec<Target>, UnknownNamespace> {
+        match namespace {
+            Some(HTTP_NAMESPACE) => Ok(vec![Target::Http]),
+            Some(name) => self
+                .app_namespace(name)
+                .map(|ns| vec![Target::App(ns)])
+                .ok_or_else(|| UnknownNamespace(name.to_owned())),
+            None => {
+                let namespaces = self
+                    .shared
+                    .namespaces
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner());
+                let mut all = vec![Target::Http];
+                all.extend(namespaces.values().cloned().map(Target::App));
+                Ok(all)
+            }
+        }
+    }
+
+    /// Stops recording in `namespace` (or every namespace with `None`).
+    ///
+    /// Requests that started before the pause finish recording; requests that start while
+    /// paused are never recorded, even if recording resumes before they end. Reports keep
+    /// working and nothing is reset.
+    pub fn pause(&self, namespace: Option<&str>) -> Result<(), UnknownNamespace> {
+        self.set_enabled(namespace, false)
+    }
+
+    /// Resumes recording in `namespace` (or every namespace with `None`).
+    pub fn resume(&self, namespace: Option<&str>) -> Result<(), UnknownNamespace> {
+        self.set_enabled(namespace, true)
+    }
+
+    fn set_enabled(&self, namespace: Option<&str>, enabled: bool) -> Result<(), UnknownNamespace> {
+        for target in self.targets(namespace)? {
+            match target {
+                Target::Http => self.shared.http.enabled.store(enabled, Ordering::SeqCst),
+                Target::App(ns) => ns.enabled.store(enabled, Ordering::SeqCst),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `namespace` is recording.
+    pub fn is_enabled(&self, namespace: &str) -> Result<bool, UnknownNamespace> {
+        match self.targets(Some(namespace))?.first() {
+            Some(Target::App(ns)) => Ok(ns.enabled.load(Ordering::SeqCst)),
+            _ => Ok(self.shared.http.enabled.load(Ordering::SeqCst)),
+        }
+    }
+
+    /// Zeroes the counters and collections of `namespace` (or every namespace with `None`).
+    ///
+    /// In-flight requests are kept and recorded when they finish; rates restart from now.
+    pub fn reset(&self, namespace: Option<&str>) -> Result<(), UnknownNamespace> {
+        for target in self.targets(namespace)? {
+            match target {
+                Target::Http => {
+                    let offset = Instant::now().saturating_duration_since(self.shared.clock.base);
+                    self.shared.http.reset(duration_nanos(offset));
+                }
+                Target::App(ns) => ns.reset(),
+            }
+        }
+        Ok(())
+    }
+
+    /// A consistent copy of every namespace, taken without stopping recording.
+    #[must_use]
+    pub fn snapshot(&self) -> Snapshot {
+        let shared = &*self.shared;
+        let now = Instant::now();
+        let namespaces: Vec<(String, Arc<NamespaceInner>)> = shared
+            .namespaces
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .collect();
+        Snapshot {
+            schema_version: SCHEMA_VERSION,
+            generated_at: shared.clock.epoch_of(now),
+            server: ServerInfo {
+                version: concat!("tower-stats ", env!("CARGO_PKG_VERSION")).to_owned(),
+                instance: shared.config.instance.clone(),
+                start_time: shared.clock.base_epoch,
+                uptime_seconds: now
+                    .saturating_duration_since(shared.clock.base)
+                    .as_secs_f64(),
+            },
+            http: shared.http.snapshot(&shared.clock, now, &shared.config),
+            namespaces: namespaces
+                .into_iter()
+                .map(|(name, ns)| (name, ns.snapshot(shared.config.max_string_len)))
+                .collect(),
+        }
+    }
+
+    /// The path prefix the router serves under (default `/stats`).
+    #[must_use]
+    pub fn prefix(&self) -> &str {
+        &self.shared.config.prefix
+    }
+}
+
+enum Target {
+    Http,
+    App(Arc<NamespaceInner>),
+}
+
+/// Why a [`StatsBuilder`] option was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The router prefix must start with `/`, must not end with `/`, and must not contain
+    /// `{`, `}`, `*`, `?` or `#`.
+    InvalidPrefix(String),
+    /// A bearer token must be 1 to 1024 visible ASCII characters.
+    InvalidBearerToken,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidPrefix(p) => write!(
+                f,
+                "invalid stats prefix {p:?}: it must start with '/', must not end with '/' and \
+                 must not contain '{{', '}}', '*', '?' or '#'"
+            ),
+            Self::InvalidBearerToken => {
+                f.write_str("invalid bearer token: use 1 to 1024 visible ASCII characters")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Options of a [`Stats`] store. Every option has a default, stated on its method.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_stats::Stats;
+///
+/// # fn main() -> Result<(), tower_stats::ConfigError> {
+/// let stats = Stats::builder()
+///     .slow_threshold(Duration::from_millis(250))
+///     .slow_capacity(50)
+///     .max_uri_sets(128)
+///     .bearer_token("s3cret")
+///     .build()?;
+/// assert_eq!(stats.prefix(), "/stats");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Default)]
+#[must_use]
+pub struct StatsBuilder {
+    config: Config,
+}
+
+impl StatsBuilder {
+    /// Requests taking strictly longer than this are kept in the slow list.
+    /// `Duration::ZERO` disables the slow list. Defaults to 1 second.
+    pub fn slow_threshold(mut self, threshold: Duration) -> Self {
+        self.config.slow_threshold = threshold;
+        self
+    }
+
+    /// How many slow requests are kept; the oldest is evicted first. Defaults to 100.
+    pub fn slow_capacity(mut self, capacity: usize) -> Self {
+        self.config.slow_capacity = capacity;
+        self
+    }
+
+    /// How many URI sets are tracked; requests for later keys are counted in `<overflow>`.
+    /// Defaults to 256.
+    pub fn max_uri_sets(mut self, max: usize) -> Self {
+        self.config.max_uri_sets = max;
+        self
+    }
+
+    /// Status codes counted one by one in `status_codes`. Defaults to 404, 408, 499 and 501.
+    pub fn tracked_status_codes(mut self, codes: impl IntoIterator<Item = StatusCode>) -> Self {
+        let mut codes: Vec<StatusCode> = codes.into_iter().collect();
+        codes.sort();
+        codes.dedup();
+        self.config.tracked_status_codes = codes;
+        self
+    }
+
+    /// Whether recorded paths keep their query string. Defaults to `false`.
+    pub fn record_query(mut self, record: bool) -> Self {
+        self.config.record_query = record;
+        self
+    }
+
+    /// Whether records carry the client address, taken from axum's `ConnectInfo<SocketAddr>`
+    /// or a `SocketAddr` request extension. Defaults to `false`.
+    pub fn record_client(mut self, record: bool) -> Self {
+        self.config.record_client = record;
+        self
+    }
+
+    /// Longest recorded string, in characters (paths, labels, application text); longer
+    /// strings are cut and end in `…`. Control characters are always replaced.
+    /// Defaults to 256.
+    pub fn max_string_len(mut self, max: usize) -> Self {
+        self.config.max_string_len = max.max(1);
+        self
+    }
+
+    /// Path prefix of the router's routes. Defaults to `/stats`.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.config.prefix = prefix.into();
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>` on the control routes (pause, resume, reset).
+    /// Defaults to no token.
+    pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.config.bearer_token = Some(token.into());
+        self
+    }
+
+    /// Leaves the control routes out of the router entirely. Defaults to `false`.
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.config.read_only = read_only;
+        self
+    }
+
+    /// Name of this instance in reports. Defaults to `host:pid`.
+    pub fn instance(mut self, name: impl Into<String>) -> Self {
+        self.config.instance = name.into();
+        self
+    }
+
+    /// A hook choosing the URI set label of a request from its head; `None` falls back to
+    /// axum's `MatchedPath`, then `<unmatched>`. A [`UriSet`](crate::UriSet) request
+    /// extension still takes precedence. Defaults to no hook.
+    ///
+    /// Return labels from a small, fixed set: every distinct label is a key, up to
+    /// `max_uri_sets`.
+    pub fn uri_set_with<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&http::request::Parts) -> Option<Cow<'static, str>> + Send + Sync + 'static,
+    {
+        self.config.uri_set_hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Checks the options and creates the store.
+    pub fn build(self) -> Result<Stats, ConfigError> {
+        let mut config = self.config;
+        let p = &config.prefix;
+        if !p.starts_with('/')
+            || p.len() < 2
+            || p.ends_with('/')
+            || p.contains(['{', '}', '*', '?', '#'])
+            || p.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(ConfigError::InvalidPrefix(p.clone()));
+        }
+        if let Some(token) = &config.bearer_token {
+            if token.is_empty()
+                || token.len() > 1024
+                || !token.bytes().all(|b| b.is_ascii_graphic())
+            {
+                return Err(ConfigError::InvalidBearerToken);
+            }
+        }
+        config.instance = crate::sanitize::clean(&config.instance, config.max_string_len);
+        Ok(Stats::from_config(config))
+    }
+}

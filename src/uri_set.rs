@@ -1,0 +1,278 @@
+//! Deciding which URI set a request is counted in, and the bounded table of URI sets.
+//!
+//! A URI set is keyed `"<METHOD> <route>"`. The route is, in order of preference:
+//!
+//! 1. a [`UriSet`] label found in the request extensions (set by an outer layer or middleware),
+//! 2. the label returned by the builder hook [`StatsBuilder::uri_set_with`],
+//! 3. axum's `MatchedPath` template, such as `/users/{id}` (with the `axum` feature),
+//! 4. the fallback `<unmatched>`.
+//!
+//! The raw request path is never used as a key unless the application's hook returns it.
+//! Methods outside the standard nine fold to `_OTHER`. At most `max_uri_sets` keys exist;
+//! requests for later keys are counted in the single `<overflow>` set.
+//!
+//! [`StatsBuilder::uri_set_with`]: crate::StatsBuilder::uri_set_with
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use http::Method;
+
+/// Route label used when no route is known for a request.
+pub const UNMATCHED: &str = "<unmatched>";
+/// Key of the set that collects requests once `max_uri_sets` keys exist.
+pub const OVERFLOW: &str = "<overflow>";
+/// Method label for methods outside the standard set.
+pub const OTHER_METHOD: &str = "_OTHER";
+
+/// A URI set label for a request, read from the request extensions.
+///
+/// Insert it from an outer middleware (or any code that runs before the stats layer sees the
+/// request) to choose the URI set a request is counted in; it takes precedence over axum's
+/// `MatchedPath` and the builder hook.
+///
+/// # Example
+///
+/// ```
+/// use tower_stats::UriSet;
+///
+/// let mut request = http::Request::new(());
+/// request.extensions_mut().insert(UriSet::new("static files"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UriSet(pub Cow<'static, str>);
+
+impl UriSet {
+    /// Creates a label; a `&'static str` costs no allocation.
+    pub fn new(label: impl Into<Cow<'static, str>>) -> Self {
+        Self(label.into())
+    }
+
+    /// The label as a string slice.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+const METHODS: [Method; 9] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::CONNECT,
+    Method::OPTIONS,
+    Method::TRACE,
+    Method::PATCH,
+];
+const METHOD_SLOTS: usize = METHODS.len() + 1;
+const SHARDS: usize = 16;
+
+/// Index of a method in the fixed method table; `_OTHER` is the last slot.
+pub(crate) fn method_index(method: &Method) -> usize {
+    METHODS
+        .iter()
+        .position(|m| m == method)
+        .unwrap_or(METHODS.len())
+}
+
+pub(crate) fn method_label(index: usize) -> &'static str {
+    METHODS.get(index).map_or(OTHER_METHOD, Method::as_str)
+}
+
+/// Timings and counters of one URI set. Every field is an atomic: recording takes no lock.
+#[derive(Debug)]
+pub(crate) struct UriSetEntry {
+    pub(crate) key: Box<str>,
+    pub(crate) method: usize,
+    pub(crate) generation: u64,
+    pub(crate) count: AtomicU64,
+    pub(crate) streams: AtomicU64,
+    pub(crate) sum_nanos: AtomicU64,
+    pub(crate) min_nanos: AtomicU64,
+    pub(crate) max_nanos: AtomicU64,
+    pub(crate) bytes_read: AtomicU64,
+    pub(crate) bytes_written: AtomicU64,
+    pub(crate) status: [AtomicU64; 5],
+    pub(crate) errors: AtomicU64,
+}
+
+impl UriSetEntry {
+    fn new(key: Box<str>, method: usize, generation: u64) -> Self {
+        Self {
+            key,
+            method,
+            generation,
+            count: AtomicU64::new(0),
+            streams: AtomicU64::new(0),
+            sum_nanos: AtomicU64::new(0),
+            min_nanos: AtomicU64::new(u64::MAX),
+            max_nanos: AtomicU64::new(0),
+            bytes_read: AtomicU64::new(0),
+            bytes_written: AtomicU64::new(0),
+            status: Default::default(),
+            errors: AtomicU64::new(0),
+        }
+    }
+
+    /// The route part of the key (after `"<METHOD> "`), or `<overflow>`.
+    pub(crate) fn route(&self) -> &str {
+        self.key.split_once(' ').map_or(&self.key, |(_, r)| r)
+    }
+
+    pub(crate) fn record_timing(&self, nanos: u64) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.min_nanos.fetch_min(nanos, Ordering::Relaxed);
+        self.max_nanos.fetch_max(nanos, Ordering::Relaxed);
+    }
+}
+
+type Slots = [Option<Arc<UriSetEntry>>; METHOD_SLOTS];
+
+/// The bounded table of URI sets, sharded so that recording never takes a global lock.
+#[derive(Debug)]
+pub(crate) struct UriSets {
+    shards: Box<[RwLock<HashMap<Box<str>, Slots>>]>,
+    hasher: RandomState,
+    keys: AtomicUsize,
+    cap: usize,
+    generation: AtomicU64,
+    overflow: RwLock<Arc<UriSetEntry>>,
+    pub(crate) overflowed: AtomicU64,
+}
+
+impl UriSets {
+    pub(crate) fn new(cap: usize) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            hasher: RandomState::new(),
+            keys: AtomicUsize::new(0),
+            cap,
+            generation: AtomicU64::new(0),
+            overflow: RwLock::new(Arc::new(UriSetEntry::new(OVERFLOW.into(), 0, 0))),
+            overflowed: AtomicU64::new(0),
+        }
+    }
+
+    fn shard(&self, route: &str) -> &RwLock<HashMap<Box<str>, Slots>> {
+        // The table has exactly `SHARDS` entries.
+        &self.shards[(self.hasher.hash_one(route) as usize) % SHARDS]
+    }
+
+    /// The entry for `method` and `route`, created if the cap allows, else the overflow set.
+    pub(crate) fn get(&self, method: usize, route: &str) -> Arc<UriSetEntry> {
+        let method = method.min(METHOD_SLOTS - 1);
+        let shard = self.shard(route);
+        {
+            let map = shard.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(Some(entry)) = map.get(route).map(|slots| &slots[method]) {
+                return Arc::clone(entry);
+            }
+        }
+        let mut map = shard.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(Some(entry)) = map.get(route).map(|slots| &slots[method]) {
+            return Arc::clone(entry);
+        }
+        let reserved = self
+            .keys
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.cap).then_some(n + 1)
+            })
+            .is_ok();
+        if !reserved {
+            drop(map);
+            self.overflowed.fetch_add(1, Ordering::Relaxed);
+            return Arc::clone(&self.overflow.read().unwrap_or_else(|e| e.into_inner()));
+        }
+        let key = format!("{} {route}", method_label(method)).into_boxed_str();
+        let entry = Arc::new(UriSetEntry::new(
+            key,
+            method,
+            self.generation.load(Ordering::Acquire),
+        ));
+        let slots = map.entry(route.into()).or_default();
+        slots[method] = Some(Arc::clone(&entry));
+        entry
+    }
+
+    /// Re-resolves an entry that may predate the last reset, so late finishers are not lost.
+    pub(crate) fn current(&self, entry: Arc<UriSetEntry>) -> Arc<UriSetEntry> {
+        if entry.generation == self.generation.load(Ordering::Acquire) {
+            return entry;
+        }
+        if &*entry.key == OVERFLOW {
+            return Arc::clone(&self.overflow.read().unwrap_or_else(|e| e.into_inner()));
+        }
+        self.get(entry.method, entry.route())
+    }
+
+    /// Removes every key and zeroes the overflow set.
+    pub(crate) fn clear(&self) {
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        for shard in &*self.shards {
+            shard.write().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+        self.keys.store(0, Ordering::Release);
+        self.overflowed.store(0, Ordering::Relaxed);
+        *self.overflow.write().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(UriSetEntry::new(OVERFLOW.into(), 0, generation));
+    }
+
+    /// Every entry that has seen at least one request, plus the overflow set when used.
+    pub(crate) fn entries(&self) -> Vec<Arc<UriSetEntry>> {
+        let mut out = Vec::new();
+        for shard in &*self.shards {
+            let map = shard.read().unwrap_or_else(|e| e.into_inner());
+            out.extend(map.values().flatten().flatten().cloned());
+        }
+        let overflow = Arc::clone(&self.overflow.read().unwrap_or_else(|e| e.into_inner()));
+        if self.overflowed.load(Ordering::Relaxed) > 0 {
+            out.push(overflow);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_fold_to_other() {
+        assert_eq!(method_label(method_index(&Method::GET)), "GET");
+        assert_eq!(method_label(method_index(&Method::PATCH)), "PATCH");
+        let custom = Method::from_bytes(b"PURGE").unwrap();
+        assert_eq!(method_label(method_index(&custom)), OTHER_METHOD);
+    }
+
+    #[test]
+    fn same_key_same_entry_and_cap() {
+        let sets = UriSets::new(2);
+        let a = sets.get(0, "/a");
+        assert!(Arc::ptr_eq(&a, &sets.get(0, "/a")));
+        assert_eq!(&*a.key, "GET /a");
+        let b = sets.get(2, "/a");
+        assert_eq!(&*b.key, "POST /a");
+        let c = sets.get(0, "/c");
+        assert_eq!(&*c.key, OVERFLOW);
+        assert_eq!(sets.overflowed.load(Ordering::Relaxed), 1);
+        assert_eq!(sets.entries().len(), 3);
+    }
+
+    #[test]
+    fn clear_and_late_finishers() {
+        let sets = UriSets::new(4);
+        let old = sets.get(0, "/a");
+        sets.clear();
+        assert!(sets.entries().is_empty());
+        let now = sets.current(old);
+        assert_eq!(&*now.key, "GET /a");
+        assert_eq!(now.generation, 1);
+        assert_eq!(sets.entries().len(), 1);
+    }
+}
