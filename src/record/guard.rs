@@ -44,7 +44,6 @@ impl RecordGuard {
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         let start = Instant::now();
         http.requests_total.fetch_add(1, Ordering::Relaxed);
-        http.in_flight_count.fetch_add(1, Ordering::Relaxed);
         http.in_flight.insert(
             id,
             Live {
@@ -90,8 +89,6 @@ impl RecordGuard {
         http.count_status(status.as_u16(), &uri_set);
         self.stream = status == StatusCode::SWITCHING_PROTOCOLS || is_event_stream(headers);
         if self.stream {
-            http.in_flight_count.fetch_sub(1, Ordering::Relaxed);
-            http.streams_open.fetch_add(1, Ordering::Relaxed);
             http.streams_total.fetch_add(1, Ordering::Relaxed);
             uri_set.streams.fetch_add(1, Ordering::Relaxed);
         }
@@ -162,10 +159,8 @@ impl RecordGuard {
         }
 
         if self.stream {
-            http.streams_open.fetch_sub(1, Ordering::Relaxed);
             return;
         }
-        http.in_flight_count.fetch_sub(1, Ordering::Relaxed);
         let elapsed = end.saturating_duration_since(self.start);
         let nanos = duration_nanos(elapsed);
         http.processing_nanos_total

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -105,8 +105,6 @@ pub(crate) struct HttpNamespace {
     pub(crate) processing_nanos_total: AtomicU64,
     pub(crate) bytes_read_total: AtomicU64,
     pub(crate) bytes_written_total: AtomicU64,
-    pub(crate) in_flight_count: AtomicI64,
-    pub(crate) streams_open: AtomicI64,
     pub(crate) streams_total: AtomicU64,
     pub(crate) status_classes: [AtomicU64; 5],
     pub(crate) tracked: Box<[(u16, AtomicU64)]>,
@@ -128,8 +126,6 @@ impl HttpNamespace {
             processing_nanos_total: AtomicU64::new(0),
             bytes_read_total: AtomicU64::new(0),
             bytes_written_total: AtomicU64::new(0),
-            in_flight_count: AtomicI64::new(0),
-            streams_open: AtomicI64::new(0),
             streams_total: AtomicU64::new(0),
             status_classes: Default::default(),
             tracked: config
