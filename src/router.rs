@@ -16,6 +16,8 @@
 //! [`StatsBuilder::bearer_token`]: crate::StatsBuilder::bearer_token
 //! [`StatsBuilder::read_only`]: crate::StatsBuilder::read_only
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -25,6 +27,7 @@ use axum::Router;
 use serde::Deserialize;
 
 use crate::report;
+use crate::report::html::{Controls, Formatting, View};
 use crate::Stats;
 
 /// Largest control request body accepted.
@@ -62,9 +65,42 @@ impl Stats {
     where
         S: Clone + Send + Sync + 'static,
     {
+        self.router_with_formatting(Formatting::default())
+    }
+
+    /// Like [`router`](Self::router), with per-key display rules for the page's application
+    /// namespaces (hide a value, or format it with a function of your own).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use tower_stats::report::html::Formatting;
+    /// use tower_stats::Stats;
+    ///
+    /// let stats = Stats::new();
+    /// let formatting = Formatting::new()
+    ///     .hide("shop", "supplier_key")
+    ///     .format_with("shop", "basket_size", |v| format!("{} items", v));
+    /// let app: Router = Router::new()
+    ///     .merge(stats.router_with_formatting(formatting))
+    ///     .layer(stats.layer());
+    /// # drop(app);
+    /// ```
+    pub fn router_with_formatting<S>(&self, formatting: Formatting) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
         let prefix = self.prefix().to_owned();
+        let formatting = Arc::new(formatting);
         let mut router = Router::new()
-            .route(&prefix, get(dashboard))
+            .route(
+                &prefix,
+                get(move |state: State<Self>, query: RawQuery| {
+                    dashboard(state, query, Arc::clone(&formatting))
+                }),
+            )
+            .route(&format!("{prefix}/style.css"), get(stylesheet))
             .route(&format!("{prefix}/data"), get(data));
         if !self.shared.config.read_only {
             router = router
@@ -95,12 +131,23 @@ fn secure(mut response: Response) -> Response {
     response
 }
 
-async fn dashboard(State(stats): State<Stats>) -> Response {
-    let page = report::html::render(
-        &stats.snapshot(),
-        stats.page_segment(),
-        !stats.shared.config.read_only,
-    );
+async fn dashboard(
+    State(stats): State<Stats>,
+    RawQuery(query): RawQuery,
+    formatting: Arc<Formatting>,
+) -> Response {
+    let config = &stats.shared.config;
+    let controls = if config.read_only {
+        Controls::None
+    } else if config.bearer_token.is_some() {
+        Controls::TokenRequired
+    } else {
+        Controls::Forms
+    };
+    let view = View::new(stats.page_segment())
+        .controls(controls)
+        .with_query(query.as_deref());
+    let page = report::html::render(&stats.snapshot(), &view, &formatting);
     let mut response = (
         [(
             header::CONTENT_TYPE,
@@ -117,6 +164,28 @@ async fn dashboard(State(stats): State<Stats>) -> Response {
         .headers_mut()
         .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     secure(response)
+}
+
+async fn stylesheet() -> Response {
+    let mut response = (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/css; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            ),
+        ],
+        report::html::STYLESHEET,
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 async fn data(State(stats): State<Stats>) -> Response {

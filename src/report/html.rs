@@ -1,145 +1,993 @@
-//! The `/stats` page: every namespace rendered generically, every string escaped.
+//! The `/stats` page: what the server is doing right now, for people.
+//!
+//! Top to bottom: a header (version, instance, uptime, when the page was generated), the
+//! built-in `http` namespace (a summary of counters and rates, responses by status, requests
+//! in flight oldest first, open streams, slow requests newest first, and URI sets sortable by
+//! count, average and maximum with latency bars), then every application namespace rendered
+//! generically, as CherryPy's cpstats does: a table of scalars and one table per collection.
+//! Each namespace has pause/resume and reset buttons (plain `POST` forms) unless the router is
+//! read-only.
+//!
+//! The page has no script at all and works with JavaScript off; pictures are inline SVG drawn
+//! on the server, and the styles come from `{prefix}/style.css` on the same origin. It is built
+//! with [maud] templates, which escape every interpolated value, so request paths, labels and
+//! application values cannot inject markup. Query parameters: `refresh=N` reloads the page
+//! every `N` seconds (at least [`MIN_REFRESH_SECONDS`]), `sort=count|avg|max` orders the URI
+//! sets.
+//!
+//! [maud]: https://docs.rs/maud
 
-use std::fmt::Write as _;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
 
+use maud::{html, Markup, DOCTYPE};
 use serde_json::Value;
 
-use crate::Snapshot;
+use crate::report::format;
+use crate::{RequestRecord, Snapshot, UriSetSnapshot};
 
-/// The `Content-Security-Policy` the page is served with: no script, no style, no framing.
-pub const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/// The `Content-Security-Policy` the page is served with: no script at all, styles only from
+/// the same origin, forms only to the same origin, no framing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; \
+     img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-/// Escapes `s` for HTML text and double-quoted attribute values.
-#[must_use]
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '`' => out.push_str("&#96;"),
-            c => out.push(c),
+/// The stylesheet served at `{prefix}/style.css`.
+pub const STYLESHEET: &str = include_str!("style.css");
+
+/// Shortest auto-refresh interval the page accepts, in seconds; shorter requests are raised
+/// to it.
+pub const MIN_REFRESH_SECONDS: u32 = 2;
+
+/// Longest auto-refresh interval, in seconds; longer requests are lowered to it.
+pub const MAX_REFRESH_SECONDS: u32 = 3600;
+
+/// Longest string shown in a cell, in characters.
+const MAX_TEXT: usize = 200;
+
+/// Most rows shown in one table; the rest are counted in a note.
+const MAX_ROWS: usize = 300;
+
+/// Refresh intervals offered as links.
+const REFRESH_CHOICES: [u32; 3] = [5, 30, 60];
+
+/// How the URI sets table is ordered (`?sort=`). Every order is descending, ties by key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Sort {
+    /// By request count (`sort=count`, the default).
+    #[default]
+    Count,
+    /// By average processing time (`sort=avg`).
+    Avg,
+    /// By longest processing time (`sort=max`).
+    Max,
+}
+
+impl Sort {
+    /// The query value: `count`, `avg` or `max`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Count => "count",
+            Self::Avg => "avg",
+            Self::Max => "max",
         }
     }
-    out
-}
 
-fn cell(value: &Value) -> String {
-    match value {
-        Value::Null => String::new(),
-        Value::String(s) => escape(s),
-        other => escape(&other.to_string()),
+    /// Parses a query value; anything else is `None`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "count" => Some(Self::Count),
+            "avg" => Some(Self::Avg),
+            "max" => Some(Self::Max),
+            _ => None,
+        }
     }
 }
 
-/// Renders the page. `base` is the last segment of the router prefix (`stats`), used for the
-/// relative form actions so the page works wherever the router is nested.
+/// Which controls the page shows for each namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Controls {
+    /// Pause/resume and reset buttons posting to the control routes.
+    #[default]
+    Forms,
+    /// No buttons, and a note that the control routes require a bearer token (a browser form
+    /// cannot send one).
+    TokenRequired,
+    /// No controls at all (read-only mode).
+    None,
+}
+
+/// How one page is drawn: where the control routes are, which controls to show, and the
+/// options read from the page's query string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct View {
+    /// Last segment of the router prefix (`stats`): the page's relative name, used for links,
+    /// form actions and the stylesheet so the page works wherever the router is nested.
+    pub base: String,
+    /// The controls shown.
+    pub controls: Controls,
+    /// Auto-refresh interval in seconds, already clamped; `None` for no refresh.
+    pub refresh: Option<u32>,
+    /// Order of the URI sets table.
+    pub sort: Sort,
+}
+
+impl View {
+    /// A view with forms, no refresh and the default order.
+    #[must_use]
+    pub fn new(base: impl Into<String>) -> Self {
+        Self {
+            base: base.into(),
+            controls: Controls::Forms,
+            refresh: None,
+            sort: Sort::Count,
+        }
+    }
+
+    /// Sets the controls shown.
+    #[must_use]
+    pub fn controls(mut self, controls: Controls) -> Self {
+        self.controls = controls;
+        self
+    }
+
+    /// Reads `refresh` (see [`refresh_interval`]) and `sort` from a raw query string. Unknown,
+    /// repeated or malformed parameters are ignored; the first occurrence wins.
+    ///
+    /// ```
+    /// use tower_stats::report::html::{Sort, View};
+    ///
+    /// let view = View::new("stats").with_query(Some("refresh=0&sort=max"));
+    /// assert_eq!(view.refresh, Some(2));
+    /// assert_eq!(view.sort, Sort::Max);
+    /// let view = View::new("stats").with_query(Some("refresh=abc&sort=<x>"));
+    /// assert_eq!((view.refresh, view.sort), (None, Sort::Count));
+    /// ```
+    #[must_use]
+    pub fn with_query(mut self, query: Option<&str>) -> Self {
+        let pairs: Vec<(String, String)> = query
+            .and_then(|q| serde_urlencoded::from_str(q).ok())
+            .unwrap_or_default();
+        if let Some((_, v)) = pairs.iter().find(|(k, _)| k == "refresh") {
+            self.refresh = refresh_interval(v);
+        }
+        if let Some((_, v)) = pairs.iter().find(|(k, _)| k == "sort") {
+            self.sort = Sort::parse(v).unwrap_or_default();
+        }
+        self
+    }
+
+    /// A relative link to this page with the given options.
+    fn href(&self, sort: Sort, refresh: Option<u32>) -> String {
+        let mut params = Vec::new();
+        if sort != Sort::Count {
+            params.push(format!("sort={}", sort.as_str()));
+        }
+        if let Some(n) = refresh {
+            params.push(format!("refresh={n}"));
+        }
+        if params.is_empty() {
+            format!("./{}", self.base)
+        } else {
+            format!("./{}?{}", self.base, params.join("&"))
+        }
+    }
+}
+
+/// The auto-refresh interval asked for by a `refresh` query value: a whole number of seconds
+/// clamped to [`MIN_REFRESH_SECONDS`]..=[`MAX_REFRESH_SECONDS`]; anything that is not made of
+/// ASCII digits gives `None`.
+///
+/// ```
+/// use tower_stats::report::html::refresh_interval;
+///
+/// assert_eq!(refresh_interval("0"), Some(2));
+/// assert_eq!(refresh_interval("30"), Some(30));
+/// assert_eq!(refresh_interval("99999999999999999999999"), Some(3600));
+/// assert_eq!(refresh_interval("abc"), None);
+/// assert_eq!(refresh_interval("-5"), None);
+/// ```
 #[must_use]
-pub fn render(snapshot: &Snapshot, base: &str, controls: bool) -> String {
-    let mut page = String::with_capacity(16 * 1024);
-    let base = escape(base);
-    page.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
-    page.push_str("<title>Statistics</title></head><body>\n<h1>Statistics</h1>\n");
-    let _ = writeln!(
-        page,
-        "<p>{} on {}, up {:.0} s</p>",
-        escape(&snapshot.server.version),
-        escape(&snapshot.server.instance),
-        snapshot.server.uptime_seconds
+pub fn refresh_interval(raw: &str) -> Option<u32> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n = raw.parse::<u64>().unwrap_or(u64::MAX);
+    let n = n.clamp(
+        u64::from(MIN_REFRESH_SECONDS),
+        u64::from(MAX_REFRESH_SECONDS),
     );
-    for (name, enabled, values) in snapshot.namespace_values() {
-        let ns = escape(&name);
-        let _ = writeln!(page, "<section><h2>{ns}</h2>");
-        if controls {
-            for (action, disabled) in [("pause", !enabled), ("resume", enabled), ("reset", false)] {
-                let _ = writeln!(
-                    page,
-                    "<form method=\"post\" action=\"{base}/{action}\"><input type=\"hidden\" \
-                     name=\"namespace\" value=\"{ns}\"><button type=\"submit\"{}>{action}</button></form>",
-                    if disabled { " disabled" } else { "" }
-                );
+    u32::try_from(n).ok()
+}
+
+type FormatFn = Arc<dyn Fn(&Value) -> String + Send + Sync>;
+
+#[derive(Clone)]
+enum Rule {
+    Hide,
+    With(FormatFn),
+}
+
+/// Per-key display rules for application namespaces, like cpstats' `StatsPage.formatting`:
+/// hide a value, or show it through a function of your own.
+///
+/// A key names a scalar or a whole collection (`"orders_total"`, `"recent_orders"`), or a
+/// column of a collection as `"<collection>.<column>"` (`"recent_orders.at"`). Keys without a
+/// rule are formatted from their name (see [`format::Kind`]). What a function returns is
+/// text: it is escaped and capped like every other value, never taken as markup.
+///
+/// # Example
+///
+/// ```
+/// use tower_stats::report::html::Formatting;
+/// use tower_stats::Stats;
+///
+/// let stats = Stats::new();
+/// let formatting = Formatting::new()
+///     .hide("shop", "internal_id")
+///     .format_with("shop", "price", |v| format!("€{:.2}", v.as_f64().unwrap_or(0.0)));
+/// let router: axum::Router = stats.router_with_formatting(formatting);
+/// # drop(router);
+/// ```
+#[derive(Clone, Default)]
+#[must_use]
+pub struct Formatting {
+    rules: BTreeMap<String, BTreeMap<String, Rule>>,
+}
+
+impl fmt::Debug for Formatting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut map = f.debug_map();
+        for (ns, keys) in &self.rules {
+            for (key, rule) in keys {
+                let what = match rule {
+                    Rule::Hide => "hide",
+                    Rule::With(_) => "format_with(..)",
+                };
+                map.entry(&format_args!("{ns}/{key}"), &what);
             }
         }
-        page.push_str("<table><tr><th>statistic</th><th>value</th></tr>\n");
-        let mut collections = Vec::new();
-        for (key, value) in &values {
-            match value {
-                Value::Array(_) | Value::Object(_) => collections.push((key, value)),
-                scalar => {
-                    let _ = writeln!(
-                        page,
-                        "<tr><th>{}</th><td>{}</td></tr>",
-                        escape(key),
-                        cell(scalar)
-                    );
+        map.finish()
+    }
+}
+
+impl Formatting {
+    /// No rules: every value formatted from its name.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Leaves `key` of `namespace` off the page (it stays in `/stats/data`).
+    pub fn hide(mut self, namespace: impl Into<String>, key: impl Into<String>) -> Self {
+        self.rules
+            .entry(namespace.into())
+            .or_default()
+            .insert(key.into(), Rule::Hide);
+        self
+    }
+
+    /// Shows `key` of `namespace` as `f` formats it.
+    pub fn format_with<F>(
+        mut self,
+        namespace: impl Into<String>,
+        key: impl Into<String>,
+        f: F,
+    ) -> Self
+    where
+        F: Fn(&Value) -> String + Send + Sync + 'static,
+    {
+        self.rules
+            .entry(namespace.into())
+            .or_default()
+            .insert(key.into(), Rule::With(Arc::new(f)));
+        self
+    }
+
+    fn rule(&self, namespace: &str, key: &str) -> Option<&Rule> {
+        self.rules.get(namespace)?.get(key)
+    }
+
+    fn hidden(&self, namespace: &str, key: &str) -> bool {
+        matches!(self.rule(namespace, key), Some(Rule::Hide))
+    }
+
+    /// The display text of `value`: through the rule for `key` if there is one, else
+    /// formatted from its `name` (the key itself, or the column of a collection).
+    fn show(&self, namespace: &str, key: &str, name: &str, value: &Value, now: f64) -> String {
+        match self.rule(namespace, key) {
+            Some(Rule::With(f)) => format::text(&f(value), MAX_TEXT),
+            _ => format::json_value(name, value, now, MAX_TEXT),
+        }
+    }
+}
+
+/// Renders the page.
+///
+/// # Example
+///
+/// ```
+/// use tower_stats::report::html::{render, Formatting, View};
+///
+/// let stats = tower_stats::Stats::new();
+/// let page = render(&stats.snapshot(), &View::new("stats"), &Formatting::new());
+/// assert!(page.starts_with("<!DOCTYPE html>"));
+/// assert!(!page.contains("<script"));
+/// ```
+#[must_use]
+pub fn render(snapshot: &Snapshot, view: &View, formatting: &Formatting) -> String {
+    let now = snapshot.generated_at;
+    let server = &snapshot.server;
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="referrer" content="no-referrer";
+                @if let Some(n) = view.refresh {
+                    meta http-equiv="refresh" content=(n);
+                }
+                title { "Statistics · " (text(&server.instance)) }
+                link rel="stylesheet" href=(format!("./{}/style.css", view.base));
+            }
+            body {
+                header.top {
+                    div.title {
+                        h1 { "Statistics" }
+                        p.meta {
+                            span { (text(&server.version)) }
+                            " on " strong { (text(&server.instance)) }
+                            " · up " (format::duration(server.uptime_seconds))
+                            " · generated "
+                            time datetime=(format::iso_time(now)) { (format::iso_time(now)) }
+                            " (" (format::ago(0.0)) ")"
+                        }
+                    }
+                    (refresh_nav(view))
+                }
+                main {
+                    (http_section(snapshot, view))
+                    @for (name, ns) in &snapshot.namespaces {
+                        (app_section(name, ns.enabled, &ns.values, view, formatting, now))
+                    }
+                }
+                footer {
+                    p {
+                        "Values as of " (format::iso_time(now))
+                        ". The same data as JSON: "
+                        a href=(format!("./{}/data", view.base)) { (view.base) "/data" }
+                        "."
+                    }
                 }
             }
         }
-        page.push_str("</table>\n");
-        for (key, value) in collections {
-            let _ = writeln!(page, "<h3>{}</h3>", escape(key));
-            render_collection(&mut page, value);
-        }
-        page.push_str("</section>\n");
-    }
-    page.push_str("</body></html>\n");
-    page
+    };
+    page.into_string()
 }
 
-fn render_collection(page: &mut String, value: &Value) {
+/// Display text of a string from a request or the application: capped, no control characters.
+fn text(s: &str) -> String {
+    format::text(s, MAX_TEXT)
+}
+
+fn refresh_nav(view: &View) -> Markup {
+    html! {
+        nav.refresh aria-label="Auto-refresh" {
+            @match view.refresh {
+                Some(n) => {
+                    span.on { "Refreshing every " (n) " s" }
+                    " · " a href=(view.href(view.sort, None)) { "Stop" }
+                }
+                None => {
+                    span { "Auto-refresh:" }
+                    @for n in REFRESH_CHOICES {
+                        " " a href=(view.href(view.sort, Some(n))) { (n) " s" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The namespace heading with its state and controls.
+fn namespace_head(name: &str, enabled: bool, view: &View) -> Markup {
+    html! {
+        div.ns-head {
+            h2 { (text(name)) }
+            @if enabled {
+                span.state.on { "recording" }
+            } @else {
+                span.state.off { "paused" }
+            }
+            @match view.controls {
+                Controls::Forms => {
+                    div.controls {
+                        (control_form(view, "pause", "Pause", name, !enabled))
+                        (control_form(view, "resume", "Resume", name, enabled))
+                        (control_form(view, "reset", "Reset", name, false))
+                    }
+                }
+                Controls::TokenRequired => {
+                    span.note { "Pause, resume and reset need a bearer token." }
+                }
+                Controls::None => {}
+            }
+        }
+    }
+}
+
+fn control_form(view: &View, action: &str, label: &str, namespace: &str, disabled: bool) -> Markup {
+    html! {
+        form method="post" action=(format!("./{}/{action}", view.base)) {
+            input type="hidden" name="namespace" value=(namespace);
+            button type="submit" class=(action) disabled[disabled] { (label) }
+        }
+    }
+}
+
+fn tile(label: &str, value: &str, sub: Option<String>, class: Option<&str>) -> Markup {
+    html! {
+        div class=(match class { Some(c) => format!("tile {c}"), None => "tile".to_owned() }) {
+            div.label { (label) }
+            div.value { (value) }
+            @if let Some(sub) = sub {
+                div.sub { (sub) }
+            }
+        }
+    }
+}
+
+fn http_section(snapshot: &Snapshot, view: &View) -> Markup {
+    let http = &snapshot.http;
+    let now = snapshot.generated_at;
+    let errors_class = (http.requests_errored > 0).then_some("bad");
+    html! {
+        section.namespace.http {
+            (namespace_head("http", http.enabled, view))
+            div.tiles {
+                (tile("Requests", &format::count(http.requests_total),
+                    Some(format::per_second(http.requests_per_second)), None))
+                (tile("In flight", &format::count(http.requests_in_flight),
+                    Some(format!("{} open streams", format::count(http.streams_open))), None))
+                (tile("Errors", &format::count(http.requests_errored),
+                    Some(format!("{} panicked", format::count(http.requests_panicked))), errors_class))
+                (tile("Aborted", &format::count(http.requests_aborted),
+                    Some("client went away".to_owned()), None))
+                (tile("Read", &format::bytes(http.bytes_read_total as f64),
+                    Some(format::bytes_per_second(http.bytes_read_per_second)), None))
+                (tile("Written", &format::bytes(http.bytes_written_total as f64),
+                    Some(format::bytes_per_second(http.bytes_written_per_second)), None))
+                (tile("Slow requests", &format::count(http.slow_requests.len() as u64),
+                    Some("kept as evidence".to_owned()), None))
+            }
+            p.facts {
+                "Counting since " (format::iso_time(http.reset_time))
+                " (" (format::ago(now - http.reset_time)) ")"
+                " · processing time " (format::duration(http.processing_seconds_total))
+                " · per request: read " (format::bytes(http.bytes_read_per_request))
+                ", written " (format::bytes(http.bytes_written_per_request))
+                " · streams " (format::count(http.streams_total))
+                " · URI sets overflowed " (format::count(http.uri_sets_overflowed))
+            }
+            (status_view(snapshot))
+            (in_flight_view(&http.in_flight))
+            (open_streams_view(&http.open_streams))
+            (slow_view(&http.slow_requests, now))
+            (uri_sets_view(&http.uri_sets, view))
+        }
+    }
+}
+
+fn status_view(snapshot: &Snapshot) -> Markup {
+    let http = &snapshot.http;
+    let classes = [
+        ("1xx", http.status_1xx),
+        ("2xx", http.status_2xx),
+        ("3xx", http.status_3xx),
+        ("4xx", http.status_4xx),
+        ("5xx", http.status_5xx),
+    ];
+    let total: u64 = classes.iter().map(|(_, n)| n).sum();
+    let mut x = 0.0;
+    let segments: Vec<(usize, f64, f64, &str, u64)> = classes
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, n))| *n > 0)
+        .map(|(i, (label, n))| {
+            let w = *n as f64 / total as f64 * 1000.0;
+            let seg = (i + 1, x, w, *label, *n);
+            x += w;
+            seg
+        })
+        .collect();
+    html! {
+        h3 { "Responses by status" }
+        svg.statusbar width="100%" height="10" viewBox="0 0 1000 10" preserveAspectRatio="none"
+            role="img" aria-label="Share of responses by status class" {
+            rect.empty x="0" y="0" width="1000" height="10" {}
+            @for (class, x, w, label, n) in &segments {
+                rect class=(format!("s{class}")) x=(format!("{x:.2}")) y="0"
+                    width=(format!("{w:.2}")) height="10" {
+                    title { (label) ": " (n) }
+                }
+            }
+        }
+        table.status {
+            thead { tr {
+                @for (label, _) in &classes { th.num { (label) } }
+                @for code in http.status_codes.keys() { th.num.code { (text(code)) } }
+            } }
+            tbody { tr {
+                @for (i, (_, n)) in classes.iter().enumerate() {
+                    td class=(format!("num s{}", i + 1)) { (format::count(*n)) }
+                }
+                @for n in http.status_codes.values() { td.num.code { (format::count(*n)) } }
+            } }
+        }
+    }
+}
+
+fn status_text(status: Option<u16>) -> String {
+    status.map_or_else(|| format::MISSING.to_owned(), |s| s.to_string())
+}
+
+fn status_class(status: Option<u16>) -> &'static str {
+    match status {
+        Some(500..) => "num bad",
+        Some(400..=499) => "num warn",
+        _ => "num",
+    }
+}
+
+fn more_rows(shown: usize, total: usize) -> Markup {
+    html! {
+        @if total > shown {
+            p.note { (format::count((total - shown) as u64)) " more not shown." }
+        }
+    }
+}
+
+fn in_flight_view(records: &[RequestRecord]) -> Markup {
+    let with_client = records.iter().any(|r| r.client.is_some());
+    html! {
+        h3 { "In flight " span.count { "(" (records.len()) ", oldest first)" } }
+        @if records.is_empty() {
+            p.empty { "No request in flight." }
+        } @else {
+            table.records {
+                thead { tr {
+                    th.num { "Age" } th { "Method" } th { "Path" } th { "URI set" }
+                    th.num { "Status" } th.num { "Read" } th.num { "Written" }
+                    @if with_client { th { "Client" } }
+                } }
+                tbody {
+                    @for r in records.iter().take(MAX_ROWS) {
+                        tr {
+                            td.num { (format::duration(r.processing_seconds)) }
+                            td { (text(&r.method)) }
+                            td.path { (text(&r.path)) }
+                            td.key { (text(&r.uri_set)) }
+                            td class=(status_class(r.status)) { (status_text(r.status)) }
+                            td.num { (format::bytes(r.bytes_read as f64)) }
+                            td.num { (format::bytes(r.bytes_written as f64)) }
+                            @if with_client { td { (text(r.client.as_deref().unwrap_or(""))) } }
+                        }
+                    }
+                }
+            }
+            (more_rows(MAX_ROWS, records.len()))
+        }
+    }
+}
+
+fn open_streams_view(records: &[RequestRecord]) -> Markup {
+    html! {
+        h3 { "Open streams " span.count { "(" (records.len()) ")" } }
+        @if records.is_empty() {
+            p.empty { "No open stream." }
+        } @else {
+            table.records {
+                thead { tr {
+                    th.num { "Open for" } th { "Method" } th { "Path" } th { "URI set" }
+                    th.num { "Status" } th.num { "Written" }
+                } }
+                tbody {
+                    @for r in records.iter().take(MAX_ROWS) {
+                        tr {
+                            td.num { (format::duration(r.processing_seconds)) }
+                            td { (text(&r.method)) }
+                            td.path { (text(&r.path)) }
+                            td.key { (text(&r.uri_set)) }
+                            td class=(status_class(r.status)) { (status_text(r.status)) }
+                            td.num { (format::bytes(r.bytes_written as f64)) }
+                        }
+                    }
+                }
+            }
+            (more_rows(MAX_ROWS, records.len()))
+        }
+    }
+}
+
+fn slow_view(records: &[RequestRecord], now: f64) -> Markup {
+    html! {
+        h3 { "Slow requests " span.count { "(" (records.len()) ", newest first)" } }
+        @if records.is_empty() {
+            p.empty { "No slow request." }
+        } @else {
+            table.records {
+                thead { tr {
+                    th { "Finished" } th.num { "Took" } th { "Method" } th { "Path" }
+                    th { "URI set" } th.num { "Status" } th { "Outcome" }
+                    th.num { "Read" } th.num { "Written" }
+                } }
+                tbody {
+                    @for r in records.iter().rev().take(MAX_ROWS) {
+                        @let end = r.end_time.unwrap_or(r.start_time);
+                        tr {
+                            td {
+                                time datetime=(format::iso_time(end)) title=(format::iso_time(end)) {
+                                    (format::ago(now - end))
+                                }
+                            }
+                            td.num { (format::duration(r.processing_seconds)) }
+                            td { (text(&r.method)) }
+                            td.path { (text(&r.path)) }
+                            td.key { (text(&r.uri_set)) }
+                            td class=(status_class(r.status)) { (status_text(r.status)) }
+                            td { (r.outcome.as_str()) }
+                            td.num { (format::bytes(r.bytes_read as f64)) }
+                            td.num { (format::bytes(r.bytes_written as f64)) }
+                        }
+                    }
+                }
+            }
+            (more_rows(MAX_ROWS, records.len()))
+        }
+    }
+}
+
+/// URI sets in the order asked for: descending, ties by key.
+fn sorted_uri_sets(
+    sets: &BTreeMap<String, UriSetSnapshot>,
+    sort: Sort,
+) -> Vec<(&String, &UriSetSnapshot)> {
+    let mut rows: Vec<(&String, &UriSetSnapshot)> = sets.iter().collect();
+    let metric = |s: &UriSetSnapshot| -> f64 {
+        let v = match sort {
+            Sort::Count => s.count as f64,
+            Sort::Avg => s.avg_seconds,
+            Sort::Max => s.max_seconds.unwrap_or(0.0),
+        };
+        if v.is_finite() {
+            v
+        } else {
+            0.0
+        }
+    };
+    rows.sort_by(|a, b| {
+        metric(b.1)
+            .total_cmp(&metric(a.1))
+            .then_with(|| a.0.cmp(b.0))
+    });
+    rows
+}
+
+/// Width of `value` out of `max` in a bar `width` wide; at least 1 when `value` is positive.
+fn bar_width(value: f64, max: f64, width: f64) -> f64 {
+    if !(value.is_finite() && max.is_finite()) || value <= 0.0 || max <= 0.0 {
+        return 0.0;
+    }
+    (value / max * width).clamp(1.0, width)
+}
+
+const LATENCY_BAR: f64 = 160.0;
+const SHARE_BAR: f64 = 60.0;
+
+fn uri_sets_view(sets: &BTreeMap<String, UriSetSnapshot>, view: &View) -> Markup {
+    let rows = sorted_uri_sets(sets, view.sort);
+    let slowest = sets
+        .values()
+        .filter_map(|s| s.max_seconds)
+        .filter(|v| v.is_finite())
+        .fold(0.0_f64, f64::max);
+    let total: u64 = sets
+        .values()
+        .map(|s| s.count.saturating_add(s.streams))
+        .sum();
+    let with_streams = sets.values().any(|s| s.streams > 0);
+    html! {
+        div.section-head {
+            h3 { "URI sets " span.count { "(" (sets.len()) ")" } }
+            nav.sort aria-label="Sort URI sets" {
+                "Sort by "
+                @for (sort, label) in [(Sort::Count, "count"), (Sort::Avg, "average"), (Sort::Max, "max")] {
+                    @if sort == view.sort {
+                        strong aria-current="true" { (label) }
+                    } @else {
+                        a href=(view.href(sort, view.refresh)) { (label) }
+                    }
+                    " "
+                }
+            }
+        }
+        @if rows.is_empty() {
+            p.empty { "No request recorded yet." }
+        } @else {
+            table.records.uri-sets {
+                thead { tr {
+                    th { "URI set" }
+                    th.num { "Count" }
+                    th { "Share" }
+                    @if with_streams { th.num { "Streams" } }
+                    th.num { "Avg" } th.num { "Min" } th.num { "Max" }
+                    th {
+                        "Latency "
+                        span.legend { span.key-avg { "avg" } " " span.key-max { "max" } }
+                    }
+                    th.num { "2xx" } th.num { "3xx" } th.num { "4xx" } th.num { "5xx" }
+                    th.num { "Errors" } th.num { "Read" } th.num { "Written" }
+                } }
+                tbody {
+                    @for (key, s) in rows.iter().take(MAX_ROWS) {
+                        @let seen = s.count.saturating_add(s.streams);
+                        @let max = s.max_seconds.unwrap_or(0.0);
+                        tr {
+                            td.key { (text(key)) }
+                            td.num { (format::count(s.count)) }
+                            td {
+                                svg.bar width=(SHARE_BAR) height="10" viewBox=(format!("0 0 {SHARE_BAR} 10"))
+                                    role="img" aria-label="share of requests" {
+                                    rect.track x="0" y="0" width=(SHARE_BAR) height="10" {}
+                                    rect.share x="0" y="0"
+                                        width=(format!("{:.1}", bar_width(seen as f64, total as f64, SHARE_BAR)))
+                                        height="10" {}
+                                }
+                                " " span.pct { (percent(seen, total)) }
+                            }
+                            @if with_streams { td.num { (format::count(s.streams)) } }
+                            td.num { (duration_or_missing(s.count, s.avg_seconds)) }
+                            td.num { (s.min_seconds.map_or_else(|| format::MISSING.to_owned(), format::duration)) }
+                            td.num { (s.max_seconds.map_or_else(|| format::MISSING.to_owned(), format::duration)) }
+                            td {
+                                svg.bar width=(LATENCY_BAR) height="12" viewBox=(format!("0 0 {LATENCY_BAR} 12"))
+                                    role="img" aria-label="average and maximum processing time" {
+                                    rect.max x="0" y="1"
+                                        width=(format!("{:.1}", bar_width(max, slowest, LATENCY_BAR)))
+                                        height="10" {}
+                                    rect.avg x="0" y="4"
+                                        width=(format!("{:.1}", bar_width(s.avg_seconds, slowest, LATENCY_BAR)))
+                                        height="4" {}
+                                }
+                            }
+                            td.num.s2 { (format::count(s.status_2xx)) }
+                            td.num.s3 { (format::count(s.status_3xx)) }
+                            td class=(if s.status_4xx > 0 { "num warn" } else { "num" }) { (format::count(s.status_4xx)) }
+                            td class=(if s.status_5xx > 0 { "num bad" } else { "num" }) { (format::count(s.status_5xx)) }
+                            td class=(if s.errors > 0 { "num bad" } else { "num" }) { (format::count(s.errors)) }
+                            td.num { (format::bytes(s.bytes_read as f64)) }
+                            td.num { (format::bytes(s.bytes_written as f64)) }
+                        }
+                    }
+                }
+            }
+            (more_rows(MAX_ROWS, rows.len()))
+        }
+    }
+}
+
+fn duration_or_missing(count: u64, seconds: f64) -> String {
+    if count == 0 {
+        format::MISSING.to_owned()
+    } else {
+        format::duration(seconds)
+    }
+}
+
+fn percent(part: u64, total: u64) -> String {
+    if total == 0 {
+        return format::MISSING.to_owned();
+    }
+    let p = part as f64 / total as f64 * 100.0;
+    if p > 0.0 && p < 1.0 {
+        "<1%".to_owned()
+    } else {
+        format!("{p:.0}%")
+    }
+}
+
+/// An application namespace: its scalars, then one table per collection.
+fn app_section(
+    name: &str,
+    enabled: bool,
+    values: &serde_json::Map<String, Value>,
+    view: &View,
+    formatting: &Formatting,
+    now: f64,
+) -> Markup {
+    let mut scalars: Vec<(&String, &Value)> = Vec::new();
+    let mut collections: Vec<(&String, &Value)> = Vec::new();
+    for (key, value) in values {
+        if key == "enabled" || formatting.hidden(name, key) {
+            continue;
+        }
+        match value {
+            Value::Array(_) | Value::Object(_) => collections.push((key, value)),
+            _ => scalars.push((key, value)),
+        }
+    }
+    scalars.sort_by(|a, b| a.0.cmp(b.0));
+    collections.sort_by(|a, b| a.0.cmp(b.0));
+    html! {
+        section.namespace.app {
+            (namespace_head(name, enabled, view))
+            @if scalars.is_empty() && collections.is_empty() {
+                p.empty { "No values." }
+            }
+            @if !scalars.is_empty() {
+                table.scalars {
+                    tbody {
+                        @for row in scalars.chunks(3) {
+                            tr {
+                                @for (key, value) in row {
+                                    th { (text(key)) }
+                                    td.num { (formatting.show(name, key, key, value, now)) }
+                                }
+                                @for _ in row.len()..3 { th {} td {} }
+                            }
+                        }
+                    }
+                }
+            }
+            @for (key, value) in &collections {
+                h3 { (text(key)) }
+                (collection_view(name, key, value, formatting, now))
+            }
+        }
+    }
+}
+
+/// A collection: a list (rows in order) or a map (an `id` column, rows by id); columns are the
+/// sorted union of the records' keys.
+fn collection_view(
+    namespace: &str,
+    name: &str,
+    value: &Value,
+    formatting: &Formatting,
+    now: f64,
+) -> Markup {
     let rows: Vec<(Option<&str>, &Value)> = match value {
         Value::Array(items) => items.iter().map(|v| (None, v)).collect(),
         Value::Object(map) => map.iter().map(|(k, v)| (Some(k.as_str()), v)).collect(),
-        _ => return,
+        _ => Vec::new(),
     };
     let keyed = matches!(value, Value::Object(_));
-    let mut columns: Vec<&str> = Vec::new();
+    let mut columns: BTreeSet<&str> = BTreeSet::new();
+    let mut plain = false;
     for (_, row) in &rows {
-        if let Value::Object(fields) = row {
-            for k in fields.keys() {
-                if !columns.contains(&k.as_str()) {
-                    columns.push(k);
-                }
-            }
-        }
-    }
-    page.push_str("<table><tr>");
-    if keyed {
-        page.push_str("<th>id</th>");
-    }
-    if columns.is_empty() {
-        page.push_str("<th>value</th>");
-    }
-    for c in &columns {
-        let _ = write!(page, "<th>{}</th>", escape(c));
-    }
-    page.push_str("</tr>\n");
-    for (id, row) in rows {
-        page.push_str("<tr>");
-        if let Some(id) = id {
-            let _ = write!(page, "<td>{}</td>", escape(id));
-        }
         match row {
-            Value::Object(fields) => {
-                for c in &columns {
-                    let _ = write!(
-                        page,
-                        "<td>{}</td>",
-                        fields.get(*c).map(cell).unwrap_or_default()
-                    );
+            Value::Object(fields) => columns.extend(fields.keys().map(String::as_str)),
+            _ => plain = true,
+        }
+    }
+    let columns: Vec<(&str, String)> = columns
+        .into_iter()
+        .map(|c| (c, format!("{name}.{c}")))
+        .filter(|(_, rule)| !formatting.hidden(namespace, rule))
+        .collect();
+    html! {
+        @if rows.is_empty() {
+            p.empty { "Empty." }
+        } @else {
+            table.records.collection {
+                thead { tr {
+                    @if keyed { th { "id" } }
+                    @for (column, _) in &columns { th { (text(column)) } }
+                    @if plain { th { "value" } }
+                } }
+                tbody {
+                    @for (id, row) in rows.iter().take(MAX_ROWS) {
+                        tr {
+                            @if let Some(id) = id { td.key { (text(id)) } }
+                            @for (column, rule) in &columns {
+                                @let cell = match row {
+                                    Value::Object(fields) => fields.get(*column),
+                                    _ => None,
+                                };
+                                @match cell {
+                                    Some(v) => td class=(cell_class(v)) { (formatting.show(namespace, rule, column, v, now)) },
+                                    None => td {},
+                                }
+                            }
+                            @if plain {
+                                @match row {
+                                    Value::Object(_) => td {},
+                                    v => td class=(cell_class(v)) { (formatting.show(namespace, name, name, v, now)) },
+                                }
+                            }
+                        }
+                    }
                 }
             }
-            other => {
-                let _ = write!(page, "<td>{}</td>", cell(other));
+            (more_rows(MAX_ROWS, rows.len()))
+        }
+    }
+}
+
+fn cell_class(value: &Value) -> &'static str {
+    if value.is_number() {
+        "num"
+    } else {
+        "text"
+    }
+}
+
+/// Width and height of a [`sparkline`].
+const SPARK_W: f64 = 240.0;
+const SPARK_H: f64 = 40.0;
+
+/// A sparkline of `points` (oldest first) as inline SVG: a line scaled to the largest value,
+/// over a light area. Non-finite and negative points count as 0; no point gives an empty
+/// frame.
+// Drawn once the snapshot carries a history of request counts.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn sparkline(points: &[f64]) -> Markup {
+    let clean: Vec<f64> = points
+        .iter()
+        .map(|p| if p.is_finite() && *p > 0.0 { *p } else { 0.0 })
+        .collect();
+    let max = clean.iter().copied().fold(0.0_f64, f64::max);
+    let step = if clean.len() > 1 {
+        SPARK_W / (clean.len() - 1) as f64
+    } else {
+        0.0
+    };
+    let coords: Vec<(f64, f64)> = match clean.as_slice() {
+        [] => Vec::new(),
+        [only] => {
+            let y = scale_y(*only, max);
+            vec![(0.0, y), (SPARK_W, y)]
+        }
+        many => many
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i as f64 * step, scale_y(*v, max)))
+            .collect(),
+    };
+    let line: Vec<String> = coords
+        .iter()
+        .map(|(x, y)| format!("{x:.1},{y:.1}"))
+        .collect();
+    let area = if coords.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "0,{SPARK_H:.1} {} {SPARK_W:.1},{SPARK_H:.1}",
+            line.join(" ")
+        )
+    };
+    html! {
+        svg.sparkline width=(SPARK_W) height=(SPARK_H) viewBox=(format!("0 0 {SPARK_W} {SPARK_H}"))
+            role="img" aria-label="requests per second" {
+            @if !coords.is_empty() {
+                polygon.area points=(area) {}
+                polyline.line points=(line.join(" ")) fill="none" {}
             }
         }
-        page.push_str("</tr>\n");
     }
-    page.push_str("</table>\n");
+}
+
+/// The y coordinate of `v` on a sparkline whose top is `max` (1 px margins).
+fn scale_y(v: f64, max: f64) -> f64 {
+    if max <= 0.0 {
+        return SPARK_H - 1.0;
+    }
+    SPARK_H - 1.0 - (v / max) * (SPARK_H - 2.0)
 }
 
 #[cfg(test)]
@@ -147,10 +995,98 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_every_special_character() {
+    fn sparkline_scales_to_the_largest_point() {
+        let svg = sparkline(&[0.0, 5.0, 10.0]).into_string();
+        assert!(
+            svg.contains(r#"points="0.0,39.0 120.0,20.0 240.0,1.0""#),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(r#"points="0,40.0 0.0,39.0 120.0,20.0 240.0,1.0 240.0,40.0""#),
+            "{svg}"
+        );
+    }
+
+    #[test]
+    fn sparkline_edge_cases() {
+        let empty = sparkline(&[]).into_string();
+        assert!(
+            empty.starts_with("<svg") && !empty.contains("polyline"),
+            "{empty}"
+        );
+        let one = sparkline(&[3.0]).into_string();
+        assert!(one.contains(r#"points="0.0,1.0 240.0,1.0""#), "{one}");
+        let flat = sparkline(&[0.0, 0.0]).into_string();
+        assert!(flat.contains(r#"points="0.0,39.0 240.0,39.0""#), "{flat}");
+        let odd = sparkline(&[f64::NAN, -1.0, f64::INFINITY, 2.0]).into_string();
+        assert!(
+            odd.contains(r#"points="0.0,39.0 80.0,39.0 160.0,39.0 240.0,1.0""#),
+            "{odd}"
+        );
+    }
+
+    #[test]
+    fn refresh_is_clamped() {
+        assert_eq!(refresh_interval("0"), Some(MIN_REFRESH_SECONDS));
+        assert_eq!(refresh_interval("1"), Some(MIN_REFRESH_SECONDS));
+        assert_eq!(refresh_interval("2"), Some(2));
+        assert_eq!(refresh_interval("3600"), Some(3600));
+        assert_eq!(refresh_interval("3601"), Some(MAX_REFRESH_SECONDS));
+        assert_eq!(refresh_interval(""), None);
+        assert_eq!(refresh_interval("5s"), None);
+        assert_eq!(refresh_interval(" 5"), None);
+        assert_eq!(refresh_interval("+5"), None);
+    }
+
+    #[test]
+    fn query_parsing_ignores_junk() {
+        let view = View::new("stats").with_query(Some("sort=avg&sort=max&refresh=9&refresh=1"));
+        assert_eq!((view.sort, view.refresh), (Sort::Avg, Some(9)));
+        let view = View::new("stats").with_query(Some("%%%&&=="));
+        assert_eq!((view.sort, view.refresh), (Sort::Count, None));
+        let view = View::new("stats").with_query(None);
+        assert_eq!((view.sort, view.refresh), (Sort::Count, None));
+    }
+
+    #[test]
+    fn links_carry_only_parsed_options() {
+        let view = View::new("stats");
+        assert_eq!(view.href(Sort::Count, None), "./stats");
+        assert_eq!(view.href(Sort::Max, Some(5)), "./stats?sort=max&refresh=5");
+    }
+
+    #[test]
+    fn bars_and_percentages() {
+        assert_eq!(bar_width(0.0, 1.0, 100.0), 0.0);
+        assert_eq!(bar_width(1e-9, 1.0, 100.0), 1.0);
+        assert_eq!(bar_width(2.0, 1.0, 100.0), 100.0);
+        assert_eq!(bar_width(f64::NAN, 1.0, 100.0), 0.0);
+        assert_eq!(bar_width(1.0, 0.0, 100.0), 0.0);
+        assert_eq!(percent(1, 0), format::MISSING);
+        assert_eq!(percent(1, 1000), "<1%");
+        assert_eq!(percent(1, 3), "33%");
+    }
+
+    #[test]
+    fn formatting_rules() {
+        let f = Formatting::new()
+            .hide("ns", "secret")
+            .format_with("ns", "price", |v| format!("€{v}"));
+        assert!(f.hidden("ns", "secret"));
+        assert!(!f.hidden("ns", "price"));
+        assert!(!f.hidden("other", "secret"));
         assert_eq!(
-            escape("<script>\"x\"&'y'`</script>"),
-            "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;&#96;&lt;/script&gt;"
+            f.show("ns", "price", "price", &serde_json::json!(3), 0.0),
+            "€3"
+        );
+        assert_eq!(
+            f.show("ns", "c.size", "bytes", &serde_json::json!(2048), 0.0),
+            "2.00 KiB"
+        );
+        let debug = format!("{f:?}");
+        assert!(
+            debug.contains("ns/secret") && debug.contains("format_with"),
+            "{debug}"
         );
     }
 }
