@@ -79,12 +79,17 @@ async fn order(State(shop): State<ShopStats>, item: String) -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3000);
     let stats = Stats::new();
     let shop = ShopStats::register(&stats)?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
-    println!("shop on http://{addr}/ ; statistics at http://{addr}/stats and http://{addr}/stats/data");
+    println!(
+        "shop on http://{addr}/ ; statistics at http://{addr}/stats and http://{addr}/stats/data"
+    );
     axum::serve(listener, app(&stats, shop)).await?;
     Ok(())
 }
