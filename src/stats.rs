@@ -285,8 +285,9 @@ enum Target {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// The router prefix must start with `/`, must not end with `/`, and must not contain
-    /// `{`, `}`, `*`, `?` or `#`.
+    /// The router prefix must start with `/`, must not end with `/` or contain `//`, and may
+    /// only use ASCII letters, digits and `-._~!$&'()+,;=:@/` (no percent-encoding, no
+    /// `{`, `}`, `*`, `?` or `#`).
     InvalidPrefix(String),
     /// A bearer token must be 1 to 1024 visible ASCII characters.
     InvalidBearerToken,
@@ -297,8 +298,8 @@ impl fmt::Display for ConfigError {
         match self {
             Self::InvalidPrefix(p) => write!(
                 f,
-                "invalid stats prefix {p:?}: it must start with '/', must not end with '/' and \
-                 must not contain '{{', '}}', '*', '?' or '#'"
+                "invalid stats prefix {p:?}: it must start with '/', must not end with '/' or \
+                 contain '//', and may only use ASCII letters, digits and -._~!$&'()+,;=:@/"
             ),
             Self::InvalidBearerToken => {
                 f.write_str("invalid bearer token: use 1 to 1024 visible ASCII characters")
@@ -431,8 +432,10 @@ impl StatsBuilder {
         if !p.starts_with('/')
             || p.len() < 2
             || p.ends_with('/')
-            || p.contains(['{', '}', '*', '?', '#'])
-            || p.chars().any(|c| c.is_control() || c.is_whitespace())
+            || p.contains("//")
+            || !p
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()+,;=:@/".contains(&b))
         {
             return Err(ConfigError::InvalidPrefix(p.clone()));
         }
