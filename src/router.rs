@@ -163,7 +163,15 @@ async fn dashboard(
     response
         .headers_mut()
         .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    secure(response)
+    let mut response = secure(response);
+    // `no-referrer` would make browsers send `Origin: null` with the page's own form posts,
+    // which the control routes refuse as cross-origin; `same-origin` still sends nothing to
+    // any other origin.
+    response.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static(report::html::REFERRER_POLICY),
+    );
+    response
 }
 
 async fn stylesheet() -> Response {

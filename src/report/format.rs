@@ -250,7 +250,7 @@ pub fn text(s: &str, max: usize) -> String {
 pub enum Kind {
     /// Seconds shown with [`duration`].
     Duration,
-    /// A byte count shown with [`bytes`].
+    /// A byte count shown with [`bytes()`].
     Bytes,
     /// Bytes per second shown with [`bytes_per_second`].
     BytesPerSecond,

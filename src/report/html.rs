@@ -32,6 +32,11 @@ use crate::{RequestRecord, Snapshot, UriSetSnapshot};
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; \
      img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
+/// The `Referrer-Policy` the page is served with. Not `no-referrer`: under it browsers send
+/// `Origin: null` with the page's own form posts, which the control routes must refuse as
+/// cross-origin. `same-origin` sends the page's address to its own origin only.
+pub const REFERRER_POLICY: &str = "same-origin";
+
 /// The stylesheet served at `{prefix}/style.css`.
 pub const STYLESHEET: &str = include_str!("style.css");
 
@@ -328,7 +333,6 @@ pub fn render(snapshot: &Snapshot, view: &View, formatting: &Formatting) -> Stri
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="referrer" content="no-referrer";
                 @if let Some(n) = view.refresh {
                     meta http-equiv="refresh" content=(n);
                 }
@@ -430,6 +434,11 @@ fn control_form(view: &View, action: &str, label: &str, namespace: &str, disable
     }
 }
 
+/// `n` and the singular or plural noun: `1 open stream`, `2 open streams`.
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", format::count(n), if n == 1 { one } else { many })
+}
+
 fn tile(label: &str, value: &str, sub: Option<String>, class: Option<&str>) -> Markup {
     html! {
         div class=(match class { Some(c) => format!("tile {c}"), None => "tile".to_owned() }) {
@@ -453,7 +462,7 @@ fn http_section(snapshot: &Snapshot, view: &View) -> Markup {
                 (tile("Requests", &format::count(http.requests_total),
                     Some(format::per_second(http.requests_per_second)), None))
                 (tile("In flight", &format::count(http.requests_in_flight),
-                    Some(format!("{} open streams", format::count(http.streams_open))), None))
+                    Some(plural(http.streams_open, "open stream", "open streams")), None))
                 (tile("Errors", &format::count(http.requests_errored),
                     Some(format!("{} panicked", format::count(http.requests_panicked))), errors_class))
                 (tile("Aborted", &format::count(http.requests_aborted),
@@ -520,13 +529,17 @@ fn status_view(snapshot: &Snapshot) -> Markup {
         table.status {
             thead { tr {
                 @for (label, _) in &classes { th.num { (label) } }
-                @for code in http.status_codes.keys() { th.num.code { (text(code)) } }
+                @for (i, code) in http.status_codes.keys().enumerate() {
+                    th class=(if i == 0 { "num code first" } else { "num code" }) { (text(code)) }
+                }
             } }
             tbody { tr {
                 @for (i, (_, n)) in classes.iter().enumerate() {
                     td class=(format!("num s{}", i + 1)) { (format::count(*n)) }
                 }
-                @for n in http.status_codes.values() { td.num.code { (format::count(*n)) } }
+                @for (i, n) in http.status_codes.values().enumerate() {
+                    td class=(if i == 0 { "num code first" } else { "num code" }) { (format::count(*n)) }
+                }
             } }
         }
     }
@@ -880,6 +893,12 @@ fn collection_view(
         .map(|c| (c, format!("{name}.{c}")))
         .filter(|(_, rule)| !formatting.hidden(namespace, rule))
         .collect();
+    // A column whose values are all numbers gets a right-aligned heading too.
+    let numeric = |column: &str| {
+        rows.iter()
+            .filter_map(|(_, row)| row.get(column))
+            .all(Value::is_number)
+    };
     html! {
         @if rows.is_empty() {
             p.empty { "Empty." }
@@ -887,7 +906,9 @@ fn collection_view(
             table.records.collection {
                 thead { tr {
                     @if keyed { th { "id" } }
-                    @for (column, _) in &columns { th { (text(column)) } }
+                    @for (column, _) in &columns {
+                        th class=[numeric(column).then_some("num")] { (text(column)) }
+                    }
                     @if plain { th { "value" } }
                 } }
                 tbody {
