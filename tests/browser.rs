@@ -1,0 +1,458 @@
+//! The dashboard in a real browser: headless Chromium driven through chromedriver (WebDriver)
+//! against the quickstart app on a loopback port.
+//!
+//! It checks that the tables show the requests just made, that Pause and Resume work as
+//! plain form posts (requests made while paused are not counted), that a cross-site form on
+//! another loopback origin cannot pause recording, and it saves a screenshot of the page to
+//! `target/dashboard.png`.
+//!
+//! Needs the Debian packages `chromium` and `chromium-driver`; without them the test fails
+//! and says so. Every step has a time limit, and the whole test one of 60 seconds.
+
+#[path = "../examples/quickstart.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod quickstart;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::response::Html;
+use axum::routing::get;
+use axum::Router;
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tower_stats::{Combine, Stats};
+
+type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Time limit of the whole test.
+const WHOLE_TEST: Duration = Duration::from_secs(60);
+/// Time limit of one browser or network step.
+const STEP: Duration = Duration::from_secs(10);
+
+const PACKAGES: &str = "the browser test needs Chromium and chromedriver: install the Debian \
+     packages `chromium` and `chromium-driver` (apt-get install chromium chromium-driver)";
+
+/// The first of `names` found on `PATH`.
+fn find_program(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+}
+
+/// chromedriver and the browser profile, both removed on drop whatever happens.
+struct Driver {
+    child: Child,
+    profile: PathBuf,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// A free loopback port: bound, then released for chromedriver to take.
+fn free_port() -> TestResult<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+async fn start_chromedriver(chromedriver: &Path) -> TestResult<Driver> {
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let profile = std::env::temp_dir().join(format!(
+        "tower-stats-chromium-{}-{stamp}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&profile)?;
+    let port = free_port()?;
+    let child = Command::new(chromedriver)
+        .arg(format!("--port={port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}; {PACKAGES}", chromedriver.display()))?;
+    let driver = Driver {
+        child,
+        profile,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + STEP;
+    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        if Instant::now() > deadline {
+            return Err(
+                format!("chromedriver did not listen on port {port} within {STEP:?}").into(),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(driver)
+}
+
+async fn connect_browser(driver: &Driver, chromium: &Path) -> TestResult<Client> {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".to_owned(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": [
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--hide-scrollbars",
+                "--window-size=1280,2100",
+                format!("--user-data-dir={}", driver.profile.display()),
+            ],
+        }),
+    );
+    let client = step(
+        "start a Chromium session",
+        ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&driver.url),
+    )
+    .await?;
+    Ok(client)
+}
+
+/// Runs `fut` with the per-step time limit, naming the step in errors.
+async fn step<T, E>(
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> TestResult<T>
+where
+    E: std::fmt::Display,
+{
+    match tokio::time::timeout(STEP, fut).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(format!("{what}: {e}").into()),
+        Err(_) => Err(format!("{what}: no answer within {STEP:?}").into()),
+    }
+}
+
+/// Serves `app` on a fresh loopback port.
+async fn serve(app: Router) -> TestResult<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(addr)
+}
+
+/// One HTTP/1.1 request over a fresh connection; returns the status code and the body.
+async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> TestResult<(u16, String)> {
+    step(&format!("{method} {path}"), async {
+        let mut stream = TcpStream::connect(addr).await?;
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await?;
+        let response = String::from_utf8_lossy(&response).into_owned();
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map_or(String::new(), |(_, b)| b.to_owned());
+        Ok::<_, std::io::Error>((status, body))
+    })
+    .await
+}
+
+async fn find(client: &Client, xpath: &str) -> TestResult<Element> {
+    step(
+        &format!("find {xpath}"),
+        client
+            .wait()
+            .at_most(STEP)
+            .for_element(Locator::XPath(xpath)),
+    )
+    .await
+}
+
+async fn text(client: &Client, xpath: &str) -> TestResult<String> {
+    let element = find(client, xpath).await?;
+    step(&format!("text of {xpath}"), element.text()).await
+}
+
+/// The cell of `column` (1-based) in the URI sets row of `key`.
+fn uri_set_cell(key: &str, column: usize) -> String {
+    format!(
+        "//table[contains(@class,'uri-sets')]//tr[td[1][normalize-space()='{key}']]/td[{column}]"
+    )
+}
+
+/// A namespace control button.
+fn button(action: &str, namespace: &str) -> String {
+    format!(
+        "//form[@action='./stats/{action}'][input[@name='namespace' and @value='{namespace}']]/button"
+    )
+}
+
+/// The recording state badge of the http namespace, once it reads `state`.
+fn http_state(state: &str) -> String {
+    format!(
+        "//section[contains(@class,'http')]//span[contains(@class,'state') and normalize-space()='{state}']"
+    )
+}
+
+fn hello_count(stats: &Stats) -> u64 {
+    stats
+        .snapshot()
+        .http
+        .uri_sets
+        .get("GET /hello")
+        .map_or(0, |s| s.count)
+}
+
+#[derive(Serialize)]
+struct Order {
+    item: &'static str,
+    quantity: u32,
+}
+
+/// An application namespace, so the page shows generic rendering too.
+fn register_shop(stats: &Stats) -> TestResult {
+    let shop = stats.namespace("shop")?;
+    shop.counter("orders_total", Combine::Sum)?.add(42);
+    shop.gauge("basket_size", Combine::Max)?.set(3.0);
+    shop.text("currency")?.set("EUR");
+    let recent = shop.list("recent_orders", 10)?;
+    recent.push(&Order {
+        item: "widget",
+        quantity: 2,
+    })?;
+    recent.push(&Order {
+        item: "gadget",
+        quantity: 1,
+    })?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_in_a_real_browser() {
+    let chromium = find_program(&["chromium", "chromium-browser"]);
+    let chromedriver = find_program(&["chromedriver"]);
+    let (Some(chromium), Some(chromedriver)) = (chromium, chromedriver) else {
+        panic!("{PACKAGES}; not found on PATH: chromium or chromedriver");
+    };
+    match tokio::time::timeout(WHOLE_TEST, run(&chromium, &chromedriver)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("{e}"),
+        Err(_) => panic!("the browser test took longer than {WHOLE_TEST:?}"),
+    }
+}
+
+async fn run(chromium: &Path, chromedriver: &Path) -> TestResult {
+    let stats = Stats::builder()
+        .slow_threshold(Duration::from_millis(500))
+        .build()?;
+    register_shop(&stats)?;
+    let addr = serve(quickstart::app(&stats)).await?;
+    let base = format!("http://{addr}");
+    let driver = start_chromedriver(chromedriver).await?;
+    let client = connect_browser(&driver, chromium).await?;
+    let result = drive(&client, &stats, addr, &base).await;
+    let _ = tokio::time::timeout(STEP, client.close()).await;
+    drop(driver);
+    result
+}
+
+async fn drive(client: &Client, stats: &Stats, addr: SocketAddr, base: &str) -> TestResult {
+    // A few requests, then the page shows them.
+    for _ in 0..3 {
+        assert_eq!(http(addr, "GET", "/hello", "").await?.0, 200);
+    }
+    http(addr, "GET", "/users/42", "").await?;
+    http(addr, "POST", "/echo", "some bytes").await?;
+    assert_eq!(http(addr, "GET", "/missing", "").await?.0, 404);
+    http(addr, "GET", "/slow?ms=600", "").await?;
+
+    step("open /stats", client.goto(&format!("{base}/stats"))).await?;
+    assert_eq!(text(client, &uri_set_cell("GET /hello", 2)).await?, "3");
+    assert_eq!(
+        text(client, &uri_set_cell("GET /users/{id}", 2)).await?,
+        "1"
+    );
+    let slow = text(
+        client,
+        "//h3[starts-with(normalize-space(),'Slow requests')]/following-sibling::table[1]//td[4]",
+    )
+    .await?;
+    assert_eq!(slow, "/slow", "the slow request is listed");
+
+    // Pause the http namespace with its button.
+    step(
+        "click Pause",
+        find(client, &button("pause", "http")).await?.click(),
+    )
+    .await?;
+    find(client, &http_state("paused")).await?;
+    let pause = find(client, &button("pause", "http")).await?;
+    let resume = find(client, &button("resume", "http")).await?;
+    assert!(step("Pause disabled?", pause.attr("disabled"))
+        .await?
+        .is_some());
+    assert!(step("Resume disabled?", resume.attr("disabled"))
+        .await?
+        .is_none());
+    assert!(
+        !stats.is_enabled("http")?,
+        "the Pause button paused recording"
+    );
+
+    // Requests made while paused are not counted.
+    let before = stats.snapshot().http.requests_total;
+    for _ in 0..2 {
+        assert_eq!(http(addr, "GET", "/hello", "").await?.0, 200);
+    }
+    assert_eq!(hello_count(stats), 3);
+    assert_eq!(stats.snapshot().http.requests_total, before);
+
+    // Resume with its button; requests count again.
+    step(
+        "click Resume",
+        find(client, &button("resume", "http")).await?.click(),
+    )
+    .await?;
+    find(client, &http_state("recording")).await?;
+    assert!(
+        stats.is_enabled("http")?,
+        "the Resume button resumed recording"
+    );
+    let pause = find(client, &button("pause", "http")).await?;
+    assert!(step("Pause disabled?", pause.attr("disabled"))
+        .await?
+        .is_none());
+    http(addr, "GET", "/hello", "").await?;
+    assert_eq!(hello_count(stats), 4);
+
+    cross_site_form_cannot_pause(client, stats, addr).await?;
+    screenshot(client, stats, addr, base).await
+}
+
+/// A page on another loopback origin (another port) that posts a form to `/stats/pause` as
+/// soon as it loads, as an attacker's page would.
+async fn cross_site_form_cannot_pause(
+    client: &Client,
+    stats: &Stats,
+    target: SocketAddr,
+) -> TestResult {
+    let attacker_page = format!(
+        "<!DOCTYPE html><html><body>\
+         <form method=\"post\" action=\"http://{target}/stats/pause\">\
+         <input type=\"hidden\" name=\"namespace\" value=\"http\"></form>\
+         <script>document.forms[0].submit()</script></body></html>"
+    );
+    let attacker = serve(Router::new().route(
+        "/",
+        get(move || {
+            let page = attacker_page.clone();
+            async move { Html(page) }
+        }),
+    ))
+    .await?;
+    assert_ne!(attacker.port(), target.port());
+    let refused = |stats: &Stats| {
+        stats
+            .snapshot()
+            .http
+            .uri_sets
+            .get("POST /stats/pause")
+            .map_or(0, |s| s.status_4xx)
+    };
+    assert_eq!(refused(stats), 0);
+
+    step(
+        "open the attacker page",
+        client.goto(&format!("http://{attacker}/")),
+    )
+    .await?;
+    // Wait until the browser has posted the form (the refusal is counted) or 3 s elapse.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while refused(stats) == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        stats.is_enabled("http")?,
+        "a cross-site form paused recording"
+    );
+    assert_eq!(
+        refused(stats),
+        1,
+        "the cross-site POST was answered with a 4xx"
+    );
+    let url = step("current URL", client.current_url()).await?;
+    assert_eq!(url.path(), "/stats/pause", "the browser followed the form");
+    let source = step("page source", client.source()).await?;
+    assert!(source.contains("cross-site request refused"), "{source}");
+    Ok(())
+}
+
+/// Loads the page with a request in flight, an open stream and a mix of traffic, and saves a
+/// screenshot to `target/dashboard.png`.
+async fn screenshot(client: &Client, stats: &Stats, addr: SocketAddr, base: &str) -> TestResult {
+    for path in ["/users/7", "/users/8", "/stream?chunks=3", "/nope"] {
+        http(addr, "GET", path, "").await?;
+    }
+    let in_flight = tokio::spawn(async move { http(addr, "GET", "/slow?ms=20000", "").await });
+    let stream = tokio::spawn(async move { http(addr, "GET", "/events", "").await });
+    let deadline = Instant::now() + STEP;
+    while (stats.snapshot().http.in_flight.is_empty() || stats.snapshot().http.streams_open == 0)
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    step("open /stats", client.goto(&format!("{base}/stats"))).await?;
+    find(client, &uri_set_cell("GET /hello", 2)).await?;
+    // Fit the window to the page (WebDriver runs this script, the page itself has none).
+    let height = step(
+        "measure the page",
+        client.execute(
+            "return Math.ceil(document.body.getBoundingClientRect().bottom) + 24",
+            Vec::new(),
+        ),
+    )
+    .await?
+    .as_u64()
+    .and_then(|h| u32::try_from(h).ok())
+    .unwrap_or(2000);
+    step(
+        "fit the window",
+        client.set_window_size(1280, height.clamp(600, 4000)),
+    )
+    .await?;
+    let png = step("take a screenshot", client.screenshot()).await?;
+    in_flight.abort();
+    stream.abort();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("target"), Path::to_path_buf);
+    let path = target.join("dashboard.png");
+    std::fs::write(&path, &png)?;
+    println!("dashboard screenshot: {}", path.display());
+    Ok(())
+}
