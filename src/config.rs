@@ -25,6 +25,23 @@ pub(crate) struct Config {
     pub(crate) read_only: bool,
     pub(crate) instance: String,
     pub(crate) uri_set_hook: Option<UriSetHook>,
+    /// Upper bounds, in seconds, of the Prometheus duration histogram buckets.
+    pub(crate) duration_buckets: Vec<f64>,
+}
+
+/// OpenTelemetry's advice for `http.server.request.duration`, in seconds.
+pub(crate) const DEFAULT_DURATION_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+impl Config {
+    /// The duration bucket bounds in nanoseconds, rounded to the nearest nanosecond.
+    pub(crate) fn bucket_nanos(&self) -> Vec<u64> {
+        self.duration_buckets
+            .iter()
+            .map(|s| crate::registry::http::duration_nanos(std::time::Duration::from_secs_f64(*s)))
+            .collect()
+    }
 }
 
 impl Default for Config {
@@ -45,6 +62,7 @@ impl Default for Config {
             read_only: false,
             instance: default_instance(),
             uri_set_hook: None,
+            duration_buckets: DEFAULT_DURATION_BUCKETS.to_vec(),
         }
     }
 }

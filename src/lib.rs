@@ -35,6 +35,7 @@
 #![doc(test(no_crate_inject, attr(deny(warnings, rust_2018_idioms))))]
 
 mod config;
+pub mod histogram;
 pub mod record;
 pub mod registry;
 pub mod report;
@@ -45,12 +46,13 @@ mod sanitize;
 mod snapshot;
 mod stats;
 mod uri_set;
+mod window;
 
 pub use self::record::StatsLayer;
 pub use self::registry::{Combine, Namespace, RegistryError};
 pub use self::snapshot::{
-    HttpSnapshot, NamespaceSnapshot, Outcome, RequestRecord, ServerInfo, Snapshot, UriSetSnapshot,
-    SCHEMA_VERSION,
+    HttpSnapshot, NamespaceSnapshot, Outcome, RequestRecord, ServerInfo, Snapshot,
+    StatusClassDurations, UriSetSnapshot, WindowSnapshot, SCHEMA_VERSION,
 };
 pub use self::stats::{ConfigError, Stats, StatsBuilder, UnknownNamespace, HTTP_NAMESPACE};
 pub use self::uri_set::{UriSet, OTHER_METHOD, OVERFLOW, UNMATCHED};

@@ -159,6 +159,68 @@ pub struct HttpSnapshot {
     pub slow_requests: Vec<RequestRecord>,
     /// Timings per URI set, keyed `"<METHOD> <route>"`.
     pub uri_sets: BTreeMap<String, UriSetSnapshot>,
+    /// Median processing time since start or the last reset, in seconds (streams excluded).
+    pub p50_seconds: Option<f64>,
+    /// 90th percentile processing time, in seconds.
+    pub p90_seconds: Option<f64>,
+    /// 99th percentile processing time, in seconds.
+    pub p99_seconds: Option<f64>,
+    /// 99.9th percentile processing time, in seconds.
+    pub p999_seconds: Option<f64>,
+    /// The same figures over the last minute (`"1m"`), the last 15 minutes (`"15m"`) and since
+    /// start or the last reset (`"total"`).
+    pub windows: BTreeMap<String, WindowSnapshot>,
+    /// Finished requests in each of the last 16 minutes, oldest first; the last entry is the
+    /// current, partial minute.
+    pub requests_per_minute: Vec<u64>,
+    /// Upper bounds of the Prometheus duration buckets, in seconds.
+    #[serde(skip)]
+    pub duration_buckets: Vec<f64>,
+}
+
+/// Latency and rate figures over one time window.
+///
+/// Quantiles come from a log-linear histogram and are within
+/// [`RELATIVE_ERROR`](crate::histogram::RELATIVE_ERROR) (1/64) of the exact value between
+/// 1 µs and 60 s. `"1m"` covers the last 60 to 75 seconds and `"15m"` the last 15 to 16
+/// minutes, in 15-second and one-minute steps; `covered_seconds` says exactly how long.
+#[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
+pub struct WindowSnapshot {
+    /// Finished requests in the window (streams excluded).
+    pub count: u64,
+    /// `count` divided by `covered_seconds`.
+    pub requests_per_second: f64,
+    /// Requests in the window that ended in an error or a panic.
+    pub errors: u64,
+    /// Seconds the window covers (shorter just after start or a reset).
+    pub covered_seconds: f64,
+    /// Mean processing time in seconds.
+    pub avg_seconds: Option<f64>,
+    /// Shortest processing time in seconds.
+    pub min_seconds: Option<f64>,
+    /// Longest processing time in seconds.
+    pub max_seconds: Option<f64>,
+    /// Median processing time in seconds.
+    pub p50_seconds: Option<f64>,
+    /// 90th percentile processing time in seconds.
+    pub p90_seconds: Option<f64>,
+    /// 99th percentile processing time in seconds.
+    pub p99_seconds: Option<f64>,
+    /// 99.9th percentile processing time in seconds.
+    pub p999_seconds: Option<f64>,
+}
+
+/// Prometheus duration buckets of one URI set and status class.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct StatusClassDurations {
+    /// `1xx` … `5xx`, or `none` for requests that ended without a status.
+    pub status_class: &'static str,
+    /// Cumulative counts for each bound of [`HttpSnapshot::duration_buckets`], then `+Inf`.
+    pub cumulative: Vec<u64>,
+    /// Sum of processing times in seconds.
+    pub sum_seconds: f64,
 }
 
 fn records_by_id<S: Serializer>(
@@ -240,6 +302,10 @@ pub struct RequestRecord {
 #[derive(Debug, Clone, Default, Serialize)]
 #[non_exhaustive]
 pub struct UriSetSnapshot {
+    /// The method part of the key (`_OTHER` for non-standard methods; empty for `<overflow>`).
+    pub method: String,
+    /// The route part of the key.
+    pub route: String,
     /// Finished requests with a timing (streams excluded).
     pub count: u64,
     /// Streams counted in this set (kept out of the timings).
@@ -268,6 +334,19 @@ pub struct UriSetSnapshot {
     pub status_4xx: u64,
     /// Responses with a 5xx status.
     pub status_5xx: u64,
+    /// Median processing time since start or the last reset, in seconds.
+    pub p50_seconds: Option<f64>,
+    /// 90th percentile processing time, in seconds.
+    pub p90_seconds: Option<f64>,
+    /// 99th percentile processing time, in seconds.
+    pub p99_seconds: Option<f64>,
+    /// 99.9th percentile processing time, in seconds.
+    pub p999_seconds: Option<f64>,
+    /// The figures over `"1m"`, `"15m"` and `"total"`.
+    pub windows: BTreeMap<String, WindowSnapshot>,
+    /// Duration buckets per status class that has seen requests, for Prometheus.
+    #[serde(skip)]
+    pub durations: Vec<StatusClassDurations>,
 }
 
 /// An application namespace: its state and its values, computed ones already evaluated.

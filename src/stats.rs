@@ -109,11 +109,12 @@ impl Stats {
     }
 
     fn from_config(config: Config) -> Self {
-        let http = HttpNamespace::new(&config);
+        let clock = Clock::new();
+        let http = HttpNamespace::new(&config, clock.base);
         Self {
             shared: Arc::new(Shared {
                 config,
-                clock: Clock::new(),
+                clock,
                 next_id: AtomicU64::new(1),
                 http,
                 namespaces: RwLock::default(),
@@ -229,8 +230,9 @@ impl Stats {
         for target in self.targets(namespace)? {
             match target {
                 Target::Http => {
-                    let offset = Instant::now().saturating_duration_since(self.shared.clock.base);
-                    self.shared.http.reset(duration_nanos(offset));
+                    let now = Instant::now();
+                    let offset = now.saturating_duration_since(self.shared.clock.base);
+                    self.shared.http.reset(duration_nanos(offset), now);
                 }
                 Target::App(ns) => ns.reset(),
             }

@@ -20,6 +20,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use http::Method;
+use tokio::time::Instant;
+
+use crate::window::WindowedHistogram;
 
 /// Route label used when no route is known for a request.
 pub const UNMATCHED: &str = "<unmatched>";
@@ -84,38 +87,53 @@ pub(crate) fn method_label(index: usize) -> &'static str {
     METHODS.get(index).map_or(OTHER_METHOD, Method::as_str)
 }
 
+/// Status classes of the duration histogram: `1xx` to `5xx`, then requests without a status.
+pub(crate) const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "none"];
+
 /// Timings and counters of one URI set. Every field is an atomic: recording takes no lock.
 #[derive(Debug)]
 pub(crate) struct UriSetEntry {
     pub(crate) key: Box<str>,
     pub(crate) method: usize,
     pub(crate) generation: u64,
-    pub(crate) count: AtomicU64,
+    /// Latency distribution with its 1m/15m/total windows; its total is the set's count,
+    /// sum, min and max.
+    pub(crate) latency: WindowedHistogram,
     pub(crate) streams: AtomicU64,
-    pub(crate) sum_nanos: AtomicU64,
-    pub(crate) min_nanos: AtomicU64,
-    pub(crate) max_nanos: AtomicU64,
     pub(crate) bytes_read: AtomicU64,
     pub(crate) bytes_written: AtomicU64,
     pub(crate) status: [AtomicU64; 5],
     pub(crate) errors: AtomicU64,
+    /// Exact counts per configured `le` bound and status class, `bounds.len() + 1` per class
+    /// (the last one is `+Inf`), not cumulative.
+    pub(crate) le_counts: Box<[AtomicU64]>,
+    pub(crate) class_sum_nanos: [AtomicU64; STATUS_CLASSES.len()],
+    pub(crate) bounds: Arc<[u64]>,
 }
 
 impl UriSetEntry {
-    fn new(key: Box<str>, method: usize, generation: u64) -> Self {
+    fn new(
+        key: Box<str>,
+        method: usize,
+        generation: u64,
+        base: Instant,
+        bounds: Arc<[u64]>,
+    ) -> Self {
         Self {
             key,
             method,
             generation,
-            count: AtomicU64::new(0),
+            latency: WindowedHistogram::new(base),
             streams: AtomicU64::new(0),
-            sum_nanos: AtomicU64::new(0),
-            min_nanos: AtomicU64::new(u64::MAX),
-            max_nanos: AtomicU64::new(0),
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
             status: Default::default(),
             errors: AtomicU64::new(0),
+            le_counts: (0..(bounds.len() + 1) * STATUS_CLASSES.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            class_sum_nanos: Default::default(),
+            bounds,
         }
     }
 
@@ -124,11 +142,16 @@ impl UriSetEntry {
         self.key.split_once(' ').map_or(&self.key, |(_, r)| r)
     }
 
-    pub(crate) fn record_timing(&self, nanos: u64) {
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
-        self.min_nanos.fetch_min(nanos, Ordering::Relaxed);
-        self.max_nanos.fetch_max(nanos, Ordering::Relaxed);
+    /// Records a finished request's processing time. `class` indexes [`STATUS_CLASSES`].
+    pub(crate) fn record_timing(&self, now: Instant, nanos: u64, class: usize, error: bool) {
+        self.latency.record_outcome(now, nanos, error);
+        let class = class.min(STATUS_CLASSES.len() - 1);
+        let bucket = self.bounds.partition_point(|&bound| bound < nanos);
+        let per_class = self.bounds.len() + 1;
+        if let Some(counter) = self.le_counts.get(class * per_class + bucket) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        self.class_sum_nanos[class].fetch_add(nanos, Ordering::Relaxed);
     }
 }
 
@@ -144,18 +167,28 @@ pub(crate) struct UriSets {
     generation: AtomicU64,
     overflow: RwLock<Arc<UriSetEntry>>,
     pub(crate) overflowed: AtomicU64,
+    base: Instant,
+    bounds: Arc<[u64]>,
 }
 
 impl UriSets {
-    pub(crate) fn new(cap: usize) -> Self {
+    pub(crate) fn new(cap: usize, base: Instant, bounds: Arc<[u64]>) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             hasher: RandomState::new(),
             keys: AtomicUsize::new(0),
             cap,
             generation: AtomicU64::new(0),
-            overflow: RwLock::new(Arc::new(UriSetEntry::new(OVERFLOW.into(), 0, 0))),
+            overflow: RwLock::new(Arc::new(UriSetEntry::new(
+                OVERFLOW.into(),
+                0,
+                0,
+                base,
+                Arc::clone(&bounds),
+            ))),
             overflowed: AtomicU64::new(0),
+            base,
+            bounds,
         }
     }
 
@@ -194,6 +227,8 @@ impl UriSets {
             key,
             method,
             self.generation.load(Ordering::Acquire),
+            self.base,
+            Arc::clone(&self.bounds),
         ));
         let slots = map.entry(route.into()).or_default();
         slots[method] = Some(Arc::clone(&entry));
@@ -219,8 +254,13 @@ impl UriSets {
         }
         self.keys.store(0, Ordering::Release);
         self.overflowed.store(0, Ordering::Relaxed);
-        *self.overflow.write().unwrap_or_else(|e| e.into_inner()) =
-            Arc::new(UriSetEntry::new(OVERFLOW.into(), 0, generation));
+        *self.overflow.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(UriSetEntry::new(
+            OVERFLOW.into(),
+            0,
+            generation,
+            self.base,
+            Arc::clone(&self.bounds),
+        ));
     }
 
     /// Every entry that has seen at least one request, plus the overflow set when used.
@@ -252,7 +292,7 @@ mod tests {
 
     #[test]
     fn same_key_same_entry_and_cap() {
-        let sets = UriSets::new(2);
+        let sets = UriSets::new(2, Instant::now(), Arc::from(vec![1_000]));
         let a = sets.get(0, "/a");
         assert!(Arc::ptr_eq(&a, &sets.get(0, "/a")));
         assert_eq!(&*a.key, "GET /a");
@@ -266,7 +306,7 @@ mod tests {
 
     #[test]
     fn clear_and_late_finishers() {
-        let sets = UriSets::new(4);
+        let sets = UriSets::new(4, Instant::now(), Arc::from(vec![1_000]));
         let old = sets.get(0, "/a");
         sets.clear();
         assert!(sets.entries().is_empty());

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use crate::registry::http::{duration_nanos, record_of, Live};
 use crate::snapshot::Outcome;
 use crate::stats::Shared;
-use crate::uri_set::UriSetEntry;
+use crate::uri_set::{UriSetEntry, STATUS_CLASSES};
 
 /// Owns a recorded request from `call` to the end of its response body.
 ///
@@ -163,9 +163,12 @@ impl RecordGuard {
         }
         let elapsed = end.saturating_duration_since(self.start);
         let nanos = duration_nanos(elapsed);
-        http.processing_nanos_total
-            .fetch_add(nanos, Ordering::Relaxed);
-        uri_set.record_timing(nanos);
+        let errored = matches!(outcome, Outcome::Error | Outcome::Panicked);
+        let class = self.status.map_or(STATUS_CLASSES.len() - 1, |s| {
+            usize::from(s.as_u16() / 100).saturating_sub(1)
+        });
+        http.latency.record_outcome(end, nanos, errored);
+        uri_set.record_timing(end, nanos, class, errored);
 
         let threshold = config.slow_threshold;
         if !threshold.is_zero() && elapsed > threshold && config.slow_capacity > 0 {

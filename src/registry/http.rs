@@ -1,6 +1,6 @@
 //! The built-in `http` namespace: counters, the in-flight table, the slow list and URI sets.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,8 +11,12 @@ use http::{Method, StatusCode, Uri};
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::snapshot::{HttpSnapshot, Outcome, RequestRecord, UriSetSnapshot};
-use crate::uri_set::{UriSetEntry, UriSets};
+use crate::histogram::HistogramSnapshot;
+use crate::snapshot::{
+    HttpSnapshot, Outcome, RequestRecord, StatusClassDurations, UriSetSnapshot, WindowSnapshot,
+};
+use crate::uri_set::{UriSetEntry, UriSets, STATUS_CLASSES};
+use crate::window::{WindowedHistogram, Windows};
 
 const SHARDS: usize = 16;
 
@@ -102,7 +106,6 @@ pub(crate) struct HttpNamespace {
     pub(crate) requests_aborted: AtomicU64,
     pub(crate) requests_errored: AtomicU64,
     pub(crate) requests_panicked: AtomicU64,
-    pub(crate) processing_nanos_total: AtomicU64,
     pub(crate) bytes_read_total: AtomicU64,
     pub(crate) bytes_written_total: AtomicU64,
     pub(crate) streams_total: AtomicU64,
@@ -113,17 +116,18 @@ pub(crate) struct HttpNamespace {
     pub(crate) in_flight: InFlight,
     pub(crate) slow: Mutex<VecDeque<RequestRecord>>,
     pub(crate) uri_sets: UriSets,
+    /// Processing times of every finished request (streams excluded), with windows.
+    pub(crate) latency: WindowedHistogram,
 }
 
 impl HttpNamespace {
-    pub(crate) fn new(config: &Config) -> Self {
+    pub(crate) fn new(config: &Config, base: Instant) -> Self {
         Self {
             enabled: AtomicBool::new(true),
             requests_total: AtomicU64::new(0),
             requests_aborted: AtomicU64::new(0),
             requests_errored: AtomicU64::new(0),
             requests_panicked: AtomicU64::new(0),
-            processing_nanos_total: AtomicU64::new(0),
             bytes_read_total: AtomicU64::new(0),
             bytes_written_total: AtomicU64::new(0),
             streams_total: AtomicU64::new(0),
@@ -136,7 +140,8 @@ impl HttpNamespace {
             reset_offset_nanos: AtomicU64::new(0),
             in_flight: InFlight::new(),
             slow: Mutex::new(VecDeque::with_capacity(config.slow_capacity.min(1024))),
-            uri_sets: UriSets::new(config.max_uri_sets),
+            uri_sets: UriSets::new(config.max_uri_sets, base, config.bucket_nanos().into()),
+            latency: WindowedHistogram::new(base),
         }
     }
 
@@ -161,13 +166,12 @@ impl HttpNamespace {
     }
 
     /// Zeroes counters and collections; live requests stay in the table.
-    pub(crate) fn reset(&self, offset_nanos: u64) {
+    pub(crate) fn reset(&self, offset_nanos: u64, now: Instant) {
         for counter in [
             &self.requests_total,
             &self.requests_aborted,
             &self.requests_errored,
             &self.requests_panicked,
-            &self.processing_nanos_total,
             &self.bytes_read_total,
             &self.bytes_written_total,
             &self.streams_total,
@@ -182,6 +186,7 @@ impl HttpNamespace {
         }
         self.slow.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.uri_sets.clear();
+        self.latency.reset(now);
         self.reset_offset_nanos
             .store(offset_nanos, Ordering::Relaxed);
     }
@@ -220,8 +225,9 @@ impl HttpNamespace {
             .uri_sets
             .entries()
             .into_iter()
-            .map(|e| (e.key.to_string(), uri_set_snapshot(&e)))
+            .map(|e| (e.key.to_string(), uri_set_snapshot(&e, now)))
             .collect();
+        let latency = self.latency.snapshot(now);
 
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let requests_total = load(&self.requests_total);
@@ -254,7 +260,7 @@ impl HttpNamespace {
             requests_errored: load(&self.requests_errored),
             requests_panicked: load(&self.requests_panicked),
             requests_per_second: per_second(requests_total),
-            processing_seconds_total: nanos_to_secs(load(&self.processing_nanos_total)),
+            processing_seconds_total: nanos_to_secs(latency.total.sum()),
             bytes_read_total,
             bytes_written_total,
             bytes_read_per_second: per_second(bytes_read_total),
@@ -280,8 +286,54 @@ impl HttpNamespace {
             open_streams,
             slow_requests,
             uri_sets,
+            p50_seconds: latency.total.quantile_secs(0.5),
+            p90_seconds: latency.total.quantile_secs(0.9),
+            p99_seconds: latency.total.quantile_secs(0.99),
+            p999_seconds: latency.total.quantile_secs(0.999),
+            windows: windows_of(&latency),
+            requests_per_minute: self.latency.minute_counts(now),
+            duration_buckets: config.duration_buckets.clone(),
         }
     }
+}
+
+/// The `"1m"`, `"15m"` and `"total"` figures of a windowed histogram.
+pub(crate) fn windows_of(w: &Windows) -> BTreeMap<String, WindowSnapshot> {
+    let window = |h: &HistogramSnapshot, errors: u64, secs: f64| WindowSnapshot {
+        count: h.count(),
+        requests_per_second: if secs > 0.0 {
+            h.count() as f64 / secs
+        } else {
+            0.0
+        },
+        errors,
+        covered_seconds: secs,
+        avg_seconds: h.mean().map(|ns| ns / 1e9),
+        min_seconds: h.min().map(nanos_to_secs),
+        max_seconds: h.max().map(nanos_to_secs),
+        p50_seconds: h.quantile_secs(0.5),
+        p90_seconds: h.quantile_secs(0.9),
+        p99_seconds: h.quantile_secs(0.99),
+        p999_seconds: h.quantile_secs(0.999),
+    };
+    BTreeMap::from([
+        (
+            "1m".to_owned(),
+            window(&w.one_minute, w.one_minute_errors, w.one_minute_secs),
+        ),
+        (
+            "15m".to_owned(),
+            window(
+                &w.fifteen_minutes,
+                w.fifteen_minutes_errors,
+                w.fifteen_minutes_secs,
+            ),
+        ),
+        (
+            "total".to_owned(),
+            window(&w.total, w.total_errors, w.total_secs),
+        ),
+    ])
 }
 
 /// Maps a monotonic instant to Unix epoch seconds.
@@ -322,23 +374,46 @@ fn status_class_index(status: u16) -> Option<usize> {
     }
 }
 
-fn uri_set_snapshot(e: &UriSetEntry) -> UriSetSnapshot {
+fn uri_set_snapshot(e: &UriSetEntry, now: Instant) -> UriSetSnapshot {
     let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    let count = load(&e.count);
-    let sum = nanos_to_secs(load(&e.sum_nanos));
-    let (min, max) = if count == 0 {
-        (None, None)
-    } else {
-        (
-            Some(nanos_to_secs(load(&e.min_nanos))),
-            Some(nanos_to_secs(load(&e.max_nanos))),
-        )
+    let latency = e.latency.snapshot(now);
+    let total = &latency.total;
+    let count = total.count();
+    let sum = nanos_to_secs(total.sum());
+    let per_class = e.bounds.len() + 1;
+    let durations = STATUS_CLASSES
+        .iter()
+        .enumerate()
+        .filter_map(|(class, name)| {
+            let counts = e
+                .le_counts
+                .get(class * per_class..(class + 1) * per_class)?;
+            let mut running = 0u64;
+            let cumulative: Vec<u64> = counts
+                .iter()
+                .map(|c| {
+                    running = running.wrapping_add(load(c));
+                    running
+                })
+                .collect();
+            (running > 0).then(|| StatusClassDurations {
+                status_class: name,
+                cumulative,
+                sum_seconds: nanos_to_secs(load(&e.class_sum_nanos[class])),
+            })
+        })
+        .collect();
+    let (method, route) = match e.key.split_once(' ') {
+        Some((m, r)) => (m.to_owned(), r.to_owned()),
+        None => (String::new(), e.key.to_string()),
     };
     UriSetSnapshot {
+        method,
+        route,
         count,
         streams: load(&e.streams),
-        min_seconds: min,
-        max_seconds: max,
+        min_seconds: total.min().map(nanos_to_secs),
+        max_seconds: total.max().map(nanos_to_secs),
         sum_seconds: sum,
         avg_seconds: if count == 0 { 0.0 } else { sum / count as f64 },
         bytes_read: load(&e.bytes_read),
@@ -349,6 +424,12 @@ fn uri_set_snapshot(e: &UriSetEntry) -> UriSetSnapshot {
         status_3xx: load(&e.status[2]),
         status_4xx: load(&e.status[3]),
         status_5xx: load(&e.status[4]),
+        p50_seconds: total.quantile_secs(0.5),
+        p90_seconds: total.quantile_secs(0.9),
+        p99_seconds: total.quantile_secs(0.99),
+        p999_seconds: total.quantile_secs(0.999),
+        windows: windows_of(&latency),
+        durations,
     }
 }
 

@@ -1,0 +1,878 @@
+//! Time windows ("last 1 minute", "last 15 minutes", "total") over latency
+//! histograms and error counters.
+//!
+//! # Design
+//!
+//! A [`WindowedHistogram`] holds
+//!
+//! * `total`: one dense [`AtomicHistogram`] since creation or the last reset;
+//! * a ring of [`QUARTER_SLOTS`] = 5 slots of [`QUARTER`] = 15 s for "1m";
+//! * a ring of [`MINUTE_SLOTS`] = 16 slots of [`MINUTE`] = 60 s for "15m".
+//!
+//! Time is `tokio::time::Instant` (so tests can pause and advance the clock);
+//! period `p` of a ring of period `P` is `floor((now - base) / P)`. A record
+//! is 3 histogram records: total + one quarter slot + one minute slot (each a
+//! bucket `fetch_add`, a sum `fetch_add` and, rarely, `fetch_min`/`fetch_max`),
+//! plus one counter add per level for errors.
+//!
+//! # Window definitions (exact)
+//!
+//! With `q` the current quarter and `m` the current minute:
+//!
+//! * **1m** = quarters `q-4 ..= q`: the last 4 complete 15 s periods plus the
+//!   current partial one, i.e. between 60 s and 75 s of history. A sample
+//!   recorded at `t0` is visible in "1m" at least until `t0 + 60 s` (inclusive)
+//!   and is gone from the first 15 s boundary after `t0 + 60 s`, at the latest
+//!   at `t0 + 75 s`.
+//! * **15m** = minutes `m-15 ..= m`: between 15 and 16 minutes of history. A
+//!   sample is visible at least until `t0 + 15 min` and gone by `t0 + 16 min`.
+//! * **total** = everything since `base` or the last [`WindowedHistogram::reset`].
+//!
+//! Each window reports the duration it covers, `now - max(window start, base,
+//! last reset)`, so `count / covered_secs` is an exact rate over that span.
+//!
+//! Reading checks each slot's period tag against the window of the reader's
+//! `now` and ignores slots that are too old (or tagged for a period outside the
+//! window), so windows age out with time even when nothing is recorded. Reading
+//! only loads atomics: it never blocks recording.
+//!
+//! # Rotation (lock-free)
+//!
+//! Each slot carries a tag `period + 1` (`0` = empty). A record for period `p`
+//! that finds an older tag claims the slot with one `compare_exchange` to
+//! `(p + 1) | ROTATING`, clears it and publishes `p + 1`; other records for
+//! `p` that see the `ROTATING` bit wait (64 `spin_loop`s, then
+//! `yield_now`, at most [`MAX_ROTATION_SPINS`] waits; a clear takes well under
+//! a microsecond) and then record into the new period, so a record racing a
+//! rotation lands in the new period. Documented imprecisions, all limited to the windows (`total` is
+//! always exact):
+//!
+//! * if a rotating thread stays descheduled through the whole wait budget,
+//!   the waiting records are dropped from that window;
+//! * a record whose `now` is older than the period a slot already holds
+//!   (a straggler, `now` taken more than a ring turn late) is dropped from that
+//!   window;
+//! * a record delayed between reading the tag and adding its count while the
+//!   slot rotates may be counted in the new period.
+//!
+//! # Memory
+//!
+//! Slots do not use dense histograms: each slot stores its counters in 28
+//! chunks of 32 `AtomicU32` (one chunk per octave), allocated on the first
+//! record that touches that octave in that slot and reused (zeroed, never
+//! freed) on rotation. After warm-up no record allocates; allocations over the
+//! lifetime are bounded by 21 slots x 28 chunks. Slot counters are 32-bit:
+//! one bucket of one slot wraps after `2^32` records in one period (over 71 M
+//! records/s into a single bucket of a single route), which is documented as
+//! out of range.
+//!
+//! | state of a route                          | bytes  | x 256 routes |
+//! |-------------------------------------------|--------|--------------|
+//! | fixed (idle: no chunk allocated)          | 17,288 | 4.4 MB       |
+//! | typical (8 octaves used in every slot)    | 38,792 | 9.9 MB       |
+//! | worst (all 28 chunks in all 21 slots)     | 92,552 | 23.7 MB      |
+//!
+//! (Chunk = 128 bytes + allocator overhead; figures from
+//! [`WindowedHistogram::memory_bytes`], which counts 128 bytes per chunk.) For
+//! comparison, 21 dense `AtomicU64` slots would be ~153 KB per route.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::histogram::{bucket_index, AtomicHistogram, HistogramSnapshot, BUCKETS, SUB_BUCKETS};
+
+/// Length of a quarter slot (15 s); "1m" is made of these.
+pub(crate) const QUARTER: Duration = Duration::from_secs(15);
+
+/// Number of quarter slots (5: 4 complete quarters + the current one).
+pub(crate) const QUARTER_SLOTS: usize = 5;
+
+/// Length of a minute slot (60 s); "15m" is made of these.
+pub(crate) const MINUTE: Duration = Duration::from_secs(60);
+
+/// Number of minute slots (16: 15 complete minutes + the current one).
+pub(crate) const MINUTE_SLOTS: usize = 16;
+
+/// How many times a record waits for a concurrent slot rotation before
+/// dropping itself from that window (the first [`SPINS_BEFORE_YIELD`] waits
+/// are `spin_loop` hints, the rest `std::thread::yield_now`, so a descheduled
+/// rotating thread can finish).
+pub(crate) const MAX_ROTATION_SPINS: u32 = 1_000;
+
+/// Waits that only spin before a record starts yielding its thread.
+pub(crate) const SPINS_BEFORE_YIELD: u32 = 64;
+
+/// Tag bit set while a slot is being cleared for a new period.
+const ROTATING: u64 = 1 << 63;
+
+/// Counters per lazily allocated chunk (one octave).
+const CHUNK: usize = SUB_BUCKETS;
+
+/// Chunks per slot histogram (28, the last one only holds the overflow bucket).
+const CHUNKS: usize = BUCKETS.div_ceil(CHUNK);
+
+/// One chunk of slot counters.
+type Chunk = [AtomicU32; CHUNK];
+
+#[cfg(test)]
+/// Heap bytes of one chunk.
+const CHUNK_BYTES: usize = std::mem::size_of::<Chunk>();
+
+/// Converts a duration to whole nanoseconds, saturating at `u64::MAX`.
+fn duration_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Nanoseconds to seconds as `f64`.
+fn nanos_to_secs(nanos: u64) -> f64 {
+    nanos as f64 / 1e9
+}
+
+/// Sparse-by-octave atomic histogram used by window slots: same layout as
+/// [`AtomicHistogram`], 32-bit counters allocated one octave at a time.
+#[derive(Debug)]
+struct SlotHistogram {
+    /// Lazily allocated counter chunks, indexed by `bucket_index / CHUNK`.
+    chunks: [OnceLock<Box<Chunk>>; CHUNKS],
+    /// Wrapping sum of recorded values (ns).
+    sum: AtomicU64,
+    /// Smallest recorded value, `u64::MAX` when empty.
+    min: AtomicU64,
+    /// Largest recorded value, `0` when empty.
+    max: AtomicU64,
+}
+
+impl SlotHistogram {
+    /// An empty slot histogram with no chunk allocated.
+    fn new() -> Self {
+        Self {
+            chunks: [const { OnceLock::new() }; CHUNKS],
+            sum: AtomicU64::new(0),
+            min: AtomicU64::new(u64::MAX),
+            max: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one value; allocates its octave's chunk on first use only.
+    #[inline]
+    fn record(&self, nanos: u64) {
+        let index = bucket_index(nanos);
+        if let Some(cell) = self.chunks.get(index / CHUNK) {
+            let chunk = cell.get_or_init(|| Box::new([const { AtomicU32::new(0) }; CHUNK]));
+            if let Some(counter) = chunk.get(index % CHUNK) {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.sum.fetch_add(nanos, Ordering::Relaxed);
+        if nanos < self.min.load(Ordering::Relaxed) {
+            self.min.fetch_min(nanos, Ordering::Relaxed);
+        }
+        if nanos > self.max.load(Ordering::Relaxed) {
+            self.max.fetch_max(nanos, Ordering::Relaxed);
+        }
+    }
+
+    /// Zeroes all allocated counters (chunks stay allocated for reuse).
+    fn clear(&self) {
+        for chunk in self.chunks.iter().filter_map(OnceLock::get) {
+            for counter in chunk.iter() {
+                counter.store(0, Ordering::Relaxed);
+            }
+        }
+        self.sum.store(0, Ordering::Relaxed);
+        self.min.store(u64::MAX, Ordering::Relaxed);
+        self.max.store(0, Ordering::Relaxed);
+    }
+
+    /// Copies the counters into a dense [`HistogramSnapshot`].
+    fn snapshot(&self) -> HistogramSnapshot {
+        let mut counts = vec![0u64; BUCKETS];
+        for (dst, cell) in counts.chunks_mut(CHUNK).zip(self.chunks.iter()) {
+            if let Some(chunk) = cell.get() {
+                for (d, c) in dst.iter_mut().zip(chunk.iter()) {
+                    *d = u64::from(c.load(Ordering::Relaxed));
+                }
+            }
+        }
+        HistogramSnapshot::from_parts(
+            counts,
+            self.sum.load(Ordering::Relaxed),
+            self.min.load(Ordering::Relaxed),
+            self.max.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Number of values recorded (sum of the allocated counters).
+    fn count(&self) -> u64 {
+        self.chunks
+            .iter()
+            .filter_map(OnceLock::get)
+            .flat_map(|chunk| chunk.iter())
+            .map(|c| u64::from(c.load(Ordering::Relaxed)))
+            .fold(0u64, u64::wrapping_add)
+    }
+
+    #[cfg(test)]
+    /// Number of allocated chunks.
+    fn allocated_chunks(&self) -> usize {
+        self.chunks.iter().filter(|c| c.get().is_some()).count()
+    }
+}
+
+/// One ring slot: a period tag, a histogram and an error counter.
+#[derive(Debug)]
+struct Slot {
+    /// `period + 1` of the data held, `0` when empty; `ROTATING` bit while
+    /// being cleared.
+    tag: AtomicU64,
+    /// Latencies recorded in the tagged period.
+    hist: SlotHistogram,
+    /// Errors recorded in the tagged period.
+    errors: AtomicU64,
+}
+
+impl Slot {
+    /// An empty slot.
+    fn new() -> Self {
+        Self {
+            tag: AtomicU64::new(0),
+            hist: SlotHistogram::new(),
+            errors: AtomicU64::new(0),
+        }
+    }
+
+    /// Records into this slot for `period`, rotating it if it holds an older
+    /// period (see the module docs for the protocol).
+    fn record(&self, period: u64, nanos: u64, error: bool) {
+        let want = period.saturating_add(1) & !ROTATING;
+        let mut spins = 0u32;
+        loop {
+            let tag = self.tag.load(Ordering::Acquire);
+            if tag == want {
+                break;
+            }
+            if tag & ROTATING != 0 {
+                if spins >= MAX_ROTATION_SPINS {
+                    return;
+                }
+                spins = spins.saturating_add(1);
+                if spins <= SPINS_BEFORE_YIELD {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+                continue;
+            }
+            if tag > want {
+                // Slot already holds a newer period: straggler.
+                return;
+            }
+            if self
+                .tag
+                .compare_exchange(tag, want | ROTATING, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                // Seqlock-style: readers that see cleared data also see ROTATING.
+                std::sync::atomic::fence(Ordering::Release);
+                self.hist.clear();
+                self.errors.store(0, Ordering::Relaxed);
+                self.tag.store(want, Ordering::Release);
+                break;
+            }
+        }
+        self.hist.record(nanos);
+        if error {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds this slot to `out`/`errors` if it holds a period in `first..=last`.
+    fn read_into(&self, first: u64, last: u64, out: &mut HistogramSnapshot, errors: &mut u64) {
+        let tag = self.tag.load(Ordering::Acquire);
+        if tag == 0 || tag & ROTATING != 0 {
+            return;
+        }
+        let period = tag.wrapping_sub(1);
+        if period < first || period > last {
+            return;
+        }
+        let snap = self.hist.snapshot();
+        let slot_errors = self.errors.load(Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Acquire);
+        if self.tag.load(Ordering::Relaxed) != tag {
+            // Rotated while reading: the data belongs to another period.
+            return;
+        }
+        out.merge(&snap);
+        *errors = errors.wrapping_add(slot_errors);
+    }
+
+    /// The number of records the slot holds for `period`, 0 if it holds another period.
+    fn count_for(&self, period: u64) -> u64 {
+        let tag = self.tag.load(Ordering::Acquire);
+        if tag != period.saturating_add(1) {
+            return 0;
+        }
+        let count = self.hist.count();
+        std::sync::atomic::fence(Ordering::Acquire);
+        if self.tag.load(Ordering::Relaxed) == tag {
+            count
+        } else {
+            0
+        }
+    }
+
+    /// Forgets the slot's data (it is cleared by the next record).
+    fn invalidate(&self) {
+        self.tag.store(0, Ordering::Release);
+    }
+}
+
+/// A ring of slots of equal period length.
+#[derive(Debug)]
+struct Ring {
+    /// The slots; period `p` lives in `slots[p % len]`.
+    slots: Box<[Slot]>,
+    /// Period length in nanoseconds (non-zero).
+    period_nanos: u64,
+}
+
+/// A window read from a ring.
+struct WindowRead {
+    /// Merged histogram of the valid slots.
+    hist: HistogramSnapshot,
+    /// Summed error counters of the valid slots.
+    errors: u64,
+    /// Covered duration in nanoseconds.
+    covered_nanos: u64,
+}
+
+impl Ring {
+    /// A ring of `len` empty slots of `period` each.
+    fn new(len: usize, period: Duration) -> Self {
+        Self {
+            slots: (0..len).map(|_| Slot::new()).collect(),
+            period_nanos: duration_nanos(period).max(1),
+        }
+    }
+
+    /// Period index of `elapsed` nanoseconds since base.
+    fn period_of(&self, elapsed: u64) -> u64 {
+        elapsed.checked_div(self.period_nanos).unwrap_or(0)
+    }
+
+    /// Slot for `period`.
+    fn slot(&self, period: u64) -> Option<&Slot> {
+        let len = u64::try_from(self.slots.len()).ok()?;
+        let index = usize::try_from(period.checked_rem(len)?).ok()?;
+        self.slots.get(index)
+    }
+
+    /// Records at `elapsed` nanoseconds since base.
+    fn record(&self, elapsed: u64, nanos: u64, error: bool) {
+        let period = self.period_of(elapsed);
+        if let Some(slot) = self.slot(period) {
+            slot.record(period, nanos, error);
+        }
+    }
+
+    /// Reads the window of the last `len` periods (current included) at
+    /// `elapsed`, not reaching back before `reset_at` (ns since base).
+    fn read(&self, elapsed: u64, reset_at: u64) -> WindowRead {
+        let current = self.period_of(elapsed);
+        let span = u64::try_from(self.slots.len())
+            .unwrap_or(1)
+            .saturating_sub(1);
+        let first = current.saturating_sub(span).max(self.period_of(reset_at));
+        let mut hist = HistogramSnapshot::new();
+        let mut errors = 0u64;
+        for slot in self.slots.iter() {
+            slot.read_into(first, current, &mut hist, &mut errors);
+        }
+        let start = first.saturating_mul(self.period_nanos).max(reset_at);
+        WindowRead {
+            hist,
+            errors,
+            covered_nanos: elapsed.saturating_sub(start),
+        }
+    }
+
+    /// Count recorded in each period of the ring, oldest first, ending with the current
+    /// (partial) period; periods before a reset or not recorded read as 0.
+    fn counts(&self, elapsed: u64, reset_at: u64) -> Vec<u64> {
+        let current = self.period_of(elapsed);
+        let reset_period = self.period_of(reset_at);
+        let len = u64::try_from(self.slots.len()).unwrap_or(1).max(1);
+        (0..len)
+            .rev()
+            .map(|back| {
+                let Some(period) = current.checked_sub(back) else {
+                    return 0;
+                };
+                if period < reset_period {
+                    return 0;
+                }
+                let index = usize::try_from(period % len).unwrap_or(0);
+                self.slots
+                    .get(index)
+                    .map_or(0, |slot| slot.count_for(period))
+            })
+            .collect()
+    }
+
+    /// Invalidates every slot.
+    fn invalidate(&self) {
+        self.slots.iter().for_each(Slot::invalidate);
+    }
+
+    #[cfg(test)]
+    /// Allocated counter chunks over all slots.
+    fn allocated_chunks(&self) -> usize {
+        self.slots.iter().map(|s| s.hist.allocated_chunks()).sum()
+    }
+}
+
+/// Snapshot of the three windows of a [`WindowedHistogram`].
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Windows {
+    /// Latencies of the last 60..75 s (see module docs).
+    pub(crate) one_minute: HistogramSnapshot,
+    /// Latencies of the last 15..16 min.
+    pub(crate) fifteen_minutes: HistogramSnapshot,
+    /// Latencies since base or the last reset.
+    pub(crate) total: HistogramSnapshot,
+    /// Errors in the "1m" window.
+    pub(crate) one_minute_errors: u64,
+    /// Errors in the "15m" window.
+    pub(crate) fifteen_minutes_errors: u64,
+    /// Errors since base or the last reset.
+    pub(crate) total_errors: u64,
+    /// Seconds covered by `one_minute` (0..=75).
+    pub(crate) one_minute_secs: f64,
+    /// Seconds covered by `fifteen_minutes` (0..=960).
+    pub(crate) fifteen_minutes_secs: f64,
+    /// Seconds covered by `total`.
+    pub(crate) total_secs: f64,
+}
+
+#[cfg(test)]
+impl Windows {
+    fn rate(count: u64, secs: f64) -> f64 {
+        if secs > 0.0 {
+            count as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    fn one_minute_rps(&self) -> f64 {
+        Self::rate(self.one_minute.count(), self.one_minute_secs)
+    }
+
+    fn fifteen_minutes_rps(&self) -> f64 {
+        Self::rate(self.fifteen_minutes.count(), self.fifteen_minutes_secs)
+    }
+
+    fn total_rps(&self) -> f64 {
+        Self::rate(self.total.count(), self.total_secs)
+    }
+}
+
+/// Latency histograms and error counters over "1m", "15m" and "total" windows.
+///
+/// Lock-free for recording and reading; see the module docs for the exact
+/// window definitions, the rotation protocol and the memory figures.
+#[derive(Debug)]
+pub(crate) struct WindowedHistogram {
+    /// Time origin; periods are counted from here.
+    base: Instant,
+    /// Nanoseconds since `base` of the last reset (0 if never reset).
+    reset_at: AtomicU64,
+    /// Everything since base/reset.
+    total: AtomicHistogram,
+    /// Errors since base/reset.
+    total_errors: AtomicU64,
+    /// 5 x 15 s slots for "1m".
+    quarters: Ring,
+    /// 16 x 60 s slots for "15m".
+    minutes: Ring,
+}
+
+impl WindowedHistogram {
+    /// Creates empty windows with time origin `base` (usually
+    /// `Instant::now()`). Allocates the dense total histogram and the slot
+    /// headers; slot counters are allocated on first use.
+    pub(crate) fn new(base: Instant) -> Self {
+        Self {
+            base,
+            reset_at: AtomicU64::new(0),
+            total: AtomicHistogram::new(),
+            total_errors: AtomicU64::new(0),
+            quarters: Ring::new(QUARTER_SLOTS, QUARTER),
+            minutes: Ring::new(MINUTE_SLOTS, MINUTE),
+        }
+    }
+
+    /// Nanoseconds from `base` to `now` (0 if `now` is before `base`).
+    fn elapsed(&self, now: Instant) -> u64 {
+        duration_nanos(now.saturating_duration_since(self.base))
+    }
+
+    #[cfg(test)]
+    /// Records a successful request of `nanos` latency at time `now`.
+    #[inline]
+    pub(crate) fn record(&self, now: Instant, nanos: u64) {
+        self.record_outcome(now, nanos, false);
+    }
+
+    /// Records a request of `nanos` latency at `now`, counting it as an error
+    /// when `error` is true (its latency is recorded either way).
+    pub(crate) fn record_outcome(&self, now: Instant, nanos: u64, error: bool) {
+        let elapsed = self.elapsed(now);
+        self.total.record(nanos);
+        if error {
+            self.total_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        self.quarters.record(elapsed, nanos, error);
+        self.minutes.record(elapsed, nanos, error);
+    }
+
+    /// Reads all windows as of `now`. Slots whose period is outside a window
+    /// are ignored, so windows age out even without new records.
+    pub(crate) fn snapshot(&self, now: Instant) -> Windows {
+        let elapsed = self.elapsed(now);
+        let reset_at = self.reset_at.load(Ordering::Acquire);
+        let one = self.quarters.read(elapsed, reset_at);
+        let fifteen = self.minutes.read(elapsed, reset_at);
+        Windows {
+            one_minute: one.hist,
+            fifteen_minutes: fifteen.hist,
+            total: self.total.snapshot(),
+            one_minute_errors: one.errors,
+            fifteen_minutes_errors: fifteen.errors,
+            total_errors: self.total_errors.load(Ordering::Relaxed),
+            one_minute_secs: nanos_to_secs(one.covered_nanos),
+            fifteen_minutes_secs: nanos_to_secs(fifteen.covered_nanos),
+            total_secs: nanos_to_secs(elapsed.saturating_sub(reset_at)),
+        }
+    }
+
+    /// Values recorded in each of the last 16 minutes, oldest first; the last entry is the
+    /// current, partial minute.
+    pub(crate) fn minute_counts(&self, now: Instant) -> Vec<u64> {
+        let reset_at = self.reset_at.load(Ordering::Acquire);
+        self.minutes.counts(self.elapsed(now), reset_at)
+    }
+
+    /// Clears every window as of `now`; covered durations restart at `now`.
+    /// Not atomic with respect to concurrent records: a record racing the
+    /// reset may be kept in `total` or dropped from the windows.
+    pub(crate) fn reset(&self, now: Instant) {
+        let elapsed = self.elapsed(now);
+        self.reset_at.fetch_max(elapsed, Ordering::AcqRel);
+        self.quarters.invalidate();
+        self.minutes.invalidate();
+        self.total.reset();
+        self.total_errors.store(0, Ordering::Relaxed);
+    }
+
+    #[cfg(test)]
+    /// Approximate bytes used right now: the struct, the dense total histogram,
+    /// the slot headers and 128 bytes per allocated slot chunk (allocator
+    /// overhead not included).
+    pub(crate) fn memory_bytes(&self) -> usize {
+        let slots = self
+            .quarters
+            .slots
+            .len()
+            .saturating_add(self.minutes.slots.len());
+        let chunks = self
+            .quarters
+            .allocated_chunks()
+            .saturating_add(self.minutes.allocated_chunks());
+        std::mem::size_of::<Self>()
+            .saturating_add(self.total.memory_bytes())
+            .saturating_sub(std::mem::size_of::<AtomicHistogram>())
+            .saturating_add(slots.saturating_mul(std::mem::size_of::<Slot>()))
+            .saturating_add(chunks.saturating_mul(CHUNK_BYTES))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn minute_counts_follow_the_clock() {
+        let base = Instant::now();
+        let w = WindowedHistogram::new(base);
+        w.record(Instant::now(), 1_000);
+        w.record(Instant::now(), 2_000);
+        tokio::time::advance(MINUTE).await;
+        w.record(Instant::now(), 3_000);
+        let counts = w.minute_counts(Instant::now());
+        assert_eq!(counts.len(), MINUTE_SLOTS);
+        assert_eq!(&counts[MINUTE_SLOTS - 2..], &[2, 1]);
+        assert_eq!(counts.iter().sum::<u64>(), 3);
+        tokio::time::advance(MINUTE * 20).await;
+        assert_eq!(w.minute_counts(Instant::now()).iter().sum::<u64>(), 0);
+        w.reset(Instant::now());
+        assert_eq!(w.minute_counts(Instant::now()), vec![0; MINUTE_SLOTS]);
+    }
+    use crate::histogram::{OVERFLOW_THRESHOLD, RELATIVE_ERROR};
+    use tokio::time::advance;
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    /// Advances the paused clock to `base + at`.
+    async fn advance_to(base: Instant, at: Duration) {
+        let now = Instant::now();
+        let target = base + at;
+        if target > now {
+            advance(target - now).await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn burst_ages_out_of_one_minute_then_fifteen() {
+        // Try bursts at several offsets inside a quarter.
+        for offset_ms in [0u64, 1, 7_500, 14_999, 15_000, 44_321] {
+            let base = Instant::now();
+            let w = WindowedHistogram::new(base);
+            let t0 = Duration::from_millis(offset_ms);
+            advance_to(base, t0).await;
+            for i in 0..100u64 {
+                w.record_outcome(Instant::now(), 1_000_000 + i, i % 10 == 0);
+            }
+            let s = w.snapshot(Instant::now());
+            assert_eq!(s.one_minute.count(), 100);
+            assert_eq!(s.fifteen_minutes.count(), 100);
+            assert_eq!(s.total.count(), 100);
+            assert_eq!(s.one_minute_errors, 10);
+            assert_eq!(s.fifteen_minutes_errors, 10);
+            assert_eq!(s.total_errors, 10);
+
+            // Visible through t0 + 60 s, gone by t0 + 75 s (no new records).
+            for sec in 1..=80u64 {
+                advance(SEC).await;
+                let s = w.snapshot(Instant::now());
+                let c = s.one_minute.count();
+                if sec <= 60 {
+                    assert_eq!(c, 100, "offset {offset_ms} ms, t0+{sec}s");
+                } else if sec >= 75 {
+                    assert_eq!(c, 0, "offset {offset_ms} ms, t0+{sec}s");
+                    assert_eq!(s.one_minute_errors, 0);
+                    assert_eq!(s.one_minute.quantile(0.5), None);
+                }
+                assert!(s.one_minute_secs <= 75.0);
+                assert_eq!(s.fifteen_minutes.count(), 100);
+            }
+            // 15m: visible through t0 + 15 min, gone by t0 + 16 min.
+            advance_to(base, t0 + 15 * MINUTE).await;
+            let s = w.snapshot(Instant::now());
+            assert_eq!(s.fifteen_minutes.count(), 100, "offset {offset_ms}");
+            assert_eq!(s.one_minute.count(), 0);
+            advance_to(base, t0 + 16 * MINUTE).await;
+            let s = w.snapshot(Instant::now());
+            assert_eq!(s.fifteen_minutes.count(), 0, "offset {offset_ms}");
+            assert_eq!(s.fifteen_minutes_errors, 0);
+            // Total keeps everything.
+            assert_eq!(s.total.count(), 100);
+            assert_eq!(s.total_errors, 10);
+            assert_eq!(s.total.min(), Some(1_000_000));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn windows_rotate_without_records_and_after_ring_wraps() {
+        let base = Instant::now();
+        let w = WindowedHistogram::new(base);
+        w.record(Instant::now(), 5_000);
+        // Far in the future (many ring turns), no writes in between.
+        advance(Duration::from_secs(3 * 3600 + 7)).await;
+        let s = w.snapshot(Instant::now());
+        assert_eq!(s.one_minute.count(), 0);
+        assert_eq!(s.fifteen_minutes.count(), 0);
+        assert_eq!(s.total.count(), 1);
+        // Exactly one ring turn later the same slots are reused: old data must
+        // not leak into the new period.
+        let w = WindowedHistogram::new(base);
+        w.record(base, 7_000);
+        let later = base + 16 * MINUTE;
+        w.record(later, 9_000);
+        let s = w.snapshot(later);
+        assert_eq!(s.fifteen_minutes.count(), 1);
+        assert_eq!(s.fifteen_minutes.min(), Some(9_000));
+        assert_eq!(s.one_minute.count(), 1);
+        assert_eq!(s.total.count(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn covered_durations_and_rates() {
+        let base = Instant::now();
+        let w = WindowedHistogram::new(base);
+        advance(Duration::from_secs(10)).await;
+        for _ in 0..50 {
+            w.record(Instant::now(), 2_000_000);
+        }
+        let s = w.snapshot(Instant::now());
+        assert_eq!(s.one_minute_secs, 10.0);
+        assert_eq!(s.fifteen_minutes_secs, 10.0);
+        assert_eq!(s.total_secs, 10.0);
+        assert_eq!(s.one_minute_rps(), 5.0);
+        assert_eq!(s.total_rps(), 5.0);
+
+        advance_to(base, Duration::from_secs(3600 + 20)).await;
+        let s = w.snapshot(Instant::now());
+        // 4 full quarters + 5 s of the current one; 15 full minutes + 20 s.
+        assert_eq!(s.one_minute_secs, 65.0);
+        assert_eq!(s.fifteen_minutes_secs, 920.0);
+        assert_eq!(s.total_secs, 3620.0);
+        assert_eq!(s.one_minute_rps(), 0.0);
+        assert_eq!(s.fifteen_minutes_rps(), 0.0);
+
+        // Before base: nothing covered, no panic.
+        let w2 = WindowedHistogram::new(Instant::now() + Duration::from_secs(5));
+        w2.record(Instant::now(), 1);
+        let s = w2.snapshot(Instant::now());
+        assert_eq!(s.total_secs, 0.0);
+        assert_eq!(s.total_rps(), 0.0);
+        assert_eq!(s.one_minute.count(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reset_clears_all_windows() {
+        let base = Instant::now();
+        let w = WindowedHistogram::new(base);
+        advance(Duration::from_secs(20)).await;
+        for _ in 0..10 {
+            w.record_outcome(Instant::now(), 3_000, true);
+        }
+        advance(Duration::from_secs(2)).await;
+        w.reset(Instant::now());
+        let s = w.snapshot(Instant::now());
+        assert_eq!(s.one_minute.count(), 0);
+        assert_eq!(s.fifteen_minutes.count(), 0);
+        assert_eq!(s.total.count(), 0);
+        assert_eq!(s.total_errors, 0);
+        assert_eq!(s.total_secs, 0.0);
+        // Same quarter as the pre-reset records: only new data is visible.
+        advance(Duration::from_secs(3)).await;
+        w.record(Instant::now(), 4_000);
+        let s = w.snapshot(Instant::now());
+        assert_eq!(s.one_minute.count(), 1);
+        assert_eq!(s.one_minute.min(), Some(4_000));
+        assert_eq!(s.fifteen_minutes.count(), 1);
+        assert_eq!(s.total.count(), 1);
+        assert_eq!(s.one_minute_errors, 0);
+        assert_eq!(s.one_minute_secs, 3.0);
+        assert_eq!(s.total_secs, 3.0);
+    }
+
+    #[test]
+    fn windowed_quantiles_match_total_and_edge_values() {
+        let base = Instant::now();
+        let w = WindowedHistogram::new(base);
+        let values = [
+            0,
+            1,
+            1_023,
+            1_024,
+            250_000,
+            3_000_000_000,
+            OVERFLOW_THRESHOLD,
+            u64::MAX,
+        ];
+        for &v in &values {
+            w.record(base, v);
+        }
+        let s = w.snapshot(base);
+        assert_eq!(s.one_minute, s.total);
+        assert_eq!(s.fifteen_minutes, s.total);
+        assert_eq!(s.total.max(), Some(u64::MAX));
+        let p50 = s.one_minute.quantile(0.5).unwrap() as f64;
+        assert!((p50 - 1_024.0).abs() / 1_024.0 <= RELATIVE_ERROR);
+    }
+
+    #[test]
+    fn concurrent_records_are_all_counted() {
+        const THREADS: u64 = 8;
+        const PER_THREAD: u64 = 50_000;
+        let base = Instant::now();
+        let w = WindowedHistogram::new(base);
+        std::thread::scope(|scope| {
+            for t in 0..THREADS {
+                let w = &w;
+                scope.spawn(move || {
+                    for i in 0..PER_THREAD {
+                        // Spread over three quarters / two minutes so rotations race.
+                        let at = base + Duration::from_millis(40_000 + (i * 40_000) / PER_THREAD);
+                        w.record_outcome(at, 1_000 + t * 10_007 + i, i % 2 == 0);
+                    }
+                });
+            }
+        });
+        let now = base + Duration::from_secs(80);
+        let s = w.snapshot(now);
+        let n = THREADS * PER_THREAD;
+        let sum: u64 = (0..THREADS)
+            .flat_map(|t| (0..PER_THREAD).map(move |i| 1_000 + t * 10_007 + i))
+            .sum();
+        assert_eq!(s.total.count(), n);
+        assert_eq!(s.total.sum(), sum);
+        assert_eq!(s.total_errors, n / 2);
+        // All records are within the last 60..75 s and 15..16 min windows.
+        assert_eq!(s.one_minute.count(), n);
+        assert_eq!(s.one_minute.sum(), sum);
+        assert_eq!(s.fifteen_minutes.count(), n);
+        assert_eq!(s.fifteen_minutes_errors, n / 2);
+        assert_eq!(s.one_minute.counts(), s.total.counts());
+    }
+
+    #[test]
+    fn memory_figures() {
+        let base = Instant::now();
+        let w = WindowedHistogram::new(base);
+        let idle = w.memory_bytes();
+        // Typical: 8 octaves (~128 µs .. ~33 ms) in every slot of both rings.
+        let w_typ = WindowedHistogram::new(base);
+        for period in 0..MINUTE_SLOTS as u64 {
+            let at = base + MINUTE * u32::try_from(period).unwrap();
+            for q in 0..QUARTER_SLOTS as u64 {
+                let at = at + QUARTER * u32::try_from(q).unwrap();
+                for octave in 17..25 {
+                    w_typ.record(at, 1u64 << octave);
+                }
+            }
+        }
+        let typical = w_typ.memory_bytes();
+        // Worst: every octave in every slot.
+        let w_worst = WindowedHistogram::new(base);
+        for period in 0..MINUTE_SLOTS as u64 {
+            let at = base + MINUTE * u32::try_from(period).unwrap();
+            for q in 0..QUARTER_SLOTS as u64 {
+                let at = at + QUARTER * u32::try_from(q).unwrap();
+                for octave in 9..64 {
+                    w_worst.record(at, 1u64 << octave);
+                }
+            }
+        }
+        let worst = w_worst.memory_bytes();
+        eprintln!(
+            "WindowedHistogram bytes: idle {idle}, typical {typical}, worst {worst}; \
+             x256: {} / {} / {} KiB; slot header {} B",
+            idle * 256 / 1024,
+            typical * 256 / 1024,
+            worst * 256 / 1024,
+            std::mem::size_of::<Slot>()
+        );
+        assert_eq!(w_worst.quarters.allocated_chunks(), QUARTER_SLOTS * CHUNKS);
+        assert_eq!(w_worst.minutes.allocated_chunks(), MINUTE_SLOTS * CHUNKS);
+        assert!(idle < 20_000);
+        assert!(typical < 45_000);
+        assert!(worst < 100_000);
+    }
+}
