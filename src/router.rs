@@ -101,7 +101,8 @@ impl Stats {
                 }),
             )
             .route(&format!("{prefix}/style.css"), get(stylesheet))
-            .route(&format!("{prefix}/data"), get(data));
+            .route(&format!("{prefix}/data"), get(data))
+            .route(&format!("{prefix}/metrics"), get(metrics));
         if !self.shared.config.read_only {
             router = router
                 .route(&format!("{prefix}/pause"), post(pause))
@@ -203,6 +204,22 @@ async fn data(State(stats): State<Stats>) -> Response {
             [(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+    )
+}
+
+async fn metrics(State(stats): State<Stats>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = report::prometheus::Format::from_accept(accept);
+    let body = report::prometheus::render(&stats.snapshot(), format);
+    secure(
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
             )],
             body,
         )

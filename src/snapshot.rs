@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 
-use crate::registry::Combine;
+use crate::registry::{Combine, ValueKind};
 
 /// Version of the `/stats/data` JSON schema. Keys are only ever added within a version.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -361,4 +361,7 @@ pub struct NamespaceSnapshot {
     /// How each value combines across instances.
     #[serde(skip)]
     pub combine: BTreeMap<String, Combine>,
+    /// The kind of each value.
+    #[serde(skip)]
+    pub kinds: BTreeMap<String, ValueKind>,
 }

@@ -293,6 +293,9 @@ pub enum ConfigError {
     InvalidPrefix(String),
     /// A bearer token must be 1 to 1024 visible ASCII characters.
     InvalidBearerToken,
+    /// Duration bucket bounds must be 1 to 64 finite numbers of seconds, above 0 and at most
+    /// 10^9.
+    InvalidDurationBuckets,
 }
 
 impl fmt::Display for ConfigError {
@@ -306,6 +309,10 @@ impl fmt::Display for ConfigError {
             Self::InvalidBearerToken => {
                 f.write_str("invalid bearer token: use 1 to 1024 visible ASCII characters")
             }
+            Self::InvalidDurationBuckets => f.write_str(
+                "invalid duration buckets: give 1 to 64 finite bounds in seconds, each above 0 \
+                 and at most 1e9",
+            ),
         }
     }
 }
@@ -427,6 +434,17 @@ impl StatsBuilder {
         self
     }
 
+    /// Upper bounds, in seconds, of the buckets of the Prometheus duration histogram
+    /// (`http_server_request_duration_seconds`). Bounds must be finite and positive; they are
+    /// sorted and deduplicated, and at most 64 are allowed. Defaults to OpenTelemetry's advice:
+    /// 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5 and 10 seconds.
+    ///
+    /// The JSON quantiles do not depend on these bounds.
+    pub fn duration_buckets(mut self, bounds: impl IntoIterator<Item = f64>) -> Self {
+        self.config.duration_buckets = bounds.into_iter().collect();
+        self
+    }
+
     /// Checks the options and creates the store.
     pub fn build(self) -> Result<Stats, ConfigError> {
         let mut config = self.config;
@@ -449,6 +467,17 @@ impl StatsBuilder {
                 return Err(ConfigError::InvalidBearerToken);
             }
         }
+        let buckets = &mut config.duration_buckets;
+        if buckets.is_empty()
+            || buckets.len() > 64
+            || buckets
+                .iter()
+                .any(|b| !b.is_finite() || *b <= 0.0 || *b > 1e9)
+        {
+            return Err(ConfigError::InvalidDurationBuckets);
+        }
+        buckets.sort_by(f64::total_cmp);
+        buckets.dedup();
         config.instance = crate::sanitize::clean(&config.instance, config.max_string_len);
         Ok(Stats::from_config(config))
     }

@@ -6,7 +6,9 @@ mod namespace;
 mod value;
 
 pub use self::namespace::{Namespace, NamespaceView};
-pub use self::value::{Collection, Combine, Computed, Counter, Gauge, Text};
+pub use self::value::{
+    Collection, CollectionError, Combine, Computed, Counter, Gauge, Text, ValueKind,
+};
 
 pub(crate) use self::namespace::NamespaceInner;
 

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::value::CollectionData;
-use super::{check_name, Collection, Combine, Computed, Counter, Gauge, RegistryError, Text};
+use super::{
+    check_name, Collection, Combine, Computed, Counter, Gauge, RegistryError, Text, ValueKind,
+};
 use crate::snapshot::NamespaceSnapshot;
 
 #[derive(Clone)]
@@ -19,6 +21,16 @@ enum Value {
 }
 
 impl Value {
+    fn value_kind(&self) -> ValueKind {
+        match self {
+            Self::Counter(_) => ValueKind::Counter,
+            Self::Gauge(_) => ValueKind::Gauge,
+            Self::Text(_) => ValueKind::Text,
+            Self::Computed(_) => ValueKind::Computed,
+            Self::Collection(_) => ValueKind::Collection,
+        }
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             Self::Counter(_) => "counter",
@@ -68,8 +80,10 @@ impl NamespaceInner {
         let mut plain = serde_json::Map::new();
         let mut computed = Vec::new();
         let mut combine = BTreeMap::new();
+        let mut kinds = BTreeMap::new();
         for (name, value, rule) in entries {
             combine.insert(name.clone(), rule);
+            kinds.insert(name.clone(), value.value_kind());
             let json = match value {
                 Value::Counter(c) => c.load(Ordering::Relaxed).into(),
                 Value::Gauge(g) => float(f64::from_bits(g.load(Ordering::Relaxed))),
@@ -98,6 +112,7 @@ impl NamespaceInner {
             enabled: self.enabled.load(Ordering::Relaxed),
             values,
             combine,
+            kinds,
         }
     }
 }

@@ -24,6 +24,23 @@ pub enum Combine {
     Instance,
 }
 
+/// What kind of value an application statistic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ValueKind {
+    /// A [`Counter`].
+    Counter,
+    /// A [`Gauge`].
+    Gauge,
+    /// A [`Text`].
+    Text,
+    /// A value computed at report time.
+    Computed,
+    /// A [`Collection`].
+    Collection,
+}
+
 /// A monotonically increasing counter. Cheap to clone; every clone updates the same value.
 ///
 /// Updates are ignored while the namespace is paused.

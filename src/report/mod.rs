@@ -5,3 +5,4 @@ pub mod format;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod html;
 pub mod json;
+pub mod prometheus;

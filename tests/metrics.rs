@@ -1,0 +1,426 @@
+//! `/stats/metrics` validated by Prometheus' own `promtool`, and the latency distributions
+//! (quantiles, windows, exact buckets) as a user sees them.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Query;
+use axum::routing::get;
+use axum::Router;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde::Deserialize;
+use tower::ServiceExt;
+use tower_stats::{Combine, Stats, UriSet};
+
+#[derive(Deserialize)]
+struct Sleep {
+    ms: u64,
+}
+
+fn app(stats: &Stats) -> Router {
+    Router::new()
+        .route(
+            "/sleep",
+            get(|Query(q): Query<Sleep>| async move {
+                tokio::time::sleep(Duration::from_millis(q.ms)).await;
+                "done"
+            }),
+        )
+        .route("/users/{id}", get(|| async { "user" }))
+        .merge(stats.router())
+        .layer(stats.layer())
+}
+
+async fn send(app: &Router, request: Request<Body>) -> (StatusCode, http::HeaderMap, Vec<u8>) {
+    let response = app.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (status, headers, body.to_vec())
+}
+
+async fn get_path(app: &Router, path: &str) -> (StatusCode, http::HeaderMap, Vec<u8>) {
+    send(app, Request::get(path).body(Body::empty()).unwrap()).await
+}
+
+async fn data(app: &Router) -> serde_json::Value {
+    let (status, _, body) = get_path(app, "/stats/data").await;
+    assert_eq!(status, StatusCode::OK);
+    serde_json::from_slice(&body).expect("strict JSON")
+}
+
+/// `promtool`, which must be installed (Debian package `prometheus`).
+fn promtool() -> Command {
+    let path = std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".to_owned());
+    let found = Command::new(&path)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "promtool is required for this test: install the Debian package `prometheus` \
+         (apt-get install prometheus) or set PROMTOOL to its path"
+    );
+    Command::new(path)
+}
+
+/// Runs `promtool check metrics` on `text`; returns its exit success and its output.
+fn promtool_check(text: &str) -> (bool, String) {
+    let mut child = promtool()
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool output");
+    let mut report = String::from_utf8_lossy(&out.stdout).into_owned();
+    report.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), report)
+}
+
+/// Parses `text` with Prometheus' OpenMetrics parser (`promtool tsdb create-blocks-from
+/// openmetrics`). Backfilling needs a timestamp on every sample, so one is appended to each
+/// sample line; nothing else is changed.
+fn promtool_parse_openmetrics(text: &str) -> (bool, String) {
+    let dir = std::env::temp_dir().join(format!(
+        "tower-stats-om-{}-{}",
+        std::process::id(),
+        text.len()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let input = dir.join("input.om");
+    let stamped: String = text
+        .lines()
+        .map(|line| {
+            if line.starts_with('#') {
+                format!("{line}\n")
+            } else {
+                format!("{line} 1700000000\n")
+            }
+        })
+        .collect();
+    std::fs::write(&input, stamped).expect("write input");
+    let out = promtool()
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(&input)
+        .arg(dir.join("blocks"))
+        .output()
+        .expect("run promtool");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut report = String::from_utf8_lossy(&out.stdout).into_owned();
+    report.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), report)
+}
+
+const HOSTILE: &str = "quote\" backslash\\ newline\n brace} end";
+
+/// An app with traffic on several routes, a hostile URI set label and application values.
+async fn busy_app() -> (Stats, Router) {
+    let stats = Stats::new();
+    let shop = stats.namespace("shop").unwrap();
+    shop.counter("orders_total", Combine::Sum).unwrap().add(7);
+    shop.counter("visits", Combine::Sum).unwrap().add(3);
+    shop.gauge("queue_depth", Combine::Max).unwrap().set(2.5);
+    shop.gauge("broken", Combine::Max).unwrap().set(f64::NAN);
+    shop.text("currency").unwrap().set("EUR \"€\"\n");
+    shop.computed("ratio", Combine::Instance, |_| 0.25.into())
+        .unwrap();
+    let weird = stats.namespace("we\"ird \\ app").unwrap();
+    weird.counter("hits", Combine::Sum).unwrap().incr();
+
+    let app = app(&stats);
+    for path in ["/users/1", "/users/2", "/sleep?ms=0", "/nope"] {
+        get_path(&app, path).await;
+    }
+    let mut hostile = Request::get("/anything").body(Body::empty()).unwrap();
+    hostile.extensions_mut().insert(UriSet::new(HOSTILE));
+    send(&app, hostile).await;
+    (stats, app)
+}
+
+#[tokio::test]
+async fn text_format_passes_promtool_check_metrics() {
+    let (_stats, app) = busy_app().await;
+    let (status, headers, body) = get_path(&app, "/stats/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers[http::header::CONTENT_TYPE],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = String::from_utf8(body).unwrap();
+    let (ok, report) = promtool_check(&text);
+    assert!(
+        ok,
+        "promtool check metrics failed:\n{report}\n--- input ---\n{text}"
+    );
+    assert!(report.trim().is_empty(), "promtool reported: {report}");
+
+    // The hostile label is escaped (quote and backslash) and its newline never breaks a line.
+    assert!(
+        text.contains(r#"route="quote\" backslash\\ newline� brace} end""#),
+        "{text}"
+    );
+    for line in text.lines() {
+        assert!(
+            line.starts_with('#') || line.split_whitespace().count() >= 2,
+            "broken sample line: {line:?}"
+        );
+    }
+    // Routes are templates, never raw paths.
+    assert!(text.contains(r#"route="/users/{id}""#));
+    assert!(!text.contains("/users/1"));
+    assert!(text.contains(r#"route="<unmatched>""#));
+    // Application values: counters end in _total, gauges as they are, text left out.
+    assert!(text.contains("# TYPE shop_orders_total counter\nshop_orders_total 7\n"));
+    assert!(text.contains("shop_visits_total 3\n"));
+    assert!(text.contains("shop_queue_depth 2.5\n"));
+    assert!(
+        !text.contains("shop_broken"),
+        "a NaN gauge is reported as null and left out"
+    );
+    assert!(text.contains("shop_ratio 0.25\n"));
+    assert!(!text.contains("currency"));
+    assert!(text.contains("we_ird___app_hits_total 1\n"));
+    assert!(text.contains("tower_stats_recording{namespace=\"we\\\"ird \\\\ app\"} 1\n"));
+    assert!(text.contains("http_server_responses_by_code_total{code=\"404\"} 2\n"));
+}
+
+#[tokio::test]
+async fn openmetrics_passes_the_prometheus_parser() {
+    let (_stats, app) = busy_app().await;
+    let request = Request::get("/stats/metrics")
+        .header(
+            http::header::ACCEPT,
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, body) = send(&app, request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers[http::header::CONTENT_TYPE],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.ends_with("\n# EOF\n"), "{text}");
+    assert_eq!(text.matches("# EOF").count(), 1);
+    // OpenMetrics names the counter family without `_total`.
+    assert!(text.contains("# TYPE http_server_requests counter\nhttp_server_requests_total "));
+    let (ok, report) = promtool_parse_openmetrics(&text);
+    assert!(
+        ok,
+        "OpenMetrics parse failed:\n{report}\n--- input ---\n{text}"
+    );
+
+    // A broken document is refused by the same check, so the check can fail.
+    let broken = text.replace("# EOF\n", "");
+    let (ok, _) = promtool_parse_openmetrics(&broken);
+    assert!(!ok, "a document without # EOF must be refused");
+}
+
+#[tokio::test]
+async fn promtool_refuses_a_counter_without_total() {
+    // The check the text test relies on does reject bad exposition.
+    let (ok, report) =
+        promtool_check("# HELP requests Requests.\n# TYPE requests counter\nrequests 1\n");
+    assert!(!ok, "{report}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn duration_buckets_are_exact_per_status_class() {
+    let stats = Stats::builder()
+        .duration_buckets([0.01, 0.1, 1.0])
+        .build()
+        .unwrap();
+    let app = app(&stats);
+    for ms in [5, 10, 50, 100, 500, 2000] {
+        get_path(&app, &format!("/sleep?ms={ms}")).await;
+    }
+    let (_, _, body) = get_path(&app, "/stats/metrics").await;
+    let text = String::from_utf8(body).unwrap();
+    let series = r#"{method="GET",route="/sleep",status_class="2xx""#;
+    for (le, n) in [("0.01", 2), ("0.1", 4), ("1.0", 5), ("+Inf", 6)] {
+        let line =
+            format!("http_server_request_duration_seconds_bucket{series},le=\"{le}\"}} {n}\n");
+        assert!(text.contains(&line), "missing {line:?} in\n{text}");
+    }
+    assert!(text.contains(&format!(
+        "http_server_request_duration_seconds_count{series}}} 6\n"
+    )));
+    assert!(text.contains(&format!(
+        "http_server_request_duration_seconds_sum{series}}} 2.665\n"
+    )));
+    let (ok, report) = promtool_check(&text);
+    assert!(ok, "{report}");
+}
+
+#[test]
+fn invalid_duration_buckets_are_refused() {
+    for bad in [
+        vec![],
+        vec![0.0],
+        vec![-1.0],
+        vec![f64::NAN],
+        vec![f64::INFINITY],
+        vec![1.0; 65],
+    ] {
+        let err = Stats::builder()
+            .duration_buckets(bad.clone())
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            tower_stats::ConfigError::InvalidDurationBuckets,
+            "{bad:?}"
+        );
+    }
+    // Unsorted and repeated bounds are accepted, sorted and deduplicated.
+    assert!(Stats::builder()
+        .duration_buckets([1.0, 0.5, 1.0])
+        .build()
+        .is_ok());
+}
+
+fn assert_close(actual: &serde_json::Value, expected: f64, what: &str) {
+    let actual = actual
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what} is not a number: {actual}"));
+    let error = (actual - expected).abs() / expected;
+    assert!(
+        error <= 1.0 / 64.0,
+        "{what}: {actual} vs exact {expected} (relative error {error:.4})"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn json_quantiles_match_known_durations() {
+    let stats = Stats::new();
+    let app = app(&stats);
+    // 100 requests taking 1, 2, …, 100 ms: the nearest-rank quantiles are exact values.
+    for ms in 1..=100 {
+        get_path(&app, &format!("/sleep?ms={ms}")).await;
+    }
+    let doc = data(&app).await;
+    let set = &doc["namespaces"]["http"]["uri_sets"]["GET /sleep"];
+    assert_eq!(set["count"], 100);
+    assert_close(&set["p50_seconds"], 0.050, "p50");
+    assert_close(&set["p90_seconds"], 0.090, "p90");
+    assert_close(&set["p99_seconds"], 0.099, "p99");
+    assert_close(&set["p999_seconds"], 0.100, "p99.9");
+    assert_close(&set["min_seconds"], 0.001, "min");
+    assert_close(&set["max_seconds"], 0.100, "max");
+    for window in ["1m", "15m", "total"] {
+        let w = &set["windows"][window];
+        assert_eq!(w["count"], 100, "{window}");
+        assert_eq!(w["errors"], 0, "{window}");
+        assert_close(&w["p99_seconds"], 0.099, window);
+        assert!(w["requests_per_second"].as_f64().unwrap() > 0.0);
+    }
+    let http = &doc["namespaces"]["http"];
+    assert_close(&http["p50_seconds"], 0.050, "http p50");
+    assert_eq!(http["windows"]["total"]["count"], 100);
+    let per_minute = http["requests_per_minute"].as_array().unwrap();
+    assert_eq!(per_minute.len(), 16);
+    assert_eq!(
+        per_minute.iter().map(|v| v.as_u64().unwrap()).sum::<u64>(),
+        100
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn windows_age_out_and_total_stays() {
+    let stats = Stats::new();
+    let app = app(&stats);
+    for _ in 0..10 {
+        get_path(&app, "/users/1").await;
+    }
+    let count = |doc: &serde_json::Value, window: &str| {
+        doc["namespaces"]["http"]["uri_sets"]["GET /users/{id}"]["windows"][window]["count"]
+            .as_u64()
+            .unwrap()
+    };
+    let doc = data(&app).await;
+    assert_eq!(
+        (count(&doc, "1m"), count(&doc, "15m"), count(&doc, "total")),
+        (10, 10, 10)
+    );
+
+    tokio::time::advance(Duration::from_secs(30)).await;
+    assert_eq!(
+        count(&data(&app).await, "1m"),
+        10,
+        "still inside the minute"
+    );
+
+    // "1m" covers 60 to 75 seconds: the burst is gone 75 s after it.
+    tokio::time::advance(Duration::from_secs(46)).await;
+    let doc = data(&app).await;
+    assert_eq!(
+        (count(&doc, "1m"), count(&doc, "15m"), count(&doc, "total")),
+        (0, 10, 10)
+    );
+
+    // "15m" covers 15 to 16 minutes.
+    tokio::time::advance(Duration::from_secs(14 * 60)).await;
+    assert_eq!(
+        count(&data(&app).await, "15m"),
+        10,
+        "still inside 15 minutes"
+    );
+    tokio::time::advance(Duration::from_secs(60)).await;
+    let doc = data(&app).await;
+    assert_eq!(
+        (count(&doc, "1m"), count(&doc, "15m"), count(&doc, "total")),
+        (0, 0, 10)
+    );
+    let http = &doc["namespaces"]["http"]["windows"];
+    assert_eq!(
+        http["total"]["count"],
+        10 + 4,
+        "the four earlier /stats/data requests count too"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_recording_loses_no_count() {
+    let stats = Stats::new();
+    let app = app(&stats);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                for _ in 0..2_000 {
+                    get_path(&app, "/users/7").await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let snapshot = stats.snapshot();
+    let set = &snapshot.http.uri_sets["GET /users/{id}"];
+    assert_eq!(set.count, 16_000);
+    assert_eq!(set.windows["1m"].count, 16_000);
+    assert_eq!(set.windows["total"].count, 16_000);
+    assert_eq!(set.durations[0].cumulative.last().copied(), Some(16_000));
+    assert_eq!(snapshot.http.windows["total"].count, 16_000);
+}
