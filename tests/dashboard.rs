@@ -1,6 +1,7 @@
 //! The `/stats` page through `oneshot`: hostile input in every place a string can reach the
-//! page, the security headers, auto-refresh clamping, URI set ordering, the controls, and
-//! per-key formatting rules.
+//! page, the security headers, auto-refresh clamping, URI set ordering and latency bars, the
+//! windows table and the requests-per-minute sparkline, the controls, and per-key formatting
+//! rules.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -69,7 +70,7 @@ async fn page(app: &Router, uri: &str) -> String {
 const ELEMENTS: &[&str] = &[
     "html", "head", "meta", "title", "link", "body", "header", "main", "footer", "nav", "section",
     "div", "h1", "h2", "h3", "p", "span", "strong", "time", "a", "form", "input", "button",
-    "table", "thead", "tbody", "tr", "th", "td", "svg", "rect", "polyline", "polygon",
+    "table", "thead", "tbody", "tr", "th", "td", "svg", "rect", "polyline", "polygon", "circle",
 ];
 const VOID: &[&str] = &["meta", "link", "input"];
 const ATTRIBUTES: &[&str] = &[
@@ -99,6 +100,9 @@ const ATTRIBUTES: &[&str] = &[
     "y",
     "points",
     "fill",
+    "cx",
+    "cy",
+    "r",
 ];
 
 /// Walks every tag of the page: each element and attribute must be one the page uses, no
@@ -563,6 +567,248 @@ async fn uri_sets_sort_by_count_average_and_max() -> TestResult {
     );
     assert!(
         html.contains(r#"<strong aria-current="true">max</strong>"#),
+        "{html}"
+    );
+    Ok(())
+}
+
+/// The text of each cell of `row` (markup between `<tr>` and `</tr>`), tags removed.
+fn cells(row: &str) -> Vec<String> {
+    row.split("</t")
+        .filter_map(|part| {
+            let start = part.rfind("<td").or_else(|| part.rfind("<th"))?;
+            let mut text = String::new();
+            let mut in_tag = false;
+            for c in part[start..].chars() {
+                match c {
+                    '<' => in_tag = true,
+                    '>' => in_tag = false,
+                    c if !in_tag => text.push(c),
+                    _ => {}
+                }
+            }
+            Some(text.trim().to_owned())
+        })
+        .collect()
+}
+
+/// The `<tbody>` rows of the first table with class `class`.
+fn table_rows<'a>(html: &'a str, class: &str) -> Vec<&'a str> {
+    let table = &html[html
+        .find(&format!(r#"<table class="{class}""#))
+        .unwrap_or_else(|| panic!("no {class} table"))..];
+    let table = &table[..table.find("</table>").expect("end of table")];
+    let body = &table[table.find("<tbody>").expect("tbody")..];
+    body.split("<tr>").skip(1).collect()
+}
+
+/// `(p50 bar width, p99 bar width)` of the URI set `key`'s latency bar.
+fn latency_bar(html: &str, key: &str) -> (f64, f64) {
+    let row = table_rows(html, "records uri-sets")
+        .into_iter()
+        .find(|row| row.contains(&format!(r#"<td class="key">{key}</td>"#)))
+        .unwrap_or_else(|| panic!("{key} row missing"));
+    let width = |class: &str| -> f64 {
+        let rect = &row[row
+            .find(&format!(r#"<rect class="{class}""#))
+            .unwrap_or_else(|| panic!("no {class} bar for {key}"))..];
+        let value = &rect[rect.find("width=\"").expect("width") + 7..];
+        value[..value.find('"').expect("end of width")]
+            .parse()
+            .expect("a number")
+    };
+    (width("p50"), width("p99"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn uri_sets_sort_by_p99_and_bars_use_the_histogram() -> TestResult {
+    let stats = Stats::new();
+    // Each route sleeps `?ms=` milliseconds (paused clock: exact durations, no waiting).
+    let sleepy = || {
+        get(
+            |axum::extract::RawQuery(q): axum::extract::RawQuery| async move {
+                let ms = q
+                    .as_deref()
+                    .and_then(|q| q.strip_prefix("ms="))
+                    .and_then(|ms| ms.parse().ok())
+                    .unwrap_or(0);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                "done"
+            },
+        )
+    };
+    let app: Router = Router::new()
+        .route("/x", sleepy())
+        .route("/y", sleepy())
+        .route("/z", sleepy())
+        .merge(stats.router())
+        .layer(stats.layer());
+    // x: 200 x 10 ms and one 200 ms outlier: many requests, a low p99, the longest max.
+    for _ in 0..200 {
+        send(&app, "/x?ms=10").await;
+    }
+    send(&app, "/x?ms=200").await;
+    // y: 0 and 60 ms: the highest p99 (nearest rank of two samples), a middling average.
+    send(&app, "/y").await;
+    send(&app, "/y?ms=60").await;
+    // z: 4 x 40 ms: the highest average, the lowest max.
+    for _ in 0..4 {
+        send(&app, "/z?ms=40").await;
+    }
+    let keys = ["GET /x", "GET /y", "GET /z"];
+    let orders = [
+        ("", ["GET /x", "GET /z", "GET /y"]),
+        ("?sort=avg", ["GET /z", "GET /y", "GET /x"]),
+        ("?sort=p99", ["GET /y", "GET /z", "GET /x"]),
+        ("?sort=max", ["GET /x", "GET /y", "GET /z"]),
+    ];
+    for (query, expected) in orders {
+        let html = page(&app, &format!("/stats{query}")).await;
+        assert_eq!(uri_set_order(&html, &keys), expected, "{query}");
+        check_no_injection(&html);
+    }
+
+    let html = page(&app, "/stats?sort=p99&refresh=30").await;
+    assert!(
+        html.contains(r#"<strong aria-current="true">p99</strong>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"href="./stats?sort=max&amp;refresh=30""#),
+        "{html}"
+    );
+    // The new columns, without the old min column, and the bars' legend.
+    let head = &html[html.find(r#"class="records uri-sets""#).expect("table")..];
+    let head = &head[..head.find("</thead>").expect("thead")];
+    let columns = cells(head);
+    assert_eq!(
+        &columns[..8],
+        ["URI set", "Count", "Share", "Avg", "p50", "p99", "p99.9", "Max"],
+        "{columns:?}"
+    );
+    assert!(!columns.iter().any(|c| c == "Min"), "{columns:?}");
+    assert!(html.contains("to the scale of the largest p99"), "{html}");
+    let y = cells(
+        table_rows(&html, "records uri-sets")
+            .into_iter()
+            .find(|row| row.contains("GET /y"))
+            .expect("y row"),
+    );
+    // Count, then avg, p50, p99, p99.9 and max after the share.
+    assert_eq!(y[1], "2", "{y:?}");
+    let ms = |cell: &str| -> f64 {
+        cell.strip_suffix(" ms")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    assert_eq!(y[3], "30.0 ms", "{y:?}");
+    for p99 in [&y[5], &y[6]] {
+        assert!((ms(p99) - 60.0).abs() <= 60.0 / 64.0, "{y:?}");
+    }
+    assert_eq!(y[7], "60.0 ms", "{y:?}");
+
+    // Bars: p99 against the largest p99 (y's), so y fills the bar and x, whose max is the
+    // longest of all, gets about a sixth of it (10 ms of 60 ms, within the histogram's 1/64).
+    let (y50, y99) = latency_bar(&html, "GET /y");
+    let full = y99;
+    assert!(full >= 60.0, "y p99 bar {y99}");
+    assert!(y50 <= 1.0, "y p50 bar {y50}");
+    let near = |width: f64, ms: f64| (width - full * ms / 60.0).abs() <= full / 64.0;
+    let (x50, x99) = latency_bar(&html, "GET /x");
+    assert!(
+        near(x50, 10.0) && near(x99, 10.0),
+        "x {x50} {x99} of {full}"
+    );
+    let (z50, z99) = latency_bar(&html, "GET /z");
+    assert!(
+        near(z50, 40.0) && near(z99, 40.0),
+        "z {z50} {z99} of {full}"
+    );
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn windows_table_and_requests_per_minute_sparkline() -> TestResult {
+    let stats = Stats::new();
+    let app: Router = Router::new()
+        .route("/hello", get(|| async { "hello" }))
+        .merge(stats.router())
+        .layer(stats.layer());
+    for _ in 0..5 {
+        send(&app, "/hello").await;
+    }
+    // Two minutes later the first five have left "1m" but not "15m" or "total".
+    tokio::time::advance(Duration::from_secs(120)).await;
+    for _ in 0..3 {
+        send(&app, "/hello").await;
+    }
+    let html = page(&app, "/stats").await;
+    check_no_injection(&html);
+
+    // The windows table comes first in the http card, before the tiles.
+    let windows_at = html.find(r#"<table class="windows">"#).expect("table");
+    assert!(windows_at > html.find("<h2>http</h2>").unwrap_or(usize::MAX));
+    assert!(windows_at < html.find(r#"<div class="tiles">"#).unwrap_or(0));
+    let head = &html[windows_at..];
+    let head = cells(&head[..head.find("</thead>").expect("thead")]);
+    assert_eq!(
+        head,
+        ["Window", "Requests", "Req/s", "Errors", "Avg", "p50", "p90", "p99", "p99.9", "Max"]
+    );
+    let rows: Vec<Vec<String>> = table_rows(&html, "windows")
+        .into_iter()
+        .map(cells)
+        .collect();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r[0].split(' ').next().unwrap_or(""))
+        .collect();
+    assert_eq!(names, ["1m", "15m", "total"]);
+    let counts: Vec<&str> = rows.iter().map(|r| r[1].as_str()).collect();
+    assert_eq!(counts, ["3", "8", "8"], "{rows:?}");
+    for row in &rows {
+        assert_eq!(row.len(), 10, "{row:?}");
+        assert!(row[0].contains("over "), "{row:?}");
+        assert!(row[2].ends_with("/s"), "{row:?}");
+        assert_eq!(row[3], "0", "{row:?}");
+        // Instant handlers under a paused clock: every latency is known and tiny.
+        for cell in &row[4..] {
+            assert_ne!(cell, "—", "{row:?}");
+        }
+    }
+    // The total covers the whole two minutes.
+    assert!(rows[2][0].contains("over 2 min 0 s"), "{rows:?}");
+
+    // The sparkline: 16 minutes, oldest first, five two minutes ago and three now.
+    let svg = &html[html.find(r#"<svg class="sparkline""#).expect("sparkline")..];
+    let svg = &svg[..svg.find("</svg>").expect("end of svg")];
+    assert!(
+        svg.contains(r#"aria-label="requests per minute, last 16 minutes""#),
+        "{svg}"
+    );
+    let line = &svg[svg
+        .find(r#"<polyline class="line" points=""#)
+        .expect("line")
+        + 31..];
+    let points: Vec<&str> = line[..line.find('"').expect("end")]
+        .split_whitespace()
+        .collect();
+    assert_eq!(points.len(), 16, "{points:?}");
+    let values = "0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 3";
+    assert!(
+        svg.contains(&format!(
+            "<title>requests per minute, last 16 minutes, oldest first: {values}</title>"
+        )),
+        "{svg}"
+    );
+    // The top of the line is the busiest minute; the dot marks the current one.
+    assert!(points[13].ends_with(",1.0"), "{points:?}");
+    assert!(svg.contains(r#"<circle class="now" cx="240.0""#), "{svg}");
+    assert!(
+        html.contains(
+            "last 16 minutes · max <strong>5</strong> · this minute <strong>3</strong> so far"
+        ),
         "{html}"
     );
     Ok(())

@@ -1,9 +1,11 @@
 //! The `/stats` page: what the server is doing right now, for people.
 //!
 //! Top to bottom: a header (version, instance, uptime, when the page was generated), the
-//! built-in `http` namespace (a summary of counters and rates, responses by status, requests
-//! in flight oldest first, open streams, slow requests newest first, and URI sets sortable by
-//! count, average and maximum with latency bars), then every application namespace rendered
+//! built-in `http` namespace (rates, errors and latency quantiles over the last minute, the
+//! last 15 minutes and since start side by side, as zPages' rpcz shows them; a summary of
+//! counters; a requests-per-minute sparkline; responses by status; requests in flight oldest
+//! first; open streams; slow requests newest first; and URI sets sortable by count, average,
+//! p99 and maximum, with p50/p99 latency bars), then every application namespace rendered
 //! generically, as CherryPy's cpstats does: a table of scalars and one table per collection.
 //! Each namespace has pause/resume and reset buttons (plain `POST` forms) unless the router is
 //! read-only.
@@ -12,8 +14,8 @@
 //! on the server, and the styles come from `{prefix}/style.css` on the same origin. It is built
 //! with [maud] templates, which escape every interpolated value, so request paths, labels and
 //! application values cannot inject markup. Query parameters: `refresh=N` reloads the page
-//! every `N` seconds (at least [`MIN_REFRESH_SECONDS`]), `sort=count|avg|max` orders the URI
-//! sets.
+//! every `N` seconds (at least [`MIN_REFRESH_SECONDS`]), `sort=count|avg|p99|max` orders the
+//! URI sets.
 //!
 //! [maud]: https://docs.rs/maud
 
@@ -25,7 +27,7 @@ use maud::{html, Markup, DOCTYPE};
 use serde_json::Value;
 
 use crate::report::format;
-use crate::{RequestRecord, Snapshot, UriSetSnapshot};
+use crate::{RequestRecord, Snapshot, UriSetSnapshot, WindowSnapshot};
 
 /// The `Content-Security-Policy` the page is served with: no script at all, styles only from
 /// the same origin, forms only to the same origin, no framing.
@@ -65,17 +67,20 @@ pub enum Sort {
     Count,
     /// By average processing time (`sort=avg`).
     Avg,
+    /// By 99th percentile processing time since start or the last reset (`sort=p99`).
+    P99,
     /// By longest processing time (`sort=max`).
     Max,
 }
 
 impl Sort {
-    /// The query value: `count`, `avg` or `max`.
+    /// The query value: `count`, `avg`, `p99` or `max`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Count => "count",
             Self::Avg => "avg",
+            Self::P99 => "p99",
             Self::Max => "max",
         }
     }
@@ -86,6 +91,7 @@ impl Sort {
         match s {
             "count" => Some(Self::Count),
             "avg" => Some(Self::Avg),
+            "p99" => Some(Self::P99),
             "max" => Some(Self::Max),
             _ => None,
         }
@@ -458,6 +464,7 @@ fn http_section(snapshot: &Snapshot, view: &View) -> Markup {
     html! {
         section.namespace.http {
             (namespace_head("http", http.enabled, view))
+            (windows_view(&http.windows))
             div.tiles {
                 (tile("Requests", &format::count(http.requests_total),
                     Some(format::per_second(http.requests_per_second)), None))
@@ -474,20 +481,96 @@ fn http_section(snapshot: &Snapshot, view: &View) -> Markup {
                 (tile("Slow requests", &format::count(http.slow_requests.len() as u64),
                     Some("kept as evidence".to_owned()), None))
             }
-            p.facts {
-                "Counting since " (format::iso_time(http.reset_time))
-                " (" (format::ago(now - http.reset_time)) ")"
-                " · processing time " (format::duration(http.processing_seconds_total))
-                " · per request: read " (format::bytes(http.bytes_read_per_request))
-                ", written " (format::bytes(http.bytes_written_per_request))
-                " · streams " (format::count(http.streams_total))
-                " · URI sets overflowed " (format::count(http.uri_sets_overflowed))
+            div.summary {
+                (trend_view(&http.requests_per_minute))
+                p.facts {
+                    "Counting since " (format::iso_time(http.reset_time))
+                    " (" (format::ago(now - http.reset_time)) ")"
+                    " · processing time " (format::duration(http.processing_seconds_total))
+                    " · per request: read " (format::bytes(http.bytes_read_per_request))
+                    ", written " (format::bytes(http.bytes_written_per_request))
+                    " · streams " (format::count(http.streams_total))
+                    " · URI sets overflowed " (format::count(http.uri_sets_overflowed))
+                }
             }
             (status_view(snapshot))
             (in_flight_view(&http.in_flight))
             (open_streams_view(&http.open_streams))
             (slow_view(&http.slow_requests, now))
             (uri_sets_view(&http.uri_sets, view))
+        }
+    }
+}
+
+/// The windows of the rates and latency table, top to bottom, with what each one means.
+const WINDOWS: [(&str, &str); 3] = [
+    ("1m", "in the last minute"),
+    ("15m", "in the last 15 minutes"),
+    ("total", "since start or the last reset"),
+];
+
+/// A duration that may be missing (no request in the window yet).
+fn opt_duration(seconds: Option<f64>) -> String {
+    seconds.map_or_else(|| format::MISSING.to_owned(), format::duration)
+}
+
+/// Rates, errors and latency over the last minute, the last 15 minutes and since start, side
+/// by side as zPages' rpcz shows them. Each row says how long its window actually covers
+/// (less than nominal just after start or a reset).
+fn windows_view(windows: &BTreeMap<String, WindowSnapshot>) -> Markup {
+    let none = WindowSnapshot::default();
+    html! {
+        table.windows {
+            thead { tr {
+                th { "Window" }
+                th.num { "Requests" } th.num { "Req/s" } th.num { "Errors" }
+                th.num { "Avg" } th.num { "p50" } th.num { "p90" } th.num { "p99" }
+                th.num { "p99.9" } th.num { "Max" }
+            } }
+            tbody {
+                @for (key, meaning) in WINDOWS {
+                    @let w = windows.get(key).unwrap_or(&none);
+                    tr {
+                        th.window title=(format!("Requests finished {meaning}")) {
+                            (key)
+                            " " span.covered { "over " (format::duration(w.covered_seconds)) }
+                        }
+                        td.num { (format::count(w.count)) }
+                        td.num { (format::per_second(w.requests_per_second)) }
+                        td class=(if w.errors > 0 { "num bad" } else { "num" }) { (format::count(w.errors)) }
+                        td.num { (opt_duration(w.avg_seconds)) }
+                        td.num { (opt_duration(w.p50_seconds)) }
+                        td.num { (opt_duration(w.p90_seconds)) }
+                        td.num.p99 { (opt_duration(w.p99_seconds)) }
+                        td.num { (opt_duration(w.p999_seconds)) }
+                        td.num { (opt_duration(w.max_seconds)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The requests-per-minute sparkline with its caption: oldest minute first, the last point
+/// being the current minute so far.
+fn trend_view(per_minute: &[u64]) -> Markup {
+    let minutes = per_minute.len();
+    let max = per_minute.iter().copied().max().unwrap_or(0);
+    let current = per_minute.last().copied().unwrap_or(0);
+    let points: Vec<f64> = per_minute.iter().map(|n| *n as f64).collect();
+    let label = format!("requests per minute, last {minutes} minutes");
+    html! {
+        @if minutes > 0 {
+            div.trend {
+                div.caption {
+                    div.label { "Requests per minute" }
+                    div.sub {
+                        "last " (minutes) " minutes · max " strong { (format::count(max)) }
+                        " · this minute " strong { (format::count(current)) } " so far"
+                    }
+                }
+                (sparkline(&points, &label))
+            }
         }
     }
 }
@@ -675,6 +758,7 @@ fn sorted_uri_sets(
         let v = match sort {
             Sort::Count => s.count as f64,
             Sort::Avg => s.avg_seconds,
+            Sort::P99 => s.p99_seconds.unwrap_or(0.0),
             Sort::Max => s.max_seconds.unwrap_or(0.0),
         };
         if v.is_finite() {
@@ -699,14 +783,15 @@ fn bar_width(value: f64, max: f64, width: f64) -> f64 {
     (value / max * width).clamp(1.0, width)
 }
 
-const LATENCY_BAR: f64 = 160.0;
-const SHARE_BAR: f64 = 60.0;
+const LATENCY_BAR: f64 = 100.0;
+const SHARE_BAR: f64 = 44.0;
 
 fn uri_sets_view(sets: &BTreeMap<String, UriSetSnapshot>, view: &View) -> Markup {
     let rows = sorted_uri_sets(sets, view.sort);
-    let slowest = sets
+    // The latency bars share one scale: the largest p99.
+    let scale = sets
         .values()
-        .filter_map(|s| s.max_seconds)
+        .filter_map(|s| s.p99_seconds)
         .filter(|v| v.is_finite())
         .fold(0.0_f64, f64::max);
     let total: u64 = sets
@@ -719,13 +804,19 @@ fn uri_sets_view(sets: &BTreeMap<String, UriSetSnapshot>, view: &View) -> Markup
             h3 { "URI sets " span.count { "(" (sets.len()) ")" } }
             nav.sort aria-label="Sort URI sets" {
                 "Sort by "
-                @for (sort, label) in [(Sort::Count, "count"), (Sort::Avg, "average"), (Sort::Max, "max")] {
+                @for (sort, label) in [(Sort::Count, "count"), (Sort::Avg, "average"), (Sort::P99, "p99"), (Sort::Max, "max")] {
                     @if sort == view.sort {
                         strong aria-current="true" { (label) }
                     } @else {
                         a href=(view.href(sort, view.refresh)) { (label) }
                     }
                     " "
+                }
+            }
+            @if scale > 0.0 {
+                span.note.legend {
+                    "Latency bars: " span.key-p50 { "p50" } " and " span.key-p99 { "p99" }
+                    " since start, to the scale of the largest p99 (" (format::duration(scale)) ")"
                 }
             }
         }
@@ -736,12 +827,12 @@ fn uri_sets_view(sets: &BTreeMap<String, UriSetSnapshot>, view: &View) -> Markup
                 thead { tr {
                     th { "URI set" }
                     th.num { "Count" }
-                    th { "Share" }
+                    th.bars { "Share" }
                     @if with_streams { th.num { "Streams" } }
-                    th.num { "Avg" } th.num { "Min" } th.num { "Max" }
-                    th {
-                        "Latency "
-                        span.legend { span.key-avg { "avg" } " " span.key-max { "max" } }
+                    th.num { "Avg" } th.num { "p50" } th.num { "p99" } th.num { "p99.9" }
+                    th.num { "Max" }
+                    th.bars title="Latency bars: p50 and p99 since start, to one scale" {
+                        span.legend { span.key-p50 { "p50" } " " span.key-p99 { "p99" } }
                     }
                     th.num { "2xx" } th.num { "3xx" } th.num { "4xx" } th.num { "5xx" }
                     th.num { "Errors" } th.num { "Read" } th.num { "Written" }
@@ -749,11 +840,12 @@ fn uri_sets_view(sets: &BTreeMap<String, UriSetSnapshot>, view: &View) -> Markup
                 tbody {
                     @for (key, s) in rows.iter().take(MAX_ROWS) {
                         @let seen = s.count.saturating_add(s.streams);
-                        @let max = s.max_seconds.unwrap_or(0.0);
+                        @let p50 = s.p50_seconds.unwrap_or(0.0);
+                        @let p99 = s.p99_seconds.unwrap_or(0.0);
                         tr {
                             td.key { (text(key)) }
                             td.num { (format::count(s.count)) }
-                            td {
+                            td.bars {
                                 svg.bar width=(SHARE_BAR) height="10" viewBox=(format!("0 0 {SHARE_BAR} 10"))
                                     role="img" aria-label="share of requests" {
                                     rect.track x="0" y="0" width=(SHARE_BAR) height="10" {}
@@ -765,17 +857,24 @@ fn uri_sets_view(sets: &BTreeMap<String, UriSetSnapshot>, view: &View) -> Markup
                             }
                             @if with_streams { td.num { (format::count(s.streams)) } }
                             td.num { (duration_or_missing(s.count, s.avg_seconds)) }
-                            td.num { (s.min_seconds.map_or_else(|| format::MISSING.to_owned(), format::duration)) }
-                            td.num { (s.max_seconds.map_or_else(|| format::MISSING.to_owned(), format::duration)) }
-                            td {
+                            td.num { (opt_duration(s.p50_seconds)) }
+                            td.num.p99 { (opt_duration(s.p99_seconds)) }
+                            td.num { (opt_duration(s.p999_seconds)) }
+                            td.num { (opt_duration(s.max_seconds)) }
+                            td.bars {
                                 svg.bar width=(LATENCY_BAR) height="12" viewBox=(format!("0 0 {LATENCY_BAR} 12"))
-                                    role="img" aria-label="average and maximum processing time" {
-                                    rect.max x="0" y="1"
-                                        width=(format!("{:.1}", bar_width(max, slowest, LATENCY_BAR)))
+                                    role="img" aria-label="median and 99th percentile processing time" {
+                                    title {
+                                        "p50 " (opt_duration(s.p50_seconds))
+                                        " · p99 " (opt_duration(s.p99_seconds))
+                                    }
+                                    rect.track x="0" y="5" width=(LATENCY_BAR) height="2" {}
+                                    rect.p99 x="0" y="1"
+                                        width=(format!("{:.1}", bar_width(p99, scale, LATENCY_BAR)))
                                         height="10" {}
-                                    rect.avg x="0" y="4"
-                                        width=(format!("{:.1}", bar_width(s.avg_seconds, slowest, LATENCY_BAR)))
-                                        height="4" {}
+                                    rect.p50 x="0" y="3"
+                                        width=(format!("{:.1}", bar_width(p50, scale, LATENCY_BAR)))
+                                        height="6" {}
                                 }
                             }
                             td.num.s2 { (format::count(s.status_2xx)) }
@@ -952,12 +1051,10 @@ fn cell_class(value: &Value) -> &'static str {
 const SPARK_W: f64 = 240.0;
 const SPARK_H: f64 = 40.0;
 
-/// A sparkline of `points` (oldest first) as inline SVG: a line scaled to the largest value,
-/// over a light area. Non-finite and negative points count as 0; no point gives an empty
-/// frame.
-// Drawn once the snapshot carries a history of request counts.
-#[cfg_attr(not(test), allow(dead_code))]
-pub(crate) fn sparkline(points: &[f64]) -> Markup {
+/// A sparkline of `points` (oldest first) as inline SVG named `label`: a line scaled to the
+/// largest value, over a light area, with a dot on the newest point. Non-finite and negative
+/// points count as 0; no point gives an empty frame. Its title lists the values.
+pub(crate) fn sparkline(points: &[f64], label: &str) -> Markup {
     let clean: Vec<f64> = points
         .iter()
         .map(|p| if p.is_finite() && *p > 0.0 { *p } else { 0.0 })
@@ -992,12 +1089,15 @@ pub(crate) fn sparkline(points: &[f64]) -> Markup {
             line.join(" ")
         )
     };
+    let values: Vec<String> = clean.iter().map(|v| format::number(*v)).collect();
     html! {
         svg.sparkline width=(SPARK_W) height=(SPARK_H) viewBox=(format!("0 0 {SPARK_W} {SPARK_H}"))
-            role="img" aria-label="requests per second" {
-            @if !coords.is_empty() {
+            role="img" aria-label=(label) {
+            title { (label) ", oldest first: " (values.join(", ")) }
+            @if let Some((x, y)) = coords.last() {
                 polygon.area points=(area) {}
                 polyline.line points=(line.join(" ")) fill="none" {}
+                circle.now cx=(format!("{x:.1}")) cy=(format!("{y:.1}")) r="2.5" {}
             }
         }
     }
@@ -1017,7 +1117,7 @@ mod tests {
 
     #[test]
     fn sparkline_scales_to_the_largest_point() {
-        let svg = sparkline(&[0.0, 5.0, 10.0]).into_string();
+        let svg = sparkline(&[0.0, 5.0, 10.0], "hits").into_string();
         assert!(
             svg.contains(r#"points="0.0,39.0 120.0,20.0 240.0,1.0""#),
             "{svg}"
@@ -1026,20 +1126,29 @@ mod tests {
             svg.contains(r#"points="0,40.0 0.0,39.0 120.0,20.0 240.0,1.0 240.0,40.0""#),
             "{svg}"
         );
+        assert!(svg.contains(r#"aria-label="hits""#), "{svg}");
+        assert!(
+            svg.contains("<title>hits, oldest first: 0, 5, 10</title>"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(r#"<circle class="now" cx="240.0" cy="1.0" r="2.5">"#),
+            "{svg}"
+        );
     }
 
     #[test]
     fn sparkline_edge_cases() {
-        let empty = sparkline(&[]).into_string();
+        let empty = sparkline(&[], "x").into_string();
         assert!(
-            empty.starts_with("<svg") && !empty.contains("polyline"),
+            empty.starts_with("<svg") && !empty.contains("polyline") && !empty.contains("circle"),
             "{empty}"
         );
-        let one = sparkline(&[3.0]).into_string();
+        let one = sparkline(&[3.0], "x").into_string();
         assert!(one.contains(r#"points="0.0,1.0 240.0,1.0""#), "{one}");
-        let flat = sparkline(&[0.0, 0.0]).into_string();
+        let flat = sparkline(&[0.0, 0.0], "x").into_string();
         assert!(flat.contains(r#"points="0.0,39.0 240.0,39.0""#), "{flat}");
-        let odd = sparkline(&[f64::NAN, -1.0, f64::INFINITY, 2.0]).into_string();
+        let odd = sparkline(&[f64::NAN, -1.0, f64::INFINITY, 2.0], "x").into_string();
         assert!(
             odd.contains(r#"points="0.0,39.0 80.0,39.0 160.0,39.0 240.0,1.0""#),
             "{odd}"
@@ -1074,6 +1183,25 @@ mod tests {
         let view = View::new("stats");
         assert_eq!(view.href(Sort::Count, None), "./stats");
         assert_eq!(view.href(Sort::Max, Some(5)), "./stats?sort=max&refresh=5");
+        assert_eq!(view.href(Sort::P99, None), "./stats?sort=p99");
+        for sort in [Sort::Count, Sort::Avg, Sort::P99, Sort::Max] {
+            assert_eq!(Sort::parse(sort.as_str()), Some(sort));
+        }
+        assert_eq!(Sort::parse("P99"), None);
+    }
+
+    #[test]
+    fn missing_windows_show_as_missing() {
+        let html = windows_view(&BTreeMap::new()).into_string();
+        for key in ["1m", "15m", "total"] {
+            assert!(
+                html.contains(&format!(r#"">{key} <span class="covered">over 0 s</span>"#)),
+                "{html}"
+            );
+        }
+        // Six durations per row, none known.
+        assert_eq!(html.matches(format::MISSING).count(), 3 * 6, "{html}");
+        assert!(trend_view(&[]).into_string().is_empty());
     }
 
     #[test]
