@@ -20,7 +20,8 @@ use futures_util::stream::{self, Stream};
 use serde::Deserialize;
 use tower_stats::Stats;
 
-/// The demo app: its routes, the stats router merged, and the stats layer over everything.
+/// The demo app: its routes, `/status` and the stats router merged, and the stats layer over
+/// everything.
 pub fn app(stats: &Stats) -> Router {
     Router::new()
         .route("/hello", get(hello))
@@ -29,6 +30,7 @@ pub fn app(stats: &Stats) -> Router {
         .route("/slow", get(slow))
         .route("/stream", get(chunked))
         .route("/events", get(events))
+        .merge(stats.status_router())
         .merge(stats.router())
         .layer(stats.layer())
 }
@@ -102,6 +104,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => 3000,
     };
     let stats = Stats::new();
+    stats.set_application(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
     println!("tower-stats quickstart listening on http://{addr}");
@@ -114,6 +117,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("             curl http://{addr}/events");
     println!("  dashboard: http://{addr}/stats");
     println!("  JSON:      curl -s http://{addr}/stats/data");
+    println!("  status:    curl -i http://{addr}/status");
     println!("  control:   curl -X POST 'http://{addr}/stats/pause?namespace=http'");
     println!("             curl -X POST http://{addr}/stats/resume");
     println!("             curl -X POST http://{addr}/stats/reset");

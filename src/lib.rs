@@ -23,7 +23,7 @@
 //!
 //! | Name | Description | Default? |
 //! |---|---|---|
-//! | `axum` | [`Stats::router`]: the page, the JSON and the control routes | Yes |
+//! | `axum` | [`Stats::router`]: the page, the JSON and the control routes; [`Stats::status_router`]: `/status` | Yes |
 //!
 //! Without `axum`, the layer works with any tower HTTP service and [`Stats::snapshot`] gives
 //! the same data.
@@ -45,6 +45,7 @@ pub mod router;
 mod sanitize;
 mod snapshot;
 mod stats;
+mod status;
 mod uri_set;
 mod window;
 
@@ -55,4 +56,8 @@ pub use self::snapshot::{
     StatusClassDurations, UriSetSnapshot, WindowSnapshot, SCHEMA_VERSION,
 };
 pub use self::stats::{ConfigError, Stats, StatsBuilder, UnknownNamespace, HTTP_NAMESPACE};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use self::status::InvalidStatusPath;
+pub use self::status::{AppStatus, Status, StatusReport};
 pub use self::uri_set::{UriSet, OTHER_METHOD, OVERFLOW, UNMATCHED};

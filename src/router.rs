@@ -1,5 +1,6 @@
 //! The axum [`Router`] serving the statistics: `GET /stats`, `GET /stats/data` and the
-//! control routes `POST /stats/pause`, `/stats/resume` and `/stats/reset`.
+//! control routes `POST /stats/pause`, `/stats/resume`, `/stats/reset` and
+//! `/stats/maintenance`.
 //!
 //! The control routes change state only on `POST` (other methods get `405` with
 //! `Allow: POST`), refuse cross-origin browser requests with `403` (a `Sec-Fetch-Site` other
@@ -12,6 +13,10 @@
 //! A browser form post (`Accept` includes `text/html`) gets `303 See Other` back to the page;
 //! other clients get `200` with JSON of the new state. An unknown namespace gets `404` with a
 //! JSON error.
+//!
+//! `POST /stats/maintenance` takes `on=true` or `on=false` instead (query string or form
+//! field; anything else, or nothing, gets `400`) and turns the maintenance switch of
+//! [`Stats::status`] on or off: `/status` (see [`Stats::status_router`]) then answers `503`.
 //!
 //! [`StatsBuilder::bearer_token`]: crate::StatsBuilder::bearer_token
 //! [`StatsBuilder::read_only`]: crate::StatsBuilder::read_only
@@ -107,7 +112,8 @@ impl Stats {
             router = router
                 .route(&format!("{prefix}/pause"), post(pause))
                 .route(&format!("{prefix}/resume"), post(resume))
-                .route(&format!("{prefix}/reset"), post(reset));
+                .route(&format!("{prefix}/reset"), post(reset))
+                .route(&format!("{prefix}/maintenance"), post(maintenance));
         }
         router.with_state(self.clone())
     }
@@ -118,7 +124,8 @@ impl Stats {
     }
 }
 
-fn secure(mut response: Response) -> Response {
+/// Adds `nosniff`, `Cache-Control: no-store` and `Referrer-Policy: no-referrer`.
+pub(crate) fn secure(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -276,9 +283,78 @@ async fn reset(
     control(&stats, Action::Reset, query, &headers, &body)
 }
 
+/// `POST /stats/maintenance` with `on=true` or `on=false`: the switch of [`crate::Status`].
+async fn maintenance(
+    State(stats): State<Stats>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(refused) = refusal(&stats, &headers) {
+        return refused;
+    }
+    let on = match params(query.as_deref(), &headers, &body) {
+        Ok(params) => params.on,
+        Err((status, message)) => return json_error(status, message),
+    };
+    let on = match on.as_deref() {
+        Some("true") => true,
+        Some("false") => false,
+        Some(_) => return json_error(StatusCode::BAD_REQUEST, "`on` must be `true` or `false`"),
+        None => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "missing `on` parameter: `true` or `false`",
+            )
+        }
+    };
+    let status = stats.status();
+    status.set_maintenance(on);
+    if wants_html(&headers) {
+        return back_to_page(&stats);
+    }
+    let body = serde_json::json!({
+        "ok": true,
+        "action": "maintenance",
+        "maintenance": status.is_maintenance(),
+        "status": status.current(),
+    });
+    secure(axum::Json(body).into_response())
+}
+
 #[derive(Debug, Default, Deserialize)]
 struct ControlParams {
     namespace: Option<String>,
+    on: Option<String>,
+}
+
+/// The protections every control route shares: same origin, then the bearer token if one is
+/// configured. `Some` holds the refusal to send back.
+fn refusal(stats: &Stats, headers: &HeaderMap) -> Option<Response> {
+    if let Err(reason) = check_same_origin(headers) {
+        return Some(json_error(StatusCode::FORBIDDEN, reason));
+    }
+    if let Some(token) = &stats.shared.config.bearer_token {
+        if !bearer_matches(headers, token) {
+            let mut response =
+                json_error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return Some(response);
+        }
+    }
+    None
+}
+
+/// `303 See Other` back to the page, for browser form posts; relative, so it works nested.
+fn back_to_page(stats: &Stats) -> Response {
+    let location = format!("../{}", stats.page_segment());
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    secure(response)
 }
 
 fn control(
@@ -288,21 +364,11 @@ fn control(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
-    if let Err(reason) = check_same_origin(headers) {
-        return json_error(StatusCode::FORBIDDEN, reason);
-    }
-    if let Some(token) = &stats.shared.config.bearer_token {
-        if !bearer_matches(headers, token) {
-            let mut response =
-                json_error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return response;
-        }
+    if let Some(refused) = refusal(stats, headers) {
+        return refused;
     }
     let namespace = match params(query.as_deref(), headers, body) {
-        Ok(namespace) => namespace,
+        Ok(params) => params.namespace,
         Err((status, message)) => return json_error(status, message),
     };
     let namespace = namespace.as_deref().filter(|n| !n.is_empty());
@@ -315,12 +381,7 @@ fn control(
         return json_error(StatusCode::NOT_FOUND, &unknown.to_string());
     }
     if wants_html(headers) {
-        let location = format!("../{}", stats.page_segment());
-        let mut response = StatusCode::SEE_OTHER.into_response();
-        if let Ok(value) = HeaderValue::from_str(&location) {
-            response.headers_mut().insert(header::LOCATION, value);
-        }
-        return secure(response);
+        return back_to_page(stats);
     }
     let names = match namespace {
         Some(name) => vec![name.to_owned()],
@@ -337,12 +398,12 @@ fn control(
     secure(axum::Json(body).into_response())
 }
 
-/// The `namespace` parameter from the query string or a form body.
+/// The `namespace` and `on` parameters from the query string or a form body (the form wins).
 fn params(
     query: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Option<String>, (StatusCode, &'static str)> {
+) -> Result<ControlParams, (StatusCode, &'static str)> {
     let from_query: ControlParams = match query {
         Some(q) => serde_urlencoded::from_str(q)
             .map_err(|_| (StatusCode::BAD_REQUEST, "malformed query string"))?,
@@ -368,7 +429,10 @@ fn params(
     } else {
         ControlParams::default()
     };
-    Ok(from_body.namespace.or(from_query.namespace))
+    Ok(ControlParams {
+        namespace: from_body.namespace.or(from_query.namespace),
+        on: from_body.on.or(from_query.on),
+    })
 }
 
 /// Refuses cross-origin browser requests; requests with neither header (curl) pass.

@@ -25,6 +25,8 @@ pub(crate) struct Shared {
     pub(crate) next_id: AtomicU64,
     pub(crate) http: HttpNamespace,
     namespaces: RwLock<BTreeMap<String, Arc<NamespaceInner>>>,
+    /// The application's health status served at `/status`.
+    pub(crate) status: crate::status::Status,
 }
 
 impl fmt::Debug for Shared {
@@ -111,6 +113,7 @@ impl Stats {
     fn from_config(config: Config) -> Self {
         let clock = Clock::new();
         let http = HttpNamespace::new(&config, clock.base);
+        let status = crate::status::Status::new(config.max_string_len);
         Self {
             shared: Arc::new(Shared {
                 config,
@@ -118,6 +121,7 @@ impl Stats {
                 next_id: AtomicU64::new(1),
                 http,
                 namespaces: RwLock::default(),
+                status,
             }),
         }
     }
