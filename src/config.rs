@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+use crate::filter::Filters;
+
 /// Hook choosing a request's URI set label from its head.
 pub(crate) type UriSetHook =
     Arc<dyn Fn(&http::request::Parts) -> Option<Cow<'static, str>> + Send + Sync>;
@@ -27,6 +29,15 @@ pub(crate) struct Config {
     pub(crate) uri_set_hook: Option<UriSetHook>,
     /// Upper bounds, in seconds, of the Prometheus duration histogram buckets.
     pub(crate) duration_buckets: Vec<f64>,
+    pub(crate) filters: Filters,
+    pub(crate) record_stats_routes: bool,
+    pub(crate) record_fraction: f64,
+    pub(crate) recent_capacity: usize,
+    pub(crate) max_events_per_request: usize,
+    pub(crate) event_capacity: usize,
+    pub(crate) event_max_age: Duration,
+    /// Route templates of the stats router, for leaving them out of the recording.
+    pub(crate) stats_routes: Vec<String>,
 }
 
 /// OpenTelemetry's advice for `http.server.request.duration`, in seconds.
@@ -34,7 +45,41 @@ pub(crate) const DEFAULT_DURATION_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
+/// Route templates of the stats router, relative to its prefix.
+pub(crate) const STATS_SUBROUTES: [&str; 11] = [
+    "",
+    "/style.css",
+    "/data",
+    "/metrics",
+    "/pause",
+    "/resume",
+    "/reset",
+    "/maintenance",
+    "/requests",
+    "/requests/{id}",
+    "/events",
+];
+
+/// The route templates of a stats router served under `prefix`.
+pub(crate) fn stats_routes(prefix: &str) -> Vec<String> {
+    STATS_SUBROUTES
+        .iter()
+        .map(|sub| format!("{prefix}{sub}"))
+        .collect()
+}
+
 impl Config {
+    /// Whether `route` (a matched path template) is one of the stats router's routes, wherever
+    /// the router is nested.
+    pub(crate) fn is_stats_route(&self, route: &str) -> bool {
+        if !route.contains(self.prefix.as_str()) {
+            return false;
+        }
+        self.stats_routes
+            .iter()
+            .any(|r| route.ends_with(r.as_str()))
+    }
+
     /// The duration bucket bounds in nanoseconds, rounded to the nearest nanosecond.
     pub(crate) fn bucket_nanos(&self) -> Vec<u64> {
         self.duration_buckets
@@ -63,6 +108,14 @@ impl Default for Config {
             instance: default_instance(),
             uri_set_hook: None,
             duration_buckets: DEFAULT_DURATION_BUCKETS.to_vec(),
+            filters: Filters::default(),
+            record_stats_routes: false,
+            record_fraction: 1.0,
+            recent_capacity: 1000,
+            max_events_per_request: 32,
+            event_capacity: 1000,
+            event_max_age: Duration::from_secs(3600),
+            stats_routes: stats_routes("/stats"),
         }
     }
 }

@@ -35,6 +35,8 @@
 #![doc(test(no_crate_inject, attr(deny(warnings, rust_2018_idioms))))]
 
 mod config;
+pub mod events;
+pub mod filter;
 pub mod histogram;
 pub mod record;
 pub mod registry;
@@ -49,11 +51,12 @@ mod status;
 mod uri_set;
 mod window;
 
-pub use self::record::StatsLayer;
+pub use self::filter::Filter;
+pub use self::record::{CustomEvent, EventError, RequestStats, StatsLayer};
 pub use self::registry::{Combine, Namespace, RegistryError};
 pub use self::snapshot::{
     HttpSnapshot, NamespaceSnapshot, Outcome, RequestRecord, ServerInfo, Snapshot,
-    StatusClassDurations, UriSetSnapshot, WindowSnapshot, SCHEMA_VERSION,
+    StatusClassDurations, TimelineEvent, UriSetSnapshot, WindowSnapshot, SCHEMA_VERSION,
 };
 pub use self::stats::{ConfigError, Stats, StatsBuilder, UnknownNamespace, HTTP_NAMESPACE};
 #[cfg(feature = "axum")]

@@ -24,7 +24,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -107,7 +107,10 @@ impl Stats {
             )
             .route(&format!("{prefix}/style.css"), get(stylesheet))
             .route(&format!("{prefix}/data"), get(data))
-            .route(&format!("{prefix}/metrics"), get(metrics));
+            .route(&format!("{prefix}/metrics"), get(metrics))
+            .route(&format!("{prefix}/requests"), get(requests))
+            .route(&format!("{prefix}/requests/{{id}}"), get(request_detail))
+            .route(&format!("{prefix}/events"), get(events));
         if !self.shared.config.read_only {
             router = router
                 .route(&format!("{prefix}/pause"), post(pause))
@@ -227,6 +230,69 @@ async fn metrics(State(stats): State<Stats>, headers: HeaderMap) -> Response {
             [(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static(format.content_type()),
+            )],
+            body,
+        )
+            .into_response(),
+    )
+}
+
+/// `?format=json` or `?format=text`/`html`; anything else is ignored.
+#[derive(Debug, Default, Deserialize)]
+struct FormatParam {
+    format: Option<String>,
+}
+
+fn format_param(query: Option<&str>) -> Option<String> {
+    query
+        .and_then(|q| serde_urlencoded::from_str::<FormatParam>(q).ok())
+        .and_then(|p| p.format)
+}
+
+fn json_response(value: &impl serde::Serialize) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec());
+    secure(
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+    )
+}
+
+async fn requests(State(stats): State<Stats>) -> Response {
+    let records = stats.recent_requests();
+    json_response(&serde_json::json!({
+        "instance": stats.shared.config.instance,
+        "requests": records,
+    }))
+}
+
+async fn request_detail(State(stats): State<Stats>, Path(id): Path<String>) -> Response {
+    match id.parse::<u64>().ok().and_then(|id| stats.request(id)) {
+        Some(record) => json_response(&record),
+        None => json_error(
+            StatusCode::NOT_FOUND,
+            "no such request: it never existed or is no longer among the recent requests",
+        ),
+    }
+}
+
+async fn events(State(stats): State<Stats>, RawQuery(query): RawQuery) -> Response {
+    let events = stats.events();
+    if format_param(query.as_deref()).as_deref() == Some("json") {
+        return json_response(&serde_json::json!({ "events": events }));
+    }
+    let now = stats.snapshot_time();
+    let body = crate::events::render_text(&events, now);
+    secure(
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
             )],
             body,
         )

@@ -296,6 +296,24 @@ pub struct RequestRecord {
     pub client: Option<String>,
     /// Whether the response is a stream (`101` or `text/event-stream`).
     pub stream: bool,
+    /// The custom events the handler added, in the order added: its timeline.
+    pub events: Vec<TimelineEvent>,
+    /// Custom events dropped because the timeline was full.
+    pub events_dropped: u32,
+}
+
+/// A custom event on a request's timeline.
+#[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
+pub struct TimelineEvent {
+    /// What happened, as the handler named it.
+    pub label: String,
+    /// Optional data, as compact JSON, capped.
+    pub data: Option<String>,
+    /// Start of the event, in seconds after the start of the request.
+    pub offset_seconds: f64,
+    /// How long the event lasted, in seconds (0 for an instant).
+    pub duration_seconds: f64,
 }
 
 /// Timings and counters of one URI set.

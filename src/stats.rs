@@ -275,6 +275,64 @@ impl Stats {
         }
     }
 
+    /// The most recent finished requests with a detailed record, newest first (at most
+    /// [`StatsBuilder::recent_capacity`]).
+    #[must_use]
+    pub fn recent_requests(&self) -> Vec<crate::RequestRecord> {
+        let shared = &*self.shared;
+        shared
+            .http
+            .recent
+            .collect(|f| Some(f.record(&shared.clock, &shared.config)))
+    }
+
+    /// The request with this id: in flight, or finished and still among the recent requests.
+    #[must_use]
+    pub fn request(&self, id: u64) -> Option<crate::RequestRecord> {
+        let shared = &*self.shared;
+        let http = &shared.http;
+        let now = Instant::now();
+        if let Some(record) = http.in_flight.update(id, |live| {
+            crate::registry::http::record_of(id, live, &shared.clock, now, None, &shared.config)
+        }) {
+            return Some(record);
+        }
+        http.recent
+            .find(|f| (f.id == id).then(|| f.record(&shared.clock, &shared.config)))
+    }
+
+    /// Adds an application event to the event stream (capped and cleaned like every recorded
+    /// string). Ignored while the `http` namespace is paused.
+    pub fn log_event(&self, message: &str) {
+        let shared = &*self.shared;
+        if !shared.http.enabled.load(Ordering::Relaxed) {
+            return;
+        }
+        let message = crate::sanitize::clean(message, shared.config.max_string_len);
+        shared.http.events.push(
+            Instant::now(),
+            crate::events::LogKind::Application { message },
+        );
+    }
+
+    /// The event stream of this instance, newest first, without events older than
+    /// [`StatsBuilder::event_max_age`].
+    #[must_use]
+    pub fn events(&self) -> Vec<crate::events::StreamEvent> {
+        let shared = &*self.shared;
+        shared.http.events.read(
+            &shared.clock,
+            Instant::now(),
+            &shared.config.instance,
+            &shared.config,
+        )
+    }
+
+    /// The current time in Unix epoch seconds, on the store's clock.
+    pub(crate) fn snapshot_time(&self) -> f64 {
+        self.shared.clock.epoch_of(Instant::now())
+    }
+
     /// The path prefix the router serves under (default `/stats`).
     #[must_use]
     pub fn prefix(&self) -> &str {
@@ -300,6 +358,8 @@ pub enum ConfigError {
     /// Duration bucket bounds must be 1 to 64 finite numbers of seconds, above 0 and at most
     /// 10^9.
     InvalidDurationBuckets,
+    /// The record fraction must be a number from 0.0 to 1.0.
+    InvalidRecordFraction,
 }
 
 impl fmt::Display for ConfigError {
@@ -312,6 +372,9 @@ impl fmt::Display for ConfigError {
             ),
             Self::InvalidBearerToken => {
                 f.write_str("invalid bearer token: use 1 to 1024 visible ASCII characters")
+            }
+            Self::InvalidRecordFraction => {
+                f.write_str("invalid record fraction: give a number from 0.0 to 1.0")
             }
             Self::InvalidDurationBuckets => f.write_str(
                 "invalid duration buckets: give 1 to 64 finite bounds in seconds, each above 0 \
@@ -449,6 +512,62 @@ impl StatsBuilder {
         self
     }
 
+    /// Records a request only if it matches one of the include groups (once any is given).
+    /// See the [`filter`](crate::filter) module for the matching rules. Defaults to none.
+    pub fn include(mut self, group: crate::Filter) -> Self {
+        self.config.filters.include.push(group);
+        self
+    }
+
+    /// Leaves out every request that matches this group: it appears nowhere, not even in the
+    /// counters. See the [`filter`](crate::filter) module. Defaults to none.
+    pub fn exclude(mut self, group: crate::Filter) -> Self {
+        self.config.filters.exclude.push(group);
+        self
+    }
+
+    /// Whether requests to the stats router itself (`/stats`, `/stats/data`, …, wherever it
+    /// is nested) are recorded. Defaults to `false`: looking does not change what is seen.
+    pub fn record_stats_routes(mut self, record: bool) -> Self {
+        self.config.record_stats_routes = record;
+        self
+    }
+
+    /// Fraction of requests, from 0.0 to 1.0, that keep a detailed record: the slow list,
+    /// the recent requests, timelines and the event stream. Counters and histograms always
+    /// count every request. The choice is a hash of the request id, so it is spread evenly.
+    /// Defaults to 1.0.
+    pub fn record_fraction(mut self, fraction: f64) -> Self {
+        self.config.record_fraction = fraction;
+        self
+    }
+
+    /// How many finished requests are kept for `/stats/requests`, newest first.
+    /// Defaults to 1000.
+    pub fn recent_capacity(mut self, capacity: usize) -> Self {
+        self.config.recent_capacity = capacity;
+        self
+    }
+
+    /// How many custom events one request's timeline keeps; later ones are dropped and counted.
+    /// Defaults to 32.
+    pub fn max_events_per_request(mut self, max: usize) -> Self {
+        self.config.max_events_per_request = max;
+        self
+    }
+
+    /// How many events the event stream keeps, the oldest dropped first. Defaults to 1000.
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.config.event_capacity = capacity;
+        self
+    }
+
+    /// How long events stay in the event stream. Defaults to one hour.
+    pub fn event_max_age(mut self, age: Duration) -> Self {
+        self.config.event_max_age = age;
+        self
+    }
+
     /// Checks the options and creates the store.
     pub fn build(self) -> Result<Stats, ConfigError> {
         let mut config = self.config;
@@ -471,6 +590,10 @@ impl StatsBuilder {
                 return Err(ConfigError::InvalidBearerToken);
             }
         }
+        if !(0.0..=1.0).contains(&config.record_fraction) {
+            return Err(ConfigError::InvalidRecordFraction);
+        }
+        config.stats_routes = crate::config::stats_routes(&config.prefix);
         let buckets = &mut config.duration_buckets;
         if buckets.is_empty()
             || buckets.len() > 64

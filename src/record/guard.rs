@@ -6,7 +6,8 @@ use std::sync::Arc;
 use http::{HeaderMap, Method, StatusCode};
 use tokio::time::Instant;
 
-use crate::registry::http::{duration_nanos, record_of, Live};
+use crate::events::LogKind;
+use crate::registry::http::{duration_nanos, Finished, Live};
 use crate::snapshot::Outcome;
 use crate::stats::Shared;
 use crate::uri_set::{UriSetEntry, STATUS_CLASSES};
@@ -21,6 +22,7 @@ pub(crate) struct RecordGuard {
     shared: Arc<Shared>,
     id: u64,
     start: Instant,
+    /// The URI set chosen at start; the live record's (which a handler may rename) wins.
     uri_set: Arc<UriSetEntry>,
     status: Option<StatusCode>,
     bytes_written: u64,
@@ -32,18 +34,30 @@ pub(crate) struct RecordGuard {
 }
 
 impl RecordGuard {
-    /// Counts the request as started and enters it in the in-flight table.
+    /// Counts the request as started and enters it in the in-flight table. `detailed` says
+    /// whether it keeps a detailed record (timeline, slow list, recent requests, event stream).
     pub(crate) fn start(
         shared: Arc<Shared>,
+        id: u64,
         method: &Method,
         uri: &http::Uri,
         uri_set: Arc<UriSetEntry>,
         client: Option<std::net::SocketAddr>,
+        detailed: bool,
     ) -> Self {
         let http = &shared.http;
-        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         let start = Instant::now();
         http.requests_total.fetch_add(1, Ordering::Relaxed);
+        let started_event = detailed.then(|| {
+            http.events.push(
+                start,
+                LogKind::Started {
+                    id,
+                    method: method.clone(),
+                    uri: uri.clone(),
+                },
+            )
+        });
         http.in_flight.insert(
             id,
             Live {
@@ -56,6 +70,10 @@ impl RecordGuard {
                 bytes_written: 0,
                 client,
                 stream: false,
+                detailed,
+                started_event,
+                events: Vec::new(),
+                events_dropped: 0,
             },
         );
         Self {
@@ -71,10 +89,6 @@ impl RecordGuard {
         }
     }
 
-    pub(crate) fn id(&self) -> u64 {
-        self.id
-    }
-
     /// Records the response head. Returns `true` when the response has no body to wait for
     /// (a response to `HEAD`, `101`, `204`, `304`), in which case the request is finished.
     pub(crate) fn on_response(
@@ -85,18 +99,22 @@ impl RecordGuard {
     ) -> bool {
         let http = &self.shared.http;
         self.status = Some(status);
+        self.stream = status == StatusCode::SWITCHING_PROTOCOLS || is_event_stream(headers);
+        let stream = self.stream;
+        let named = http.in_flight.update(self.id, |live| {
+            live.status = Some(status);
+            live.stream = stream;
+            Arc::clone(&live.uri_set)
+        });
+        if let Some(named) = named {
+            self.uri_set = named;
+        }
         let uri_set = http.uri_sets.current(Arc::clone(&self.uri_set));
         http.count_status(status.as_u16(), &uri_set);
-        self.stream = status == StatusCode::SWITCHING_PROTOCOLS || is_event_stream(headers);
         if self.stream {
             http.streams_total.fetch_add(1, Ordering::Relaxed);
             uri_set.streams.fetch_add(1, Ordering::Relaxed);
         }
-        let stream = self.stream;
-        http.in_flight.update(self.id, |live| {
-            live.status = Some(status);
-            live.stream = stream;
-        });
         let bodyless = head
             || status.is_informational()
             || status == StatusCode::NO_CONTENT
@@ -129,8 +147,11 @@ impl RecordGuard {
         let http = &shared.http;
         let config = &shared.config;
         let end = Instant::now();
-        let uri_set = http.uri_sets.current(Arc::clone(&self.uri_set));
         let live = http.in_flight.remove(self.id);
+        if let Some(live) = &live {
+            self.uri_set = Arc::clone(&live.uri_set);
+        }
+        let uri_set = http.uri_sets.current(Arc::clone(&self.uri_set));
 
         if self.status.is_none() && outcome == Outcome::Aborted {
             // The client left before any status existed: nginx's 499.
@@ -144,6 +165,7 @@ impl RecordGuard {
             .bytes_written
             .fetch_add(self.bytes_written, Ordering::Relaxed);
 
+        let errored = matches!(outcome, Outcome::Error | Outcome::Panicked);
         match outcome {
             Outcome::Aborted => {
                 http.requests_aborted.fetch_add(1, Ordering::Relaxed);
@@ -158,28 +180,44 @@ impl RecordGuard {
             _ => {}
         }
 
-        if self.stream {
-            return;
-        }
         let elapsed = end.saturating_duration_since(self.start);
         let nanos = duration_nanos(elapsed);
-        let errored = matches!(outcome, Outcome::Error | Outcome::Panicked);
-        let class = self.status.map_or(STATUS_CLASSES.len() - 1, |s| {
-            usize::from(s.as_u16() / 100).saturating_sub(1)
-        });
-        http.latency.record_outcome(end, nanos, errored);
-        uri_set.record_timing(end, nanos, class, errored);
-
-        let threshold = config.slow_threshold;
-        if !threshold.is_zero() && elapsed > threshold && config.slow_capacity > 0 {
-            if let Some(mut live) = live {
-                live.status = self.status;
-                live.bytes_written = self.bytes_written;
-                live.uri_set = uri_set;
-                let record = record_of(self.id, &live, &shared.clock, end, Some(outcome), config);
-                http.push_slow(record, config.slow_capacity);
-            }
+        if !self.stream {
+            let class = self.status.map_or(STATUS_CLASSES.len() - 1, |s| {
+                usize::from(s.as_u16() / 100).saturating_sub(1)
+            });
+            http.latency.record_outcome(end, nanos, errored);
+            uri_set.record_timing(end, nanos, class, errored);
         }
+
+        let Some(mut live) = live.filter(|l| l.detailed) else {
+            return;
+        };
+        http.events.push(
+            end,
+            LogKind::Finished {
+                id: self.id,
+                method: live.method.clone(),
+                uri: live.uri.clone(),
+                status: self.status,
+                nanos,
+                outcome,
+            },
+        );
+        live.status = self.status;
+        live.bytes_written = self.bytes_written;
+        live.uri_set = uri_set;
+        let finished = Finished {
+            id: self.id,
+            live,
+            end,
+            outcome,
+        };
+        let threshold = config.slow_threshold;
+        if !self.stream && !threshold.is_zero() && elapsed > threshold && config.slow_capacity > 0 {
+            http.push_slow(finished.clone(), config.slow_capacity);
+        }
+        http.recent.push(finished);
     }
 }
 

@@ -53,12 +53,14 @@
 mod body;
 mod future;
 mod guard;
+mod handle;
 mod layer;
 mod request_body;
 mod service;
 
 pub use self::body::ResponseBody;
 pub use self::future::ResponseFuture;
+pub use self::handle::{CustomEvent, EventError, EventTimer, RequestStats};
 pub use self::layer::StatsLayer;
 pub use self::request_body::RequestBody;
 pub use self::service::StatsService;

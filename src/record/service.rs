@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::{RecordGuard, RequestBody, ResponseBody, ResponseFuture};
+use super::{RecordGuard, RequestBody, RequestStats, ResponseBody, ResponseFuture};
 use crate::sanitize;
 use crate::stats::Shared;
 use crate::uri_set::{method_index, UriSet, UNMATCHED};
@@ -64,36 +64,78 @@ where
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let shared = &self.stats.shared;
         if !shared.http.enabled.load(Ordering::Relaxed) {
-            return ResponseFuture::new(
-                self.inner.call(req.map(RequestBody::untracked)),
-                None,
-                false,
-            );
+            return self.pass_through(req);
         }
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
+        let config = &shared.config;
         let method = method_index(&parts.method);
         let uri_set = {
             let route = route_of(shared, &parts);
+            let left_out = (!config.record_stats_routes && config.is_stats_route(&route))
+                || (!config.filters.is_empty()
+                    && !config
+                        .filters
+                        .allows(parts.method.as_str(), parts.uri.path(), &route));
+            if left_out {
+                return self.pass_through(Request::from_parts(parts, body));
+            }
             shared.http.uri_sets.get(method, &route)
         };
-        let client = if shared.config.record_client {
+        let client = if config.record_client {
             client_of(&parts.extensions)
         } else {
             None
         };
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         let guard = RecordGuard::start(
             Arc::clone(shared),
+            id,
             &parts.method,
             &parts.uri,
             uri_set,
             client,
+            sampled(id, config.record_fraction),
         );
+        parts
+            .extensions
+            .insert(RequestStats::new(Arc::clone(shared), id));
         let head = parts.method == http::Method::HEAD;
-        let body = RequestBody::tracked(body, Arc::clone(shared), guard.id());
+        let body = RequestBody::tracked(body, Arc::clone(shared), id);
         // If the inner `call` panics, the guard is dropped while unwinding: recorded as panicked.
         let future = self.inner.call(Request::from_parts(parts, body));
         ResponseFuture::new(future, Some(guard), head)
     }
+}
+
+impl<S> StatsService<S> {
+    /// Calls the inner service without recording anything.
+    fn pass_through<ReqBody>(&mut self, req: Request<ReqBody>) -> ResponseFuture<S::Future>
+    where
+        S: Service<Request<RequestBody<ReqBody>>>,
+    {
+        ResponseFuture::new(
+            self.inner.call(req.map(RequestBody::untracked)),
+            None,
+            false,
+        )
+    }
+}
+
+/// Whether request `id` keeps a detailed record: a hash of the id compared with `fraction`,
+/// so the choice is spread evenly and costs no lock and no random-number state.
+fn sampled(id: u64, fraction: f64) -> bool {
+    if fraction >= 1.0 {
+        return true;
+    }
+    if fraction <= 0.0 {
+        return false;
+    }
+    // SplitMix64's finalizer: consecutive ids map to well-spread 64-bit values.
+    let mut z = id.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    ((z >> 11) as f64) < fraction * (1u64 << 53) as f64
 }
 
 /// The route part of a request's URI set key, cleaned and capped.

@@ -11,9 +11,12 @@ use http::{Method, StatusCode, Uri};
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::events::EventLog;
 use crate::histogram::HistogramSnapshot;
+use crate::registry::ring::Ring;
 use crate::snapshot::{
-    HttpSnapshot, Outcome, RequestRecord, StatusClassDurations, UriSetSnapshot, WindowSnapshot,
+    HttpSnapshot, Outcome, RequestRecord, StatusClassDurations, TimelineEvent, UriSetSnapshot,
+    WindowSnapshot,
 };
 use crate::uri_set::{UriSetEntry, UriSets, STATUS_CLASSES};
 use crate::window::{WindowedHistogram, Windows};
@@ -41,7 +44,7 @@ impl Hasher for IdHasher {
 type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 /// A request that has started and not yet ended.
-#[derive(Debug)]
+#[derive(Clone)]
 pub(crate) struct Live {
     pub(crate) method: Method,
     pub(crate) uri: Uri,
@@ -52,6 +55,57 @@ pub(crate) struct Live {
     pub(crate) bytes_written: u64,
     pub(crate) client: Option<SocketAddr>,
     pub(crate) stream: bool,
+    /// Whether the request keeps a detailed record (sampled, and not `dont_record`).
+    pub(crate) detailed: bool,
+    /// Sequence number of its `request_started` entry in the event log.
+    pub(crate) started_event: Option<u64>,
+    /// Custom events of the timeline (empty, so unallocated, unless the handler adds some).
+    pub(crate) events: Vec<TimedEvent>,
+    pub(crate) events_dropped: u32,
+}
+
+/// A custom event on a request's timeline.
+#[derive(Debug, Clone)]
+pub(crate) struct TimedEvent {
+    pub(crate) label: String,
+    pub(crate) data: Option<String>,
+    pub(crate) start: Instant,
+    pub(crate) end: Instant,
+}
+
+/// A finished request, kept whole so that its record is only built when someone reads it.
+#[derive(Debug, Clone)]
+pub(crate) struct Finished {
+    pub(crate) id: u64,
+    pub(crate) live: Live,
+    pub(crate) end: Instant,
+    pub(crate) outcome: Outcome,
+}
+
+impl Finished {
+    pub(crate) fn record(&self, clock: &Clock, config: &Config) -> RequestRecord {
+        record_of(
+            self.id,
+            &self.live,
+            clock,
+            self.end,
+            Some(self.outcome),
+            config,
+        )
+    }
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live")
+            .field("method", &self.method)
+            .field("uri", &self.uri)
+            .field("uri_set", &self.uri_set.key)
+            .field("status", &self.status)
+            .field("detailed", &self.detailed)
+            .field("events", &self.events.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Live requests, sharded by id so that concurrent requests rarely share a lock.
@@ -114,7 +168,11 @@ pub(crate) struct HttpNamespace {
     /// Nanoseconds from the stats base instant to the last reset.
     pub(crate) reset_offset_nanos: AtomicU64,
     pub(crate) in_flight: InFlight,
-    pub(crate) slow: Mutex<VecDeque<RequestRecord>>,
+    pub(crate) slow: Mutex<VecDeque<Finished>>,
+    /// The most recent finished requests with a detailed record.
+    pub(crate) recent: Ring<Finished>,
+    /// The event stream.
+    pub(crate) events: EventLog,
     pub(crate) uri_sets: UriSets,
     /// Processing times of every finished request (streams excluded), with windows.
     pub(crate) latency: WindowedHistogram,
@@ -140,6 +198,8 @@ impl HttpNamespace {
             reset_offset_nanos: AtomicU64::new(0),
             in_flight: InFlight::new(),
             slow: Mutex::new(VecDeque::with_capacity(config.slow_capacity.min(1024))),
+            recent: Ring::new(config.recent_capacity),
+            events: EventLog::new(config.event_capacity),
             uri_sets: UriSets::new(config.max_uri_sets, base, config.bucket_nanos().into()),
             latency: WindowedHistogram::new(base),
         }
@@ -157,12 +217,16 @@ impl HttpNamespace {
     }
 
     /// Appends a finished slow request, evicting the oldest beyond `capacity`.
-    pub(crate) fn push_slow(&self, record: RequestRecord, capacity: usize) {
-        let mut slow = self.slow.lock().unwrap_or_else(|e| e.into_inner());
-        slow.push_back(record);
-        while slow.len() > capacity {
-            slow.pop_front();
+    pub(crate) fn push_slow(&self, finished: Finished, capacity: usize) {
+        let mut evicted = Vec::new();
+        {
+            let mut slow = self.slow.lock().unwrap_or_else(|e| e.into_inner());
+            slow.push_back(finished);
+            while slow.len() > capacity {
+                evicted.extend(slow.pop_front());
+            }
         }
+        drop(evicted);
     }
 
     /// Zeroes counters and collections; live requests stay in the table.
@@ -184,7 +248,9 @@ impl HttpNamespace {
         for (_, counter) in &*self.tracked {
             counter.store(0, Ordering::Relaxed);
         }
-        self.slow.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let slow = std::mem::take(&mut *self.slow.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(slow);
+        self.recent.clear();
         self.uri_sets.clear();
         self.latency.reset(now);
         self.reset_offset_nanos
@@ -213,13 +279,15 @@ impl HttpNamespace {
         in_flight.sort_by(by_start);
         open_streams.sort_by(by_start);
 
-        let slow_requests: Vec<RequestRecord> = self
+        let slow: Vec<Finished> = self
             .slow
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .cloned()
             .collect();
+        let slow_requests: Vec<RequestRecord> =
+            slow.iter().map(|f| f.record(clock, config)).collect();
 
         let uri_sets = self
             .uri_sets
@@ -465,6 +533,17 @@ pub(crate) fn record_of(
         outcome: finished.unwrap_or(Outcome::InFlight),
         client: live.client.map(|a| a.to_string()),
         stream: live.stream,
+        events: live
+            .events
+            .iter()
+            .map(|e| TimelineEvent {
+                label: e.label.clone(),
+                data: e.data.clone(),
+                offset_seconds: e.start.saturating_duration_since(live.start).as_secs_f64(),
+                duration_seconds: e.end.saturating_duration_since(e.start).as_secs_f64(),
+            })
+            .collect(),
+        events_dropped: live.events_dropped,
     }
 }
 

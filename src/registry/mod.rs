@@ -3,6 +3,7 @@
 
 pub(crate) mod http;
 mod namespace;
+pub(crate) mod ring;
 mod value;
 
 pub use self::namespace::{Namespace, NamespaceView};

@@ -1,0 +1,290 @@
+//! The event stream: a bounded log of what happened on this instance, newest first.
+//!
+//! Requests log `request_started` when they start and `request_finished` (or
+//! `request_error`, `request_aborted`, `request_panicked`) with their status and duration
+//! when they end; applications add their own with [`Stats::log_event`]. Only requests that
+//! keep a detailed record (see [`StatsBuilder::record_fraction`] and
+//! [`RequestStats::dont_record`]) are logged.
+//!
+//! The log keeps at most [`StatsBuilder::event_capacity`] events (the oldest dropped first)
+//! and shows none older than [`StatsBuilder::event_max_age`]; its memory is allocated once.
+//!
+//! [`Stats::log_event`]: crate::Stats::log_event
+//! [`StatsBuilder::record_fraction`]: crate::StatsBuilder::record_fraction
+//! [`StatsBuilder::event_capacity`]: crate::StatsBuilder::event_capacity
+//! [`StatsBuilder::event_max_age`]: crate::StatsBuilder::event_max_age
+//! [`RequestStats::dont_record`]: crate::RequestStats::dont_record
+
+use std::fmt::Write as _;
+
+use http::{Method, StatusCode, Uri};
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::config::Config;
+use crate::registry::http::{recorded_path, Clock};
+use crate::registry::ring::Ring;
+use crate::snapshot::Outcome;
+
+/// What an entry of the log holds; strings are built only when the log is read.
+#[derive(Debug)]
+pub(crate) enum LogKind {
+    Started {
+        id: u64,
+        method: Method,
+        uri: Uri,
+    },
+    Finished {
+        id: u64,
+        method: Method,
+        uri: Uri,
+        status: Option<StatusCode>,
+        nanos: u64,
+        outcome: Outcome,
+    },
+    Application {
+        message: String,
+    },
+}
+
+#[derive(Debug)]
+pub(crate) struct LogEntry {
+    pub(crate) at: Instant,
+    pub(crate) kind: LogKind,
+}
+
+/// The per-instance event log.
+#[derive(Debug)]
+pub(crate) struct EventLog {
+    ring: Ring<LogEntry>,
+}
+
+impl EventLog {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            ring: Ring::new(capacity),
+        }
+    }
+
+    /// Logs an entry; returns its sequence number (to withdraw it with [`remove`](Self::remove)).
+    pub(crate) fn push(&self, at: Instant, kind: LogKind) -> u64 {
+        self.ring.push(LogEntry { at, kind })
+    }
+
+    pub(crate) fn remove(&self, seq: u64) {
+        self.ring.remove(seq);
+    }
+
+    /// The events no older than the configured age, newest first.
+    pub(crate) fn read(
+        &self,
+        clock: &Clock,
+        now: Instant,
+        instance: &str,
+        config: &Config,
+    ) -> Vec<StreamEvent> {
+        let max_age = config.event_max_age;
+        self.ring.collect(|entry| {
+            let age = now.saturating_duration_since(entry.at);
+            (age <= max_age).then(|| stream_event(entry, clock, now, instance, config))
+        })
+    }
+}
+
+fn stream_event(
+    entry: &LogEntry,
+    clock: &Clock,
+    now: Instant,
+    instance: &str,
+    config: &Config,
+) -> StreamEvent {
+    let mut event = StreamEvent {
+        time: clock.epoch_of(entry.at),
+        age_seconds: now.saturating_duration_since(entry.at).as_secs_f64(),
+        instance: instance.to_owned(),
+        kind: "application",
+        request_id: None,
+        message: String::new(),
+        status: None,
+        duration_seconds: None,
+    };
+    match &entry.kind {
+        LogKind::Started { id, method, uri } => {
+            event.kind = "request_started";
+            event.request_id = Some(id.to_string());
+            event.message = format!(
+                "Started {} {}",
+                clean(method.as_str(), config),
+                recorded_path(uri, config)
+            );
+        }
+        LogKind::Finished {
+            id,
+            method,
+            uri,
+            status,
+            nanos,
+            outcome,
+        } => {
+            let seconds = crate::registry::http::nanos_to_secs(*nanos);
+            let what = format!(
+                "{} {}",
+                clean(method.as_str(), config),
+                recorded_path(uri, config)
+            );
+            let status_text =
+                status.map_or_else(|| "no status".to_owned(), |s| s.as_u16().to_string());
+            let (kind, message) = match outcome {
+                Outcome::Error => (
+                    "request_error",
+                    format!("Error: {what} ({status_text}) after {seconds:.3} seconds"),
+                ),
+                Outcome::Aborted => (
+                    "request_aborted",
+                    format!("Aborted {what} ({status_text}) after {seconds:.3} seconds"),
+                ),
+                Outcome::Panicked => (
+                    "request_panicked",
+                    format!("Panicked: {what} after {seconds:.3} seconds"),
+                ),
+                _ => (
+                    "request_finished",
+                    format!("Finished {what} {status_text} in {seconds:.3} seconds"),
+                ),
+            };
+            event.kind = kind;
+            event.message = message;
+            event.request_id = Some(id.to_string());
+            event.status = status.map(|s| s.as_u16());
+            event.duration_seconds = Some(seconds);
+        }
+        LogKind::Application { message } => {
+            event.message = message.clone();
+        }
+    }
+    event
+}
+
+fn clean(s: &str, config: &Config) -> String {
+    crate::sanitize::clean(s, config.max_string_len)
+}
+
+/// One entry of the event stream, as `/stats/events?format=json` serves it.
+#[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
+pub struct StreamEvent {
+    /// When it happened, in Unix epoch seconds.
+    pub time: f64,
+    /// Seconds between the event and the moment the stream was read.
+    pub age_seconds: f64,
+    /// The instance it happened on.
+    pub instance: String,
+    /// `request_started`, `request_finished`, `request_error`, `request_aborted`,
+    /// `request_panicked` or `application`.
+    pub kind: &'static str,
+    /// The request's id, for request events.
+    pub request_id: Option<String>,
+    /// A one-line description, such as `Finished GET /users/7 200 in 0.004 seconds`.
+    pub message: String,
+    /// The response status of a finished request, when it had one.
+    pub status: Option<u16>,
+    /// The processing time of a finished request, in seconds.
+    pub duration_seconds: Option<f64>,
+}
+
+/// Renders events in TileStache's plain-text layout: the current epoch second, a rule, the
+/// newest event of each instance (numbered), a rule, then up to 250 events newest first, each
+/// indented by a per-instance column so that instances read as separate streams. Times are
+/// relative (`moments ago`, `3 minutes ago`).
+#[must_use]
+pub fn render_text(events: &[StreamEvent], now_epoch: f64) -> String {
+    let mut out = String::with_capacity(64 * events.len().min(250) + 64);
+    let _ = writeln!(out, "{}", now_epoch.max(0.0).trunc() as u64);
+    out.push_str("----------\n");
+    let mut seen: Vec<&str> = Vec::new();
+    for (n, event) in events.iter().enumerate() {
+        if seen.contains(&event.instance.as_str()) {
+            continue;
+        }
+        seen.push(&event.instance);
+        let _ = writeln!(
+            out,
+            "{:>3}. {:>5} {}, {}",
+            n + 1,
+            event.instance,
+            event.message,
+            crate::report::format::ago(event.age_seconds)
+        );
+    }
+    out.push_str("----------\n");
+    for event in events.iter().take(250) {
+        let indent = " ".repeat(column(&event.instance));
+        let _ = writeln!(
+            out,
+            "{indent} {} {}, {}",
+            event.instance,
+            event.message,
+            crate::report::format::ago(event.age_seconds)
+        );
+    }
+    out
+}
+
+/// A stable column (0 to 31) for an instance name: FNV-1a of its bytes.
+fn column(instance: &str) -> usize {
+    let hash = instance.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % 32) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(instance: &str, message: &str, age: f64) -> StreamEvent {
+        StreamEvent {
+            time: 1000.0 - age,
+            age_seconds: age,
+            instance: instance.to_owned(),
+            kind: "application",
+            message: message.to_owned(),
+            ..StreamEvent::default()
+        }
+    }
+
+    #[test]
+    fn text_layout() {
+        let events = [
+            event("a:1", "Finished GET /x 200 in 0.001 seconds", 2.0),
+            event("b:2", "hello", 20.0),
+            event("a:1", "Started GET /x", 200.0),
+        ];
+        let text = render_text(&events, 1000.9);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "1000");
+        assert_eq!(lines[1], "----------");
+        assert_eq!(
+            lines[2],
+            "  1.   a:1 Finished GET /x 200 in 0.001 seconds, moments ago"
+        );
+        assert_eq!(lines[3], "  2.   b:2 hello, 20 seconds ago");
+        assert_eq!(lines[4], "----------");
+        let indent_a = " ".repeat(column("a:1"));
+        assert_eq!(
+            lines[5],
+            format!("{indent_a} a:1 Finished GET /x 200 in 0.001 seconds, moments ago")
+        );
+        assert_eq!(
+            lines[7],
+            format!("{indent_a} a:1 Started GET /x, 3 minutes ago")
+        );
+        assert_eq!(lines.len(), 8);
+    }
+
+    #[test]
+    fn columns_are_stable_and_bounded() {
+        assert_eq!(column("host:1"), column("host:1"));
+        assert!((0..1000).all(|i| column(&format!("h:{i}")) < 32));
+    }
+}

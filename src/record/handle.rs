@@ -1,0 +1,271 @@
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::registry::http::TimedEvent;
+use crate::sanitize;
+use crate::stats::Shared;
+use crate::uri_set::method_index;
+
+/// The current request's record, for handlers.
+///
+/// The stats layer puts one in the request extensions of every recorded request; with the
+/// `axum` feature it is also an extractor. When the request is not recorded (recording
+/// paused, or the request filtered out) every method does nothing, so a handler never fails
+/// because of statistics.
+///
+/// # Example
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use tower::ServiceExt;
+/// use tower_stats::{RequestStats, Stats};
+///
+/// async fn show_user(stats: RequestStats) -> &'static str {
+///     stats.set_uri_set("users");
+///     let lookup = stats.start_event("db.lookup");
+///     // … query the database …
+///     lookup.finish_with(&serde_json::json!({ "rows": 1 }));
+///     stats.event("rendered").ok();
+///     "a user"
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let stats = Stats::new();
+/// let app: Router = Router::new().route("/users/{id}", get(show_user)).layer(stats.layer());
+/// let response = app
+///     .oneshot(http::Request::get("/users/7").body(axum::body::Body::empty()).unwrap())
+///     .await
+///     .unwrap();
+/// # use http_body_util::BodyExt;
+/// response.into_body().collect().await.unwrap();
+///
+/// let recent = stats.recent_requests();
+/// assert_eq!(recent[0].uri_set, "GET users");
+/// assert_eq!(recent[0].events[0].label, "db.lookup");
+/// # }
+/// ```
+#[derive(Clone, Default)]
+pub struct RequestStats {
+    inner: Option<(Arc<Shared>, u64)>,
+}
+
+impl fmt::Debug for RequestStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestStats")
+            .field("id", &self.id())
+            .finish()
+    }
+}
+
+/// Why a custom event was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventError {
+    /// An end was given without a start.
+    EndWithoutStart,
+    /// The end is before the start.
+    EndBeforeStart,
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::EndWithoutStart => "a custom event with an end needs a start",
+            Self::EndBeforeStart => "a custom event cannot end before it starts",
+        })
+    }
+}
+
+impl std::error::Error for EventError {}
+
+/// A timed custom event for a request's timeline (appstats' `record_custom_event`).
+///
+/// Without a start and an end, the event is an instant at the moment it is recorded; with
+/// only a start, it ends when it is recorded. An end without a start is an error.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct CustomEvent {
+    label: String,
+    data: Option<String>,
+    start: Option<Instant>,
+    end: Option<Instant>,
+}
+
+impl CustomEvent {
+    /// An event named `label`.
+    pub fn new(label: impl Into<String>) -> Self {
+        Self {
+            label: label.into(),
+            data: None,
+            start: None,
+            end: None,
+        }
+    }
+
+    /// Attaches data, rendered as compact JSON and capped in length. Data that fails to
+    /// serialize is shown as `null`.
+    pub fn data(mut self, data: &impl Serialize) -> Self {
+        self.data = Some(serde_json::to_string(data).unwrap_or_else(|_| "null".to_owned()));
+        self
+    }
+
+    /// When the event started (tokio's clock; a `std::time::Instant` converts).
+    pub fn start(mut self, at: impl Into<Instant>) -> Self {
+        self.start = Some(at.into());
+        self
+    }
+
+    /// When the event ended.
+    pub fn end(mut self, at: impl Into<Instant>) -> Self {
+        self.end = Some(at.into());
+        self
+    }
+}
+
+/// A custom event in progress, from [`RequestStats::start_event`]; finish it to record it.
+#[derive(Debug)]
+#[must_use = "the event is recorded when it is finished"]
+pub struct EventTimer {
+    stats: RequestStats,
+    event: CustomEvent,
+}
+
+impl EventTimer {
+    /// Ends the event now and records it.
+    pub fn finish(self) {
+        let event = self.event.end(Instant::now());
+        // Start and end are both set, and end is not before start.
+        let _ = self.stats.record_event(event);
+    }
+
+    /// Ends the event now with `data` and records it.
+    pub fn finish_with(self, data: &impl Serialize) {
+        let event = self.event.data(data).end(Instant::now());
+        let _ = self.stats.record_event(event);
+    }
+}
+
+impl RequestStats {
+    pub(crate) fn new(shared: Arc<Shared>, id: u64) -> Self {
+        Self {
+            inner: Some((shared, id)),
+        }
+    }
+
+    /// The request's id, or `None` when the request is not recorded.
+    #[must_use]
+    pub fn id(&self) -> Option<u64> {
+        self.inner.as_ref().map(|(_, id)| *id)
+    }
+
+    /// Whether the request is recorded.
+    #[must_use]
+    pub fn is_recording(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// Records an instant event named `label`.
+    pub fn event(&self, label: impl Into<String>) -> Result<(), EventError> {
+        self.record_event(CustomEvent::new(label))
+    }
+
+    /// Starts a timed event; it is recorded when the returned timer is finished.
+    pub fn start_event(&self, label: impl Into<String>) -> EventTimer {
+        EventTimer {
+            stats: self.clone(),
+            event: CustomEvent::new(label).start(Instant::now()),
+        }
+    }
+
+    /// Adds a custom event to the request's timeline. Events beyond the per-request limit,
+    /// and events of requests without a detailed record, are dropped (and `Ok`).
+    pub fn record_event(&self, event: CustomEvent) -> Result<(), EventError> {
+        let now = Instant::now();
+        let (start, end) = match (event.start, event.end) {
+            (None, Some(_)) => return Err(EventError::EndWithoutStart),
+            (None, None) => (now, now),
+            (Some(start), None) => (start, now.max(start)),
+            (Some(start), Some(end)) if end < start => return Err(EventError::EndBeforeStart),
+            (Some(start), Some(end)) => (start, end),
+        };
+        let Some((shared, id)) = &self.inner else {
+            return Ok(());
+        };
+        let cap = shared.config.max_string_len;
+        let max_events = shared.config.max_events_per_request;
+        let mut event = Some(event);
+        shared.http.in_flight.update(*id, |live| {
+            if !live.detailed {
+                return;
+            }
+            if live.events.len() >= max_events {
+                live.events_dropped = live.events_dropped.saturating_add(1);
+                return;
+            }
+            if let Some(event) = event.take() {
+                live.events.push(TimedEvent {
+                    label: sanitize::clean(&event.label, cap),
+                    data: event.data.map(|d| sanitize::clean(&d, cap)),
+                    start,
+                    end,
+                });
+            }
+        });
+        Ok(())
+    }
+
+    /// Counts the request in the URI set `label` (with the request's method) instead of the
+    /// one chosen when it started. Takes effect for everything recorded when it ends.
+    pub fn set_uri_set(&self, label: impl Into<Cow<'static, str>>) {
+        let Some((shared, id)) = &self.inner else {
+            return;
+        };
+        let label = label.into();
+        let label = sanitize::clean(&label, shared.config.max_string_len);
+        let method = shared
+            .http
+            .in_flight
+            .update(*id, |live| method_index(&live.method));
+        if let Some(method) = method {
+            let entry = shared.http.uri_sets.get(method, &label);
+            shared
+                .http
+                .in_flight
+                .update(*id, |live| live.uri_set = entry);
+        }
+    }
+
+    /// Leaves the request out of the detailed records: no timeline, no slow-list entry, no
+    /// recent-requests entry and no event-stream entries. Counters and histograms still count
+    /// it, because it did happen; to leave a route out of everything, use the filters.
+    pub fn dont_record(&self) {
+        let Some((shared, id)) = &self.inner else {
+            return;
+        };
+        let started = shared.http.in_flight.update(*id, |live| {
+            live.detailed = false;
+            live.events = Vec::new();
+            live.started_event.take()
+        });
+        if let Some(seq) = started.flatten() {
+            shared.http.events.remove(seq);
+        }
+    }
+}
+
+#[cfg(feature = "axum")]
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestStats {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Self>().cloned().unwrap_or_default())
+    }
+}

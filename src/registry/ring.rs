@@ -1,0 +1,153 @@
+//! A fixed ring of the most recent items, written without a global lock.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Keeps the last `capacity` items pushed, in push order.
+///
+/// Each push takes a sequence number from one atomic counter and writes slot
+/// `sequence % capacity` under that slot's own lock, so concurrent pushes only contend when
+/// they land on the same slot. The memory is allocated once; pushing never allocates.
+#[derive(Debug)]
+pub(crate) struct Ring<T> {
+    slots: Box<[Mutex<Option<(u64, T)>>]>,
+    next: AtomicU64,
+}
+
+impl<T> Ring<T> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            slots: (0..capacity).map(|_| Mutex::new(None)).collect(),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    fn slot(&self, seq: u64) -> Option<&Mutex<Option<(u64, T)>>> {
+        let len = u64::try_from(self.slots.len()).ok().filter(|l| *l > 0)?;
+        self.slots.get(usize::try_from(seq % len).ok()?)
+    }
+
+    /// Appends `item`, evicting the oldest; returns its sequence number.
+    pub(crate) fn push(&self, item: T) -> u64 {
+        let seq = self.next.fetch_add(1, Ordering::Relaxed);
+        if let Some(slot) = self.slot(seq) {
+            let evicted = {
+                let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+                // A pusher that was delayed past a full turn of the ring must not overwrite a
+                // newer item.
+                if slot.as_ref().is_some_and(|(s, _)| *s > seq) {
+                    return seq;
+                }
+                slot.replace((seq, item))
+            };
+            // Dropped after the lock is released.
+            drop(evicted);
+        }
+        seq
+    }
+
+    /// Removes the item with sequence number `seq`, if it is still there.
+    pub(crate) fn remove(&self, seq: u64) {
+        if let Some(slot) = self.slot(seq) {
+            let removed = {
+                let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+                if slot.as_ref().is_some_and(|(s, _)| *s == seq) {
+                    slot.take()
+                } else {
+                    None
+                }
+            };
+            drop(removed);
+        }
+    }
+
+    /// Maps every item (under its slot's lock), newest first.
+    pub(crate) fn collect<R>(&self, mut f: impl FnMut(&T) -> Option<R>) -> Vec<R> {
+        let mut items: Vec<(u64, R)> = Vec::with_capacity(self.slots.len());
+        for slot in &*self.slots {
+            let slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((seq, item)) = slot.as_ref() {
+                if let Some(r) = f(item) {
+                    items.push((*seq, r));
+                }
+            }
+        }
+        items.sort_by(|a, b| b.0.cmp(&a.0));
+        items.into_iter().map(|(_, r)| r).collect()
+    }
+
+    /// The first item for which `f` returns `Some`.
+    pub(crate) fn find<R>(&self, mut f: impl FnMut(&T) -> Option<R>) -> Option<R> {
+        self.slots.iter().find_map(|slot| {
+            let slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+            slot.as_ref().and_then(|(_, item)| f(item))
+        })
+    }
+
+    /// Removes every item.
+    pub(crate) fn clear(&self) {
+        for slot in &*self.slots {
+            let removed = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+            drop(removed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_last_items_newest_first() {
+        let ring = Ring::new(3);
+        for i in 0..5 {
+            ring.push(i);
+        }
+        assert_eq!(ring.collect(|i| Some(*i)), vec![4, 3, 2]);
+        assert_eq!(ring.find(|i| (*i == 3).then_some("three")), Some("three"));
+        assert_eq!(ring.find(|i| (*i == 1).then_some(())), None);
+    }
+
+    #[test]
+    fn remove_and_clear() {
+        let ring = Ring::new(4);
+        let a = ring.push("a");
+        ring.push("b");
+        ring.remove(a);
+        ring.remove(a + 100);
+        assert_eq!(ring.collect(|s| Some(*s)), vec!["b"]);
+        ring.clear();
+        assert!(ring.collect(|s| Some(*s)).is_empty());
+    }
+
+    #[test]
+    fn zero_capacity_keeps_nothing() {
+        let ring = Ring::new(0);
+        ring.push(1);
+        assert!(ring.collect(|i| Some(*i)).is_empty());
+    }
+
+    #[test]
+    fn concurrent_pushes_keep_exactly_capacity() {
+        let ring = std::sync::Arc::new(Ring::new(100));
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let ring = std::sync::Arc::clone(&ring);
+                std::thread::spawn(move || {
+                    for i in 0..1000 {
+                        ring.push(t * 1000 + i);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let items = ring.collect(|i| Some(*i));
+        assert_eq!(items.len(), 100);
+        let mut unique = items.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), 100);
+    }
+}
