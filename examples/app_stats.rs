@@ -95,7 +95,9 @@ async fn order(State(shop): State<ShopStats>, request: RequestStats, item: Strin
     format!(
         "order {} placed (request {})\n",
         shop.orders.get(),
-        request.id().map_or_else(|| "not recorded".to_owned(), |id| id.to_string())
+        request
+            .id()
+            .map_or_else(|| "not recorded".to_owned(), |id| id.to_string())
     )
 }
 

@@ -60,6 +60,18 @@ pub(crate) const STATS_SUBROUTES: [&str; 11] = [
     "/events",
 ];
 
+/// How a matched path compares with the stats router's route templates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StatsRouteMatch {
+    /// Not a stats route.
+    No,
+    /// Exactly a stats route of a merged (not nested) router.
+    Exact,
+    /// Ends like a stats route: the stats router nested under a prefix, or an application
+    /// route that happens to end the same way.
+    Candidate,
+}
+
 /// The route templates of a stats router served under `prefix`.
 pub(crate) fn stats_routes(prefix: &str) -> Vec<String> {
     STATS_SUBROUTES
@@ -69,15 +81,22 @@ pub(crate) fn stats_routes(prefix: &str) -> Vec<String> {
 }
 
 impl Config {
-    /// Whether `route` (a matched path template) is one of the stats router's routes, wherever
-    /// the router is nested.
-    pub(crate) fn is_stats_route(&self, route: &str) -> bool {
-        if !route.contains(self.prefix.as_str()) {
-            return false;
+    /// Whether a matched path template may be one of the stats router's routes: it ends like
+    /// one. Exact matches are stats routes; other candidates are checked against the nest
+    /// prefixes learned by the stats router (see `Shared::is_stats_route`).
+    pub(crate) fn stats_route_match(&self, matched: &str) -> StatsRouteMatch {
+        let mut candidate = false;
+        for route in &self.stats_routes {
+            if matched == route.as_str() {
+                return StatsRouteMatch::Exact;
+            }
+            candidate |= matched.ends_with(route.as_str());
         }
-        self.stats_routes
-            .iter()
-            .any(|r| route.ends_with(r.as_str()))
+        if candidate {
+            StatsRouteMatch::Candidate
+        } else {
+            StatsRouteMatch::No
+        }
     }
 
     /// The duration bucket bounds in nanoseconds, rounded to the nearest nanosecond.

@@ -118,13 +118,38 @@ impl Stats {
                 .route(&format!("{prefix}/reset"), post(reset))
                 .route(&format!("{prefix}/maintenance"), post(maintenance));
         }
-        router.with_state(self.clone())
+        // `route_layer`: the fallback (404s of the app this router is merged into) is not ours.
+        router
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                leave_out_stats_request,
+            ))
+            .with_state(self.clone())
     }
 
     /// Last segment of the prefix: the relative name of the page from its control routes.
     fn page_segment(&self) -> &str {
         self.prefix().rsplit('/').next().unwrap_or("stats")
     }
+}
+
+/// Takes a request to the stats routes back out of the statistics (unless
+/// `record_stats_routes`), and remembers the template it was reached through, so that when the
+/// router is nested, later requests are left out as soon as they start.
+async fn leave_out_stats_request(
+    State(stats): State<Stats>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !stats.shared.config.record_stats_routes {
+        if let Some(handle) = request.extensions().get::<crate::RequestStats>() {
+            handle.withdraw();
+        }
+        if let Some(matched) = request.extensions().get::<axum::extract::MatchedPath>() {
+            stats.shared.learn_stats_route(matched.as_str());
+        }
+    }
+    next.run(request).await
 }
 
 /// Adds `nosniff`, `Cache-Control: no-store` and `Referrer-Policy: no-referrer`.

@@ -25,8 +25,39 @@ pub(crate) struct Shared {
     pub(crate) next_id: AtomicU64,
     pub(crate) http: HttpNamespace,
     namespaces: RwLock<BTreeMap<String, Arc<NamespaceInner>>>,
+    /// Full route templates the stats router was reached through when nested (at most 64).
+    nested_stats_routes: RwLock<Vec<Box<str>>>,
     /// The application's health status served at `/status`.
     pub(crate) status: crate::status::Status,
+}
+
+impl Shared {
+    /// Whether a request matched to this route template is a request to the stats router,
+    /// which is not recorded unless `record_stats_routes`.
+    pub(crate) fn is_stats_route(&self, matched: &str) -> bool {
+        match self.config.stats_route_match(matched) {
+            crate::config::StatsRouteMatch::No => false,
+            crate::config::StatsRouteMatch::Exact => true,
+            crate::config::StatsRouteMatch::Candidate => self
+                .nested_stats_routes
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .any(|r| &**r == matched),
+        }
+    }
+
+    /// Remembers a template the stats router was reached through, so later requests to it
+    /// are left out as soon as they start.
+    pub(crate) fn learn_stats_route(&self, matched: &str) {
+        let mut routes = self
+            .nested_stats_routes
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if routes.len() < 64 && !routes.iter().any(|r| &**r == matched) {
+            routes.push(matched.into());
+        }
+    }
 }
 
 impl fmt::Debug for Shared {
@@ -121,6 +152,7 @@ impl Stats {
                 next_id: AtomicU64::new(1),
                 http,
                 namespaces: RwLock::default(),
+                nested_stats_routes: RwLock::default(),
                 status,
             }),
         }

@@ -142,6 +142,17 @@ impl UriSetEntry {
         self.key.split_once(' ').map_or(&self.key, |(_, r)| r)
     }
 
+    /// Whether nothing was ever recorded in this set.
+    fn is_unused(&self) -> bool {
+        let zero = |c: &AtomicU64| c.load(Ordering::Relaxed) == 0;
+        zero(&self.streams)
+            && zero(&self.errors)
+            && zero(&self.bytes_read)
+            && zero(&self.bytes_written)
+            && self.status.iter().all(zero)
+            && self.le_counts.iter().all(zero)
+    }
+
     /// Records a finished request's processing time. `class` indexes [`STATUS_CLASSES`].
     pub(crate) fn record_timing(&self, now: Instant, nanos: u64, class: usize, error: bool) {
         self.latency.record_outcome(now, nanos, error);
@@ -246,6 +257,39 @@ impl UriSets {
         self.get(entry.method, entry.route())
     }
 
+    /// Drops `entry` from the table if nothing was ever recorded in it and nobody else holds
+    /// it: `entry` must be the caller's last reference outside the table. Used when a request
+    /// moves to another URI set, or is withdrawn, before it recorded anything.
+    // Taken by value on purpose: the caller's reference must be given up for the count to mean
+    // anything.
+    #[allow(clippy::needless_pass_by_value)]
+    pub(crate) fn release(&self, entry: Arc<UriSetEntry>) {
+        if &*entry.key == OVERFLOW || entry.generation != self.generation.load(Ordering::Acquire) {
+            return;
+        }
+        let route = entry.route().to_owned();
+        let shard = self.shard(&route);
+        // Clones are only taken from the table under the read lock, so under the write lock
+        // the count cannot grow: two means the table and `entry`.
+        let mut map = shard.write().unwrap_or_else(|e| e.into_inner());
+        if Arc::strong_count(&entry) != 2 || !entry.is_unused() {
+            return;
+        }
+        let Some(slots) = map.get_mut(route.as_str()) else {
+            return;
+        };
+        let Some(slot) = slots.get_mut(entry.method) else {
+            return;
+        };
+        if slot.as_ref().is_some_and(|e| Arc::ptr_eq(e, &entry)) {
+            *slot = None;
+            self.keys.fetch_sub(1, Ordering::AcqRel);
+            if slots.iter().all(Option::is_none) {
+                map.remove(route.as_str());
+            }
+        }
+    }
+
     /// Removes every key and zeroes the overflow set.
     pub(crate) fn clear(&self) {
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
@@ -302,6 +346,22 @@ mod tests {
         assert_eq!(&*c.key, OVERFLOW);
         assert_eq!(sets.overflowed.load(Ordering::Relaxed), 1);
         assert_eq!(sets.entries().len(), 3);
+    }
+
+    #[test]
+    fn release_frees_unused_keys_only() {
+        let sets = UriSets::new(1, Instant::now(), Arc::from(vec![1_000]));
+        let a = sets.get(0, "/a");
+        let held = Arc::clone(&a);
+        sets.release(a);
+        assert_eq!(sets.entries().len(), 1, "still held elsewhere");
+        sets.release(held);
+        assert!(sets.entries().is_empty());
+        let b = sets.get(0, "/b");
+        assert_eq!(&*b.key, "GET /b", "the freed key is available again");
+        b.record_timing(Instant::now(), 1_000, 1, false);
+        sets.release(b);
+        assert_eq!(sets.entries().len(), 1, "a used set stays");
     }
 
     #[test]

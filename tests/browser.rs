@@ -268,6 +268,9 @@ async fn dashboard_in_a_real_browser() {
 async fn run(chromium: &Path, chromedriver: &Path) -> TestResult {
     let stats = Stats::builder()
         .slow_threshold(Duration::from_millis(500))
+        // The stats routes are recorded too, so that the refused cross-site POST to
+        // /stats/pause is observable as a 4xx in its URI set.
+        .record_stats_routes(true)
         .build()?;
     register_shop(&stats)?;
     let addr = serve(quickstart::app(&stats)).await?;

@@ -250,9 +250,9 @@ async fn data_document_has_spec_keys_and_exact_counts() {
     assert!(http["slow_requests"].is_array(), "slow_requests: {http}");
     assert!(http["uri_sets"].is_object(), "uri_sets: {http}");
 
-    // Exact numbers for the requests made (the data request counts, at its start).
-    assert_eq!(http["requests_total"], 5);
-    assert_eq!(http["requests_in_flight"], 1);
+    // Exact numbers for the requests made (the data request is a stats route: not recorded).
+    assert_eq!(http["requests_total"], 4);
+    assert_eq!(http["requests_in_flight"], 0);
     assert_eq!(http["requests_aborted"], 0);
     assert_eq!(http["requests_errored"], 0);
     assert_eq!(http["status_1xx"], 0);
@@ -267,23 +267,12 @@ async fn data_document_has_spec_keys_and_exact_counts() {
     assert_eq!(http["uri_sets_overflowed"], 0);
     assert_eq!(http["bytes_read_total"], 10);
     assert_eq!(http["bytes_written_total"], written as u64);
-    assert_eq!(http["bytes_read_per_request"], 10.0 / 5.0);
-    assert_eq!(http["bytes_written_per_request"], written as f64 / 5.0);
+    assert_eq!(http["bytes_read_per_request"], 10.0 / 4.0);
+    assert_eq!(http["bytes_written_per_request"], written as f64 / 4.0);
     assert!(http["processing_seconds_total"].as_f64().unwrap_or(-1.0) >= 0.0);
     assert!(http["requests_per_second"].as_f64().unwrap_or(0.0) > 0.0);
 
-    // The one live request is this one.
-    let in_flight = http["in_flight"].as_object().expect("object");
-    assert_eq!(in_flight.len(), 1, "{http}");
-    let (id, live) = in_flight.iter().next().expect("one record");
-    assert_eq!(live["id"], id.as_str());
-    assert_eq!(live["method"], "GET");
-    assert_eq!(live["path"], "/stats/data");
-    assert_eq!(live["uri_set"], "GET /stats/data");
-    assert_eq!(live["outcome"], "in_flight");
-    assert_eq!(live["end_time"], Value::Null);
-    assert_eq!(live["status"], Value::Null);
-    assert_eq!(live["client"], Value::Null);
+    assert_eq!(http["in_flight"], serde_json::json!({}), "{http}");
     assert_eq!(http["slow_requests"], serde_json::json!([]));
 
     // URI sets.
@@ -311,6 +300,28 @@ async fn data_document_has_spec_keys_and_exact_counts() {
         !sets.keys().any(|k| k.contains("/missing")),
         "the raw path is never a key: {sets:?}"
     );
+    assert_eq!(sets.len(), 3, "no URI set for the data request: {sets:?}");
+
+    // With the stats routes recorded, the one live request is the data request itself.
+    let stats = Stats::builder()
+        .record_stats_routes(true)
+        .build()
+        .expect("valid options");
+    let doc = data(&self::app(&stats)).await;
+    let http = &doc["namespaces"]["http"];
+    assert_eq!(http["requests_total"], 1, "{http}");
+    assert_eq!(http["requests_in_flight"], 1, "{http}");
+    let in_flight = http["in_flight"].as_object().expect("object");
+    assert_eq!(in_flight.len(), 1, "{http}");
+    let (id, live) = in_flight.iter().next().expect("one record");
+    assert_eq!(live["id"], id.as_str());
+    assert_eq!(live["method"], "GET");
+    assert_eq!(live["path"], "/stats/data");
+    assert_eq!(live["uri_set"], "GET /stats/data");
+    assert_eq!(live["outcome"], "in_flight");
+    assert_eq!(live["end_time"], Value::Null);
+    assert_eq!(live["status"], Value::Null);
+    assert_eq!(live["client"], Value::Null);
 }
 
 #[tokio::test]
@@ -335,8 +346,12 @@ async fn per_request_rates_are_zero_without_requests() {
     assert_eq!(http["uri_sets"], serde_json::json!({}));
     assert_eq!(http["in_flight"], serde_json::json!({}));
 
-    // With the layer, the first data request is the only one: still no bytes per request.
-    let stats = Stats::new();
+    // With the layer and the stats routes recorded, the first data request is the only one:
+    // still no bytes per request.
+    let stats = Stats::builder()
+        .record_stats_routes(true)
+        .build()
+        .expect("valid options");
     let doc = data(&app(&stats)).await;
     let http = &doc["namespaces"]["http"];
     assert_eq!(http["requests_total"], 1);
@@ -450,7 +465,10 @@ async fn pause_stops_recording_and_resume_restarts_it() {
     let doc = data(&app).await;
     let http = &doc["namespaces"]["http"];
     assert_eq!(http["enabled"], false);
-    assert_eq!(http["requests_total"], 2, "hello + pause only: {http}");
+    assert_eq!(
+        http["requests_total"], 1,
+        "hello only (control routes are not recorded): {http}"
+    );
     assert_eq!(http["uri_sets"]["GET /hello"]["count"], 1);
     assert_eq!(
         http["requests_in_flight"], 0,
@@ -467,11 +485,12 @@ async fn pause_stops_recording_and_resume_restarts_it() {
     let doc = data(&app).await;
     let http = &doc["namespaces"]["http"];
     assert_eq!(http["enabled"], true);
-    // hello, pause, (resume started while paused: never recorded), hello, data.
-    assert_eq!(http["requests_total"], 4, "{http}");
+    // hello, hello: the stats routes (pause, resume, data) are not recorded.
+    assert_eq!(http["requests_total"], 2, "{http}");
     assert_eq!(http["uri_sets"]["GET /hello"]["count"], 2);
-    assert!(
-        http["uri_sets"].get("POST /stats/resume").is_none(),
+    assert_eq!(
+        http["uri_sets"].as_object().expect("uri_sets").len(),
+        1,
         "{http}"
     );
 }
@@ -534,7 +553,10 @@ async fn reset_zeroes_the_statistics() {
 
     let doc = data(&app).await;
     let http = &doc["namespaces"]["http"];
-    assert_eq!(http["requests_total"], 1, "only the data request: {http}");
+    assert_eq!(
+        http["requests_total"], 0,
+        "nothing since the reset (the data request is not recorded): {http}"
+    );
     assert_eq!(http["bytes_read_total"], 0);
     assert_eq!(http["status_4xx"], 0);
     assert_eq!(http["status_codes"]["404"], 0);
@@ -961,12 +983,12 @@ async fn two_stores_do_not_interfere() {
     assert!(http_enabled(&b));
     let doc_b = data(&app_b).await;
     let http_b = &doc_b["namespaces"]["http"];
-    assert_eq!(http_b["requests_total"], 2, "{http_b}");
+    assert_eq!(http_b["requests_total"], 1, "{http_b}");
     assert!(http_b["uri_sets"].get("GET /hello").is_none(), "{http_b}");
     assert_eq!(http_b["status_codes"]["404"], 1);
 
     let snap_a = a.snapshot().http;
-    assert_eq!(snap_a.requests_total, 4);
+    assert_eq!(snap_a.requests_total, 3);
     assert_eq!(snap_a.uri_sets["GET /hello"].count, 3);
     assert_eq!(snap_a.status_codes["404"], 0);
 }

@@ -22,8 +22,6 @@ pub(crate) struct RecordGuard {
     shared: Arc<Shared>,
     id: u64,
     start: Instant,
-    /// The URI set chosen at start; the live record's (which a handler may rename) wins.
-    uri_set: Arc<UriSetEntry>,
     status: Option<StatusCode>,
     bytes_written: u64,
     stream: bool,
@@ -63,7 +61,7 @@ impl RecordGuard {
             Live {
                 method: method.clone(),
                 uri: uri.clone(),
-                uri_set: Arc::clone(&uri_set),
+                uri_set,
                 start,
                 status: None,
                 bytes_read: 0,
@@ -80,7 +78,6 @@ impl RecordGuard {
             shared,
             id,
             start,
-            uri_set,
             status: None,
             bytes_written: 0,
             stream: false,
@@ -106,10 +103,12 @@ impl RecordGuard {
             live.stream = stream;
             Arc::clone(&live.uri_set)
         });
-        if let Some(named) = named {
-            self.uri_set = named;
-        }
-        let uri_set = http.uri_sets.current(Arc::clone(&self.uri_set));
+        let Some(named) = named else {
+            // Withdrawn while it ran (a request to the stats routes): nothing more to record.
+            self.done = true;
+            return true;
+        };
+        let uri_set = http.uri_sets.current(named);
         http.count_status(status.as_u16(), &uri_set);
         if self.stream {
             http.streams_total.fetch_add(1, Ordering::Relaxed);
@@ -147,11 +146,11 @@ impl RecordGuard {
         let http = &shared.http;
         let config = &shared.config;
         let end = Instant::now();
-        let live = http.in_flight.remove(self.id);
-        if let Some(live) = &live {
-            self.uri_set = Arc::clone(&live.uri_set);
-        }
-        let uri_set = http.uri_sets.current(Arc::clone(&self.uri_set));
+        let Some(live) = http.in_flight.remove(self.id) else {
+            // Withdrawn while it ran: it leaves no trace.
+            return;
+        };
+        let uri_set = http.uri_sets.current(Arc::clone(&live.uri_set));
 
         if self.status.is_none() && outcome == Outcome::Aborted {
             // The client left before any status existed: nginx's 499.
@@ -159,8 +158,9 @@ impl RecordGuard {
             http.count_status(499, &uri_set);
         }
 
-        let bytes_read = live.as_ref().map_or(0, |l| l.bytes_read);
-        uri_set.bytes_read.fetch_add(bytes_read, Ordering::Relaxed);
+        uri_set
+            .bytes_read
+            .fetch_add(live.bytes_read, Ordering::Relaxed);
         uri_set
             .bytes_written
             .fetch_add(self.bytes_written, Ordering::Relaxed);
@@ -190,9 +190,10 @@ impl RecordGuard {
             uri_set.record_timing(end, nanos, class, errored);
         }
 
-        let Some(mut live) = live.filter(|l| l.detailed) else {
+        if !live.detailed {
             return;
-        };
+        }
+        let mut live = live;
         http.events.push(
             end,
             LogKind::Finished {

@@ -233,10 +233,14 @@ impl RequestStats {
             .update(*id, |live| method_index(&live.method));
         if let Some(method) = method {
             let entry = shared.http.uri_sets.get(method, &label);
-            shared
+            let old = shared
                 .http
                 .in_flight
-                .update(*id, |live| live.uri_set = entry);
+                .update(*id, |live| std::mem::replace(&mut live.uri_set, entry));
+            // The set chosen at start does not keep a key if this request was its only user.
+            if let Some(old) = old {
+                shared.http.uri_sets.release(old);
+            }
         }
     }
 
@@ -255,6 +259,33 @@ impl RequestStats {
         if let Some(seq) = started.flatten() {
             shared.http.events.remove(seq);
         }
+    }
+}
+
+impl RequestStats {
+    /// Takes the request back out of every statistic, as if it had never been recorded: used
+    /// for requests to the stats routes themselves.
+    pub(crate) fn withdraw(&self) {
+        let Some((shared, id)) = &self.inner else {
+            return;
+        };
+        let http = &shared.http;
+        let Some(live) = http.in_flight.remove(*id) else {
+            return;
+        };
+        let sub = |counter: &std::sync::atomic::AtomicU64, n: u64| {
+            let _ = counter.fetch_update(
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+                |v| Some(v.saturating_sub(n)),
+            );
+        };
+        sub(&http.requests_total, 1);
+        sub(&http.bytes_read_total, live.bytes_read);
+        if let Some(seq) = live.started_event {
+            http.events.remove(seq);
+        }
+        http.uri_sets.release(live.uri_set);
     }
 }
 

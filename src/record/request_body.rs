@@ -85,11 +85,17 @@ impl<B: Body> Body for RequestBody<B> {
         if let (Some((shared, id)), Poll::Ready(Some(Ok(frame)))) = (this.tracker.as_ref(), &poll) {
             if let Some(data) = frame.data_ref() {
                 let n = data.remaining() as u64;
-                if n > 0 {
+                // Bytes read after the request ended (or was withdrawn) belong to no record.
+                if n > 0
+                    && shared
+                        .http
+                        .in_flight
+                        .update(*id, |live| {
+                            live.bytes_read = live.bytes_read.saturating_add(n);
+                        })
+                        .is_some()
+                {
                     shared.http.bytes_read_total.fetch_add(n, Ordering::Relaxed);
-                    shared.http.in_flight.update(*id, |live| {
-                        live.bytes_read = live.bytes_read.saturating_add(n);
-                    });
                 }
             }
         }

@@ -71,7 +71,8 @@ where
         let method = method_index(&parts.method);
         let uri_set = {
             let route = route_of(shared, &parts);
-            let left_out = (!config.record_stats_routes && config.is_stats_route(&route))
+            let left_out = (!config.record_stats_routes
+                && matched_path(&parts).is_some_and(|m| shared.is_stats_route(m)))
                 || (!config.filters.is_empty()
                     && !config
                         .filters

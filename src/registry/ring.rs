@@ -72,7 +72,7 @@ impl<T> Ring<T> {
                 }
             }
         }
-        items.sort_by(|a, b| b.0.cmp(&a.0));
+        items.sort_by_key(|item| std::cmp::Reverse(item.0));
         items.into_iter().map(|(_, r)| r).collect()
     }
 
@@ -145,7 +145,7 @@ mod tests {
         }
         let items = ring.collect(|i| Some(*i));
         assert_eq!(items.len(), 100);
-        let mut unique = items.clone();
+        let mut unique = items;
         unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), 100);
