@@ -32,7 +32,7 @@ use axum::Router;
 use serde::Deserialize;
 
 use crate::report;
-use crate::report::html::{Controls, Formatting, View};
+use crate::report::html::{Activity, Controls, Formatting, Place, View};
 use crate::Stats;
 
 /// Largest control request body accepted.
@@ -183,8 +183,23 @@ async fn dashboard(
     let view = View::new(stats.page_segment())
         .controls(controls)
         .with_query(query.as_deref());
-    let page = report::html::render(&stats.snapshot(), &view, &formatting);
+    let status = stats.status();
+    let activity = Activity {
+        recent: stats.recent_requests(),
+        events: stats.events(),
+        maintenance: status.is_maintenance(),
+        status: status.current(),
+    };
+    let page =
+        report::html::render_dashboard(&stats.snapshot(), Some(&activity), &view, &formatting);
+    html_response(StatusCode::OK, page)
+}
+
+/// An HTML page with the dashboard's headers: its `Content-Security-Policy`, no framing,
+/// `nosniff`, `no-store`, and a `same-origin` referrer policy.
+fn html_response(status: StatusCode, page: String) -> Response {
     let mut response = (
+        status,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/html; charset=utf-8"),
@@ -288,22 +303,77 @@ fn json_response(value: &impl serde::Serialize) -> Response {
     )
 }
 
-async fn requests(State(stats): State<Stats>) -> Response {
-    let records = stats.recent_requests();
-    json_response(&serde_json::json!({
-        "instance": stats.shared.config.instance,
-        "requests": records,
-    }))
+/// Whether to answer with a page: `?format=html`, or an `Accept` that includes `text/html`
+/// (as browsers send) unless `?format=json`.
+fn serve_html(query: Option<&str>, headers: &HeaderMap) -> bool {
+    match format_param(query).as_deref() {
+        Some("json") => false,
+        Some("html") => true,
+        _ => wants_html(headers),
+    }
 }
 
-async fn request_detail(State(stats): State<Stats>, Path(id): Path<String>) -> Response {
-    match id.parse::<u64>().ok().and_then(|id| stats.request(id)) {
+/// Adds `Vary: Accept`: the same URL answers JSON or HTML depending on it.
+fn vary_accept(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("accept"));
+    response
+}
+
+async fn requests(
+    State(stats): State<Stats>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let records = stats.recent_requests();
+    if serve_html(query.as_deref(), &headers) {
+        let place = Place {
+            base: stats.page_segment(),
+            instance: &stats.shared.config.instance,
+            now: stats.snapshot_time(),
+        };
+        let page = report::html::render_requests(&records, &place);
+        return vary_accept(html_response(StatusCode::OK, page));
+    }
+    vary_accept(json_response(&serde_json::json!({
+        "instance": stats.shared.config.instance,
+        "requests": records,
+    })))
+}
+
+async fn request_detail(
+    State(stats): State<Stats>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let record = id.parse::<u64>().ok().and_then(|id| stats.request(id));
+    if serve_html(query.as_deref(), &headers) {
+        let place = Place {
+            base: stats.page_segment(),
+            instance: &stats.shared.config.instance,
+            now: stats.snapshot_time(),
+        };
+        let response = match record {
+            Some(record) => html_response(
+                StatusCode::OK,
+                report::html::render_request(&record, &place),
+            ),
+            None => html_response(
+                StatusCode::NOT_FOUND,
+                report::html::render_request_not_found(&place),
+            ),
+        };
+        return vary_accept(response);
+    }
+    vary_accept(match record {
         Some(record) => json_response(&record),
         None => json_error(
             StatusCode::NOT_FOUND,
             "no such request: it never existed or is no longer among the recent requests",
         ),
-    }
+    })
 }
 
 async fn events(State(stats): State<Stats>, RawQuery(query): RawQuery) -> Response {

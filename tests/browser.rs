@@ -2,9 +2,11 @@
 //! against the quickstart app on a loopback port.
 //!
 //! It checks that the tables show the requests just made, that Pause and Resume work as
-//! plain form posts (requests made while paused are not counted), that a cross-site form on
-//! another loopback origin cannot pause recording, and it saves a screenshot of the page to
-//! `target/dashboard.png`.
+//! plain form posts (requests made while paused are not counted), that the maintenance switch
+//! works the same way, that a cross-site form on another loopback origin cannot pause
+//! recording, and it saves a screenshot of the page to `target/dashboard.png`. Then it opens
+//! the recent requests page, clicks through to a request with a timeline, checks its
+//! waterfall and table, and saves a screenshot of that page to `target/request-detail.png`.
 //!
 //! Needs the Debian packages `chromium` and `chromium-driver`; without them the test fails
 //! and says so. Every step has a time limit, and the whole test one of 60 seconds.
@@ -19,7 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::response::Html;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -27,7 +29,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tower_stats::{Combine, Stats};
+use tower_stats::{Combine, RequestStats, Stats};
 
 type TestResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
@@ -192,6 +194,15 @@ async fn find(client: &Client, xpath: &str) -> TestResult<Element> {
     .await
 }
 
+/// Like [`find`], by CSS selector (XPath does not see SVG elements by their plain names).
+async fn find_css(client: &Client, css: &str) -> TestResult<Element> {
+    step(
+        &format!("find {css}"),
+        client.wait().at_most(STEP).for_element(Locator::Css(css)),
+    )
+    .await
+}
+
 async fn text(client: &Client, xpath: &str) -> TestResult<String> {
     let element = find(client, xpath).await?;
     step(&format!("text of {xpath}"), element.text()).await
@@ -251,6 +262,28 @@ fn register_shop(stats: &Stats) -> TestResult {
     Ok(())
 }
 
+/// Places an order in three steps on the request's timeline, as `examples/app_stats.rs` does.
+async fn order(request: RequestStats, item: String) -> &'static str {
+    let reserve = request.start_event("stock.reserve");
+    tokio::time::sleep(Duration::from_millis(15)).await;
+    reserve.finish_with(&serde_json::json!({ "item": item, "quantity": 1 }));
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let charge = request.start_event("payment.charge");
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    charge.finish_with(&serde_json::json!({ "amount": 42, "currency": "EUR" }));
+    let _ = request.event("confirmation.sent");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    "ordered\n"
+}
+
+/// The quickstart app with an order route that records a timeline.
+fn app(stats: &Stats) -> Router {
+    Router::new()
+        .route("/orders", post(order))
+        .layer(stats.layer())
+        .merge(quickstart::app(stats))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_a_real_browser() {
     let chromium = find_program(&["chromium", "chromium-browser"]);
@@ -273,7 +306,7 @@ async fn run(chromium: &Path, chromedriver: &Path) -> TestResult {
         .record_stats_routes(true)
         .build()?;
     register_shop(&stats)?;
-    let addr = serve(quickstart::app(&stats)).await?;
+    let addr = serve(app(&stats)).await?;
     let base = format!("http://{addr}");
     let driver = start_chromedriver(chromedriver).await?;
     let client = connect_browser(&driver, chromium).await?;
@@ -352,8 +385,199 @@ async fn drive(client: &Client, stats: &Stats, addr: SocketAddr, base: &str) -> 
     http(addr, "GET", "/hello", "").await?;
     assert_eq!(hello_count(stats), 4);
 
+    maintenance_switch(client, stats).await?;
     cross_site_form_cannot_pause(client, stats, addr).await?;
-    screenshot(client, stats, addr, base).await
+    screenshot(client, stats, addr, base).await?;
+    request_pages(client, stats, addr, base).await
+}
+
+/// The maintenance buttons in the header turn the switch of `/status` on and off.
+async fn maintenance_switch(client: &Client, stats: &Stats) -> TestResult {
+    let on =
+        "//div[contains(@class,'status-box')]//form[input[@name='on' and @value='true']]/button";
+    let off =
+        "//div[contains(@class,'status-box')]//form[input[@name='on' and @value='false']]/button";
+    let state = |s: &str| {
+        format!("//div[contains(@class,'status-box')]/span[contains(@class,'state') and normalize-space()='{s}']")
+    };
+    assert!(!stats.status().is_maintenance());
+    find(client, &state("ok")).await?;
+    step("click maintenance On", find(client, on).await?.click()).await?;
+    find(client, &state("maintenance")).await?;
+    assert!(
+        stats.status().is_maintenance(),
+        "the On button turned maintenance on"
+    );
+    let on_button = find(client, on).await?;
+    assert!(step("On disabled?", on_button.attr("disabled"))
+        .await?
+        .is_some());
+    step("click maintenance Off", find(client, off).await?.click()).await?;
+    find(client, &state("ok")).await?;
+    assert!(
+        !stats.status().is_maintenance(),
+        "the Off button turned it off"
+    );
+    Ok(())
+}
+
+/// The recent requests page, a click through to the order's page, its timeline, and a
+/// screenshot of it saved to `target/request-detail.png`.
+async fn request_pages(client: &Client, stats: &Stats, addr: SocketAddr, base: &str) -> TestResult {
+    let (status, _) = http(addr, "POST", "/orders", "widget").await?;
+    assert_eq!(status, 200);
+    let id = stats
+        .recent_requests()
+        .into_iter()
+        .find(|r| r.path == "/orders")
+        .map(|r| r.id)
+        .ok_or("the order is among the recent requests")?;
+
+    // From the dashboard, the link to all recent requests.
+    step("open /stats", client.goto(&format!("{base}/stats"))).await?;
+    let order_row = "//section[contains(@class,'recent')]//tr[td[4][normalize-space()='/orders']]";
+    find(client, order_row).await?;
+    step(
+        "click All recent requests",
+        find(
+            client,
+            "//section[contains(@class,'recent')]//a[normalize-space()='All recent requests']",
+        )
+        .await?
+        .click(),
+    )
+    .await?;
+    let url = step("current URL", client.current_url()).await?;
+    assert_eq!(url.path(), "/stats/requests");
+    let list_row = "//table[contains(@class,'requests')]//tr[td[4][normalize-space()='/orders']]";
+    assert_eq!(text(client, &format!("{list_row}/td[3]")).await?, "POST");
+    assert_eq!(text(client, &format!("{list_row}/td[6]")).await?, "200");
+    assert_eq!(text(client, &format!("{list_row}/td[10]")).await?, "3");
+
+    // Click through to the order's page.
+    step(
+        "click the order",
+        find(client, &format!("{list_row}/td[4]/a")).await?.click(),
+    )
+    .await?;
+    find_css(client, "svg.waterfall").await?;
+    let url = step("current URL", client.current_url()).await?;
+    assert_eq!(url.path(), format!("/stats/requests/{id}"));
+    assert_eq!(text(client, "//h1").await?, format!("Request {id}"));
+    // One bar per timed event, a diamond for the instant, and the table in order.
+    let bars = step(
+        "find the bars",
+        client.find_all(Locator::Css("svg.waterfall rect.event")),
+    )
+    .await?;
+    assert_eq!(bars.len(), 2, "two timed events");
+    let instants = step(
+        "find the instants",
+        client.find_all(Locator::Css("svg.waterfall polygon.instant")),
+    )
+    .await?;
+    assert_eq!(instants.len(), 1, "one instant");
+    let labels = step(
+        "find the labels",
+        client.find_all(Locator::Css("table.timeline tbody td.key")),
+    )
+    .await?;
+    let mut names = Vec::new();
+    for label in labels {
+        names.push(step("label text", label.text()).await?);
+    }
+    assert_eq!(
+        names,
+        ["stock.reserve", "payment.charge", "confirmation.sent"]
+    );
+    let data = text(
+        client,
+        "//table[contains(@class,'timeline')]//tbody/tr[1]/td[5]",
+    )
+    .await?;
+    assert_eq!(data, r#"{"item":"widget","quantity":1}"#);
+    // The charge bar is drawn after the reservation bar, and about 40/15 times as wide.
+    let geometry = step(
+        "measure the bars",
+        client.execute(
+            "return Array.from(document.querySelectorAll('svg.waterfall rect.event'))\
+             .map(r => [r.x.baseVal.value, r.width.baseVal.value])",
+            Vec::new(),
+        ),
+    )
+    .await?;
+    let bars: Vec<(f64, f64)> = serde_json::from_value(geometry)?;
+    let ((x1, w1), (x2, w2)) = (bars[0], bars[1]);
+    assert!(
+        x2 >= x1 + w1,
+        "the charge starts after the reservation ends: {bars:?}"
+    );
+    assert!(w2 > 2.0 * w1, "the charge lasted longer: {bars:?}");
+
+    // Back to the list through its link, then to the detail page again for the screenshot.
+    step(
+        "click Recent requests",
+        find(
+            client,
+            "//nav[contains(@class,'links')]/a[normalize-space()='Recent requests']",
+        )
+        .await?
+        .click(),
+    )
+    .await?;
+    find(client, list_row).await?;
+    let url = step("current URL", client.current_url()).await?;
+    assert_eq!(url.path(), "/stats/requests");
+    step(
+        "click the order again",
+        find(client, &format!("{list_row}/td[4]/a")).await?.click(),
+    )
+    .await?;
+    find_css(client, "svg.waterfall").await?;
+    save_screenshot(client, "request-detail.png").await
+}
+
+/// Fits the window to the page and saves a screenshot under `target/`.
+async fn save_screenshot(client: &Client, name: &str) -> TestResult {
+    // Fit the window to the page (WebDriver runs this script, the page itself has none).
+    let height = step(
+        "measure the page",
+        client.execute(
+            "return Math.ceil(document.body.getBoundingClientRect().bottom) + 24",
+            Vec::new(),
+        ),
+    )
+    .await?
+    .as_u64()
+    .and_then(|h| u32::try_from(h).ok())
+    .unwrap_or(2000);
+    let height = height.clamp(600, 4000);
+    step("fit the window", client.set_window_size(1280, height)).await?;
+    // The window's height includes the browser's own frame: grow it by what the page lost.
+    let inner = step(
+        "measure the viewport",
+        client.execute("return window.innerHeight", Vec::new()),
+    )
+    .await?
+    .as_u64()
+    .and_then(|h| u32::try_from(h).ok())
+    .unwrap_or(height);
+    if inner < height {
+        step(
+            "fit the window again",
+            client.set_window_size(1280, (2 * height - inner).min(4400)),
+        )
+        .await?;
+    }
+    let png = step("take a screenshot", client.screenshot()).await?;
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("target"), Path::to_path_buf);
+    let path = target.join(name);
+    std::fs::write(&path, &png)?;
+    println!("screenshot: {}", path.display());
+    Ok(())
 }
 
 /// A page on another loopback origin (another port) that posts a form to `/stats/pause` as
@@ -430,32 +654,13 @@ async fn screenshot(client: &Client, stats: &Stats, addr: SocketAddr, base: &str
     }
     step("open /stats", client.goto(&format!("{base}/stats"))).await?;
     find(client, &uri_set_cell("GET /hello", 2)).await?;
-    // Fit the window to the page (WebDriver runs this script, the page itself has none).
-    let height = step(
-        "measure the page",
-        client.execute(
-            "return Math.ceil(document.body.getBoundingClientRect().bottom) + 24",
-            Vec::new(),
-        ),
-    )
-    .await?
-    .as_u64()
-    .and_then(|h| u32::try_from(h).ok())
-    .unwrap_or(2000);
-    step(
-        "fit the window",
-        client.set_window_size(1280, height.clamp(600, 4000)),
-    )
-    .await?;
-    let png = step("take a screenshot", client.screenshot()).await?;
+    // The latest requests and events are on the page, each linking to the request's page.
+    let nope = "//section[contains(@class,'recent')]//tr[td[4][normalize-space()='/nope']]";
+    assert_eq!(text(client, &format!("{nope}/td[6]")).await?, "404");
+    let finished = "//section[contains(@class,'events')]//td[3]/a[starts-with(normalize-space(),'Finished GET /nope 404')]";
+    find(client, finished).await?;
+    let result = save_screenshot(client, "dashboard.png").await;
     in_flight.abort();
     stream.abort();
-    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from("target"), Path::to_path_buf);
-    let path = target.join("dashboard.png");
-    std::fs::write(&path, &png)?;
-    println!("dashboard screenshot: {}", path.display());
-    Ok(())
+    result
 }

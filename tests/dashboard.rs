@@ -1,7 +1,10 @@
 //! The `/stats` page through `oneshot`: hostile input in every place a string can reach the
 //! page, the security headers, auto-refresh clamping, URI set ordering and latency bars, the
 //! windows table and the requests-per-minute sparkline, the controls, and per-key formatting
-//! rules.
+//! rules. Then the recent requests pages (`/stats/requests`, `/stats/requests/{id}`): HTML
+//! for browsers and JSON otherwise, links that resolve wherever the router is nested, the
+//! timeline waterfall, the 404 page; and the dashboard's recent requests, latest events and
+//! maintenance switch.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -12,13 +15,13 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::routing::get;
 use axum::Router;
-use http::{header, Response, StatusCode};
+use http::{header, HeaderMap, Response, StatusCode};
 use http_body_util::BodyExt;
 use serde::Serialize;
 use tokio::sync::Notify;
 use tower::ServiceExt;
 use tower_stats::report::html::{Formatting, CONTENT_SECURITY_POLICY};
-use tower_stats::{Combine, Stats, UriSet};
+use tower_stats::{Combine, CustomEvent, RequestStats, Stats, UriSet};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -71,6 +74,7 @@ const ELEMENTS: &[&str] = &[
     "html", "head", "meta", "title", "link", "body", "header", "main", "footer", "nav", "section",
     "div", "h1", "h2", "h3", "p", "span", "strong", "time", "a", "form", "input", "button",
     "table", "thead", "tbody", "tr", "th", "td", "svg", "rect", "polyline", "polygon", "circle",
+    "text",
 ];
 const VOID: &[&str] = &["meta", "link", "input"];
 const ATTRIBUTES: &[&str] = &[
@@ -834,9 +838,10 @@ async fn read_only_and_token_pages_have_no_forms() -> TestResult {
     assert!(html.contains("need a bearer token"), "{html}");
     assert!(!html.contains("s3cret"), "the token leaked: {html}");
 
+    // Pause, resume and reset for http, and maintenance on and off.
     let stats = Stats::new();
     let html = page(&stats.router(), "/stats").await;
-    assert_eq!(html.matches("<form").count(), 3, "{html}");
+    assert_eq!(html.matches("<form").count(), 5, "{html}");
     Ok(())
 }
 
@@ -963,5 +968,878 @@ async fn the_page_shows_requests_and_application_namespaces() -> TestResult {
     let http_at = html.find("<h2>http</h2>").unwrap_or(usize::MAX);
     let shop_at = html.find("<h2>shop</h2>").unwrap_or(0);
     assert!(http_at < shop_at);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recent requests pages, latest events, maintenance switch
+// ---------------------------------------------------------------------------------------------
+
+/// What Chromium sends when it navigates.
+const BROWSER_ACCEPT: &str =
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8";
+
+/// Sends `GET uri` with an optional `Accept` and collects the body.
+async fn send_accept(app: &Router, uri: &str, accept: Option<&str>) -> Response<Bytes> {
+    let mut request = http::Request::get(uri);
+    if let Some(accept) = accept {
+        request = request.header(header::ACCEPT, accept);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).expect("valid request"))
+        .await
+        .expect("axum routers are infallible");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    Response::from_parts(parts, body)
+}
+
+/// `GET uri` as a browser asks for it: must be a `200` HTML page with the page headers.
+async fn browser_page(app: &Router, uri: &str) -> String {
+    let response = send_accept(app, uri, Some(BROWSER_ACCEPT)).await;
+    assert_eq!(response.status(), StatusCode::OK, "{uri}");
+    assert_page_headers(response.headers(), uri);
+    String::from_utf8(response.body().to_vec()).expect("the page is UTF-8")
+}
+
+/// The headers every page is served with, the same as the dashboard's.
+fn assert_page_headers(headers: &HeaderMap, uri: &str) {
+    assert_eq!(
+        headers[header::CONTENT_TYPE],
+        "text/html; charset=utf-8",
+        "{uri}"
+    );
+    assert_eq!(
+        headers[header::CONTENT_SECURITY_POLICY],
+        CONTENT_SECURITY_POLICY,
+        "{uri}"
+    );
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff", "{uri}");
+    assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY", "{uri}");
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store", "{uri}");
+    assert_eq!(headers[header::REFERRER_POLICY], "same-origin", "{uri}");
+}
+
+/// Resolves a relative reference against an absolute path, as a browser does (RFC 3986 §5.2);
+/// the same helper as in `tests/router.rs`.
+fn resolve(base: &str, reference: &str) -> String {
+    if reference.starts_with('/') {
+        return reference.to_owned();
+    }
+    let dir = &base[..=base.rfind('/').expect("absolute base")];
+    let mut out: Vec<&str> = Vec::new();
+    let merged = format!("{dir}{reference}");
+    let segments: Vec<&str> = merged.split('/').skip(1).collect();
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *segment {
+            "." => {
+                if last {
+                    out.push("");
+                }
+            }
+            ".." => {
+                out.pop();
+                if last {
+                    out.push("");
+                }
+            }
+            s => out.push(s),
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+#[test]
+fn resolve_matches_browsers() {
+    assert_eq!(resolve("/stats", "./stats/requests"), "/stats/requests");
+    assert_eq!(
+        resolve("/stats/requests", "./requests/7"),
+        "/stats/requests/7"
+    );
+    assert_eq!(resolve("/stats/requests", "./../stats"), "/stats");
+    assert_eq!(
+        resolve("/stats/requests/7", "./../requests"),
+        "/stats/requests"
+    );
+    assert_eq!(resolve("/stats/requests/7", "./../../stats"), "/stats");
+    assert_eq!(
+        resolve("/stats/requests/7", "./../style.css"),
+        "/stats/style.css"
+    );
+    assert_eq!(resolve("/a/stats/requests/7", "./../../stats"), "/a/stats");
+    // Without the `..`, a link from a detail page would miss: `./` is the directory.
+    assert_eq!(resolve("/stats/requests/7", "./"), "/stats/requests/");
+}
+
+/// Every `href` and `action` of a page, `&amp;` decoded.
+fn links(page: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for attribute in [" href=\"", " action=\""] {
+        for part in page.split(attribute).skip(1) {
+            let value = &part[..part.find('"').expect("end of the attribute")];
+            out.push(value.replace("&amp;", "&"));
+        }
+    }
+    out
+}
+
+/// `links` resolved against the page's path.
+fn resolved_links(page: &str, page_path: &str) -> Vec<String> {
+    links(page)
+        .iter()
+        .map(|link| resolve(page_path, link))
+        .collect()
+}
+
+/// The rows of the `<tbody>` of the first table with class `class` (rows may have a class).
+fn body_rows<'a>(html: &'a str, class: &str) -> Vec<&'a str> {
+    let table = &html[html
+        .find(&format!(r#"<table class="{class}""#))
+        .unwrap_or_else(|| panic!("no {class} table: {html}"))..];
+    let table = &table[..table.find("</table>").expect("end of table")];
+    let body = &table[table.find("<tbody>").expect("tbody")..];
+    body.split("<tr").skip(1).collect()
+}
+
+/// The markup of the `<section>` whose class starts with `class`.
+fn section<'a>(html: &'a str, class: &str) -> &'a str {
+    let start = html
+        .find(&format!(r#"<section class="{class}"#))
+        .unwrap_or_else(|| panic!("no {class} section: {html}"));
+    let rest = &html[start..];
+    &rest[..rest.find("</section>").expect("end of section")]
+}
+
+/// The value of attribute `name` in the start tag that begins `tag`.
+fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+    let tag = &tag[..tag.find('>')?];
+    let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+    Some(&tag[start..start + tag[start..].find('"')?])
+}
+
+/// `(x, width)` of every `<rect>` of class `class` in `svg`.
+fn rects(svg: &str, class: &str) -> Vec<(f64, f64)> {
+    svg.split(&format!(r#"<rect class="{class}""#))
+        .skip(1)
+        .map(|tag| {
+            let tag = format!("<rect{tag}");
+            let number = |name: &str| -> f64 {
+                attribute(&tag, name)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| panic!("no {name} in {tag}"))
+            };
+            (number("x"), number("width"))
+        })
+        .collect()
+}
+
+fn json_body(response: &Response<Bytes>) -> serde_json::Value {
+    serde_json::from_slice(response.body()).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}",
+            String::from_utf8_lossy(response.body())
+        )
+    })
+}
+
+/// An app with a few routes, the stats router merged and the stats layer over everything.
+fn requests_app(stats: &Stats) -> Router {
+    Router::new()
+        .route("/hello", get(|| async { "hello" }))
+        .route(
+            "/r/{n}",
+            get(|axum::extract::Path(n): axum::extract::Path<u32>| async move { n.to_string() }),
+        )
+        .merge(stats.router())
+        .layer(stats.layer())
+}
+
+#[tokio::test]
+async fn requests_pages_are_html_for_browsers_and_json_otherwise() -> TestResult {
+    let stats = Stats::new();
+    let app = requests_app(&stats);
+    send(&app, "/hello").await;
+    send(&app, "/r/1").await;
+    let recent = stats.recent_requests();
+    assert_eq!(recent.len(), 2);
+    let id = recent[0].id.clone();
+    // The JSON documents byte for byte as before: the instance and the records, and one
+    // record.
+    let list_json = serde_json::to_vec(&serde_json::json!({
+        "instance": stats.snapshot().server.instance,
+        "requests": recent,
+    }))?;
+    let detail_json = serde_json::to_vec(&stats.request(id.parse()?).ok_or("recorded")?)?;
+
+    let list = "/stats/requests".to_owned();
+    let detail = format!("/stats/requests/{id}");
+    for (path, expected) in [(&list, &list_json), (&detail, &detail_json)] {
+        let cases: [(String, Option<&str>, bool); 10] = [
+            (path.clone(), None, false),
+            (path.clone(), Some("application/json"), false),
+            (path.clone(), Some("*/*"), false),
+            (path.clone(), Some(BROWSER_ACCEPT), true),
+            (path.clone(), Some("text/html"), true),
+            (format!("{path}?format=html"), None, true),
+            (
+                format!("{path}?format=html"),
+                Some("application/json"),
+                true,
+            ),
+            (format!("{path}?format=json"), Some(BROWSER_ACCEPT), false),
+            (format!("{path}?format=bogus"), Some(BROWSER_ACCEPT), true),
+            (format!("{path}?format=bogus"), None, false),
+        ];
+        for (uri, accept, html) in cases {
+            let response = send_accept(&app, &uri, accept).await;
+            assert_eq!(response.status(), StatusCode::OK, "{uri} {accept:?}");
+            assert_eq!(response.headers()[header::VARY], "accept", "{uri}");
+            if html {
+                assert_page_headers(response.headers(), &uri);
+                let page = String::from_utf8(response.body().to_vec())?;
+                check_no_injection(&page);
+                assert!(!page.contains("format=bogus"), "{uri}: {page}");
+            } else {
+                assert_eq!(
+                    response.headers()[header::CONTENT_TYPE],
+                    "application/json",
+                    "{uri} {accept:?}"
+                );
+                assert_eq!(
+                    response.headers()[header::X_CONTENT_TYPE_OPTIONS],
+                    "nosniff"
+                );
+                assert_eq!(
+                    response.body(),
+                    expected,
+                    "{uri} {accept:?}: {}",
+                    String::from_utf8_lossy(response.body())
+                );
+            }
+        }
+    }
+
+    // The list page: newest first, every column, each path linking to its page.
+    let html = browser_page(&app, "/stats/requests").await;
+    let head = &html[html
+        .find(r#"<table class="records requests""#)
+        .expect("table")..];
+    let head = cells(&head[..head.find("</thead>").expect("thead")]);
+    assert_eq!(
+        head,
+        [
+            "Finished", "Took", "Method", "Path", "URI set", "Status", "Outcome", "Read",
+            "Written", "Events"
+        ]
+    );
+    let rows: Vec<Vec<String>> = body_rows(&html, "records requests")
+        .into_iter()
+        .map(cells)
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0][0], "moments ago");
+    assert_eq!(rows[0][2..4], ["GET", "/r/1"], "{rows:?}");
+    assert_eq!(
+        rows[0][4..7],
+        ["GET /r/{n}", "200", "completed"],
+        "{rows:?}"
+    );
+    assert_eq!(rows[0][8..10], ["1 B", "0"], "{rows:?}");
+    assert_eq!(rows[1][3], "/hello", "{rows:?}");
+    assert!(
+        html.contains(&format!(
+            r#"<a href="./requests/{id}" title="Request {id}">/r/1</a>"#
+        )),
+        "{html}"
+    );
+
+    // The detail page: the record's fields.
+    let html = browser_page(&app, &detail).await;
+    assert!(html.contains(&format!("<h1>Request {id}</h1>")), "{html}");
+    let fields: Vec<Vec<String>> = body_rows(&html, "fields").into_iter().map(cells).collect();
+    assert_eq!(fields[0], ["Id", id.as_str(), "Outcome", "completed"]);
+    assert_eq!(fields[1], ["Method", "GET", "Status", "200"]);
+    assert_eq!(fields[2][..3], ["Path", "/r/1", "Processing time"]);
+    assert_eq!(fields[3], ["URI set", "GET /r/{n}", "Read", "0 B"]);
+    assert!(fields[4][1].ends_with("(moments ago)"), "{fields:?}");
+    assert_eq!(fields[4][2..], ["Written", "1 B"]);
+    assert_eq!(fields[5][2..], ["Stream", "no"]);
+    assert_eq!(fields[6], ["Client", "—", "Timeline events", "0"]);
+    assert!(html.contains("No event on this request"), "{html}");
+    Ok(())
+}
+
+/// Every link of the page at `path` (served as a browser asks), resolved, answers `200`.
+async fn follow_links(app: &Router, path: &str, page: &str) -> Vec<String> {
+    let targets = resolved_links(page, path);
+    for target in &targets {
+        let response = send_accept(app, target, Some(BROWSER_ACCEPT)).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{target}, linked from {path}"
+        );
+    }
+    targets
+}
+
+#[tokio::test]
+async fn request_links_resolve_wherever_the_router_is_nested() -> TestResult {
+    for (nest, prefix) in [
+        (None, "/stats"),
+        (Some("/admin"), "/stats"),
+        (Some("/team/7"), "/ops/metrics-ui"),
+    ] {
+        let stats = Stats::builder().prefix(prefix).build()?;
+        let routes = Router::new().route("/hello", get(|| async { "hello" }));
+        let app: Router = match nest {
+            None => routes.merge(stats.router()),
+            Some(at) => routes.nest(at, stats.router()),
+        }
+        .layer(stats.layer());
+        send(&app, "/hello").await;
+        let id = stats.recent_requests()[0].id.clone();
+        let root = format!("{}{prefix}", nest.unwrap_or(""));
+        let (list, detail) = (format!("{root}/requests"), format!("{root}/requests/{id}"));
+
+        // The dashboard links to the list, the request and the event stream.
+        let html = browser_page(&app, &root).await;
+        let dashboard_links = resolved_links(&html, &root);
+        for target in [&list, &detail, &format!("{root}/events")] {
+            assert!(
+                dashboard_links.contains(target),
+                "{target}: {dashboard_links:?}"
+            );
+        }
+        for target in [&list, &detail] {
+            browser_page(&app, target).await;
+        }
+
+        // The list links to each request, the dashboard, the event stream and its JSON.
+        let html = browser_page(&app, &list).await;
+        check_no_injection(&html);
+        let targets = follow_links(&app, &list, &html).await;
+        for target in [
+            format!("{root}/style.css"),
+            detail.clone(),
+            root.clone(),
+            format!("{root}/events"),
+            format!("{list}?format=json"),
+        ] {
+            assert!(targets.contains(&target), "{target}: {targets:?}");
+        }
+
+        // The request links back to the list and the dashboard, and to its JSON.
+        let html = browser_page(&app, &detail).await;
+        check_no_injection(&html);
+        let targets = follow_links(&app, &detail, &html).await;
+        for target in [
+            format!("{root}/style.css"),
+            list.clone(),
+            root.clone(),
+            format!("{detail}?format=json"),
+        ] {
+            assert!(targets.contains(&target), "{target}: {targets:?}");
+        }
+        let json = send_accept(&app, &format!("{detail}?format=json"), Some(BROWSER_ACCEPT)).await;
+        assert_eq!(json_body(&json)["id"], id.as_str());
+
+        // So does the page of a request that is not there.
+        let missing = format!("{root}/requests/999999");
+        let response = send_accept(&app, &missing, Some(BROWSER_ACCEPT)).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        let html = String::from_utf8(response.body().to_vec())?;
+        let targets = follow_links(&app, &missing, &html).await;
+        assert!(
+            targets.contains(&list) && targets.contains(&root),
+            "{targets:?}"
+        );
+    }
+    Ok(())
+}
+
+/// Records a query, an instant and a render on the request's timeline: 30 ms, then 10 ms
+/// later the instant and a 60 ms render, 100 ms in all under the paused clock.
+async fn checkout(request: RequestStats) -> &'static str {
+    let query = request.start_event("db.query");
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    query.finish_with(&serde_json::json!({ "rows": 3 }));
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    request
+        .event("cache.miss")
+        .expect("an instant is never an end without a start");
+    let render = request.start_event("render");
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    render.finish();
+    "done"
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_detail_page_draws_the_timeline() -> TestResult {
+    let stats = Stats::new();
+    let app: Router = Router::new()
+        .route("/checkout", get(checkout))
+        .merge(stats.router())
+        .layer(stats.layer());
+    send(&app, "/checkout").await;
+    let id = stats.recent_requests()[0].id.clone();
+    let html = browser_page(&app, &format!("/stats/requests/{id}")).await;
+    check_no_injection(&html);
+    assert!(html.contains("3 events over 100 ms"), "{html}");
+    let fields: Vec<Vec<String>> = body_rows(&html, "fields").into_iter().map(cells).collect();
+    assert_eq!(
+        fields[2],
+        ["Path", "/checkout", "Processing time", "100 ms"]
+    );
+    assert_eq!(fields[6][2..], ["Timeline events", "3"]);
+
+    // The waterfall: the whole request, then a bar per timed event and a diamond for the
+    // instant, at their offsets and to the scale of the request's 100 ms.
+    let svg = &html[html.find(r#"<svg class="waterfall""#).expect("waterfall")..];
+    let svg = &svg[..svg.find("</svg>").expect("end of svg")];
+    assert!(
+        svg.contains(r#"aria-label="Timeline: 3 events over 100 ms""#),
+        "{svg}"
+    );
+    let total = rects(svg, "total");
+    assert_eq!(total.len(), 1, "{svg}");
+    let (left, lane) = total[0];
+    assert!(lane > 500.0, "{svg}");
+    let bars = rects(svg, "event");
+    assert_eq!(bars.len(), 2, "{svg}");
+    let near = |got: f64, fraction: f64| (got - fraction * lane).abs() <= 0.2;
+    let (db_x, db_w) = bars[0];
+    let (render_x, render_w) = bars[1];
+    assert!(
+        near(db_x - left, 0.0) && near(db_w, 0.3),
+        "{bars:?} of {lane}"
+    );
+    assert!(
+        near(render_x - left, 0.4) && near(render_w, 0.6),
+        "{bars:?} of {lane}"
+    );
+    let instant = &svg[svg
+        .find(r#"<polygon class="instant" points=""#)
+        .expect("instant")..];
+    let first_x: f64 = attribute(instant, "points")
+        .and_then(|p| p.split(',').next())
+        .and_then(|x| x.parse().ok())
+        .expect("a point");
+    assert!(near(first_x - left, 0.4), "instant at {first_x}");
+    for title in [
+        "<title>db.query: at +0 s for 30.0 ms</title>",
+        "<title>cache.miss: at +40.0 ms for 0 s</title>",
+        "<title>render: at +40.0 ms for 60.0 ms</title>",
+        "<title>whole request: 100 ms</title>",
+    ] {
+        assert!(svg.contains(title), "{title}: {svg}");
+    }
+    // One row per event under the whole request, each named on its left.
+    for (row, label) in ["whole request", "db.query", "cache.miss", "render"]
+        .iter()
+        .enumerate()
+    {
+        let y = 37 + 22 * row;
+        assert!(
+            svg.contains(&format!(
+                r#"<text class="label" x="220" y="{y}">{label}</text>"#
+            )),
+            "{label}: {svg}"
+        );
+    }
+    // The axis: 0 to 100 ms in quarters.
+    for tick in ["0 s", "25.0 ms", "50.0 ms", "75.0 ms", "100 ms"] {
+        assert!(svg.contains(&format!(">{tick}</text>")), "{tick}: {svg}");
+    }
+
+    // The table: label, offset, duration and data, in order.
+    let rows: Vec<Vec<String>> = body_rows(&html, "records timeline")
+        .into_iter()
+        .map(cells)
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ["1", "db.query", "+0 s", "30.0 ms", "{&quot;rows&quot;:3}"],
+            ["2", "cache.miss", "+40.0 ms", "instant", "—"],
+            ["3", "render", "+40.0 ms", "60.0 ms", "—"],
+        ]
+    );
+
+    // The list counts the events; a full timeline says how many were dropped.
+    let list = browser_page(&app, "/stats/requests").await;
+    let row = cells(body_rows(&list, "records requests")[0]);
+    assert_eq!(row[9], "3", "{row:?}");
+
+    let stats = Stats::builder().max_events_per_request(1).build()?;
+    let app: Router = Router::new()
+        .route("/checkout", get(checkout))
+        .merge(stats.router())
+        .layer(stats.layer());
+    send(&app, "/checkout").await;
+    let id = stats.recent_requests()[0].id.clone();
+    let html = browser_page(&app, &format!("/stats/requests/{id}")).await;
+    check_no_injection(&html);
+    assert!(
+        html.contains("1 event over 100 ms, 2 more dropped (the timeline was full)"),
+        "{html}"
+    );
+    assert_eq!(rects(&html, "event").len(), 1);
+    let list = browser_page(&app, "/stats/requests").await;
+    assert_eq!(
+        cells(body_rows(&list, "records requests")[0])[9],
+        "1 (+2 dropped)"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unknown_request_gets_a_404_page() -> TestResult {
+    let stats = Stats::builder().recent_capacity(2).build()?;
+    let app = requests_app(&stats);
+    for n in 0..3 {
+        send(&app, &format!("/r/{n}")).await;
+    }
+    // The first request has been evicted by the third.
+    let ids: Vec<String> = stats.recent_requests().into_iter().map(|r| r.id).collect();
+    let evicted = ids
+        .iter()
+        .map(|id| id.parse::<u64>().expect("numeric ids"))
+        .min()
+        .expect("two ids")
+        - 1;
+    for uri in [
+        format!("/stats/requests/{evicted}"),
+        "/stats/requests/999999".to_owned(),
+        "/stats/requests/%3Cscript%3Ealert(1)%3C%2Fscript%3E".to_owned(),
+        "/stats/requests/-1?format=html".to_owned(),
+        "/stats/requests/zzqzz?zzqzz=%3Cscript%3E".to_owned(),
+    ] {
+        for accept in [Some(BROWSER_ACCEPT), None] {
+            let html = accept.is_some() || uri.contains("format=html");
+            let response = send_accept(&app, &uri, accept).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{uri}");
+            let body = String::from_utf8(response.body().to_vec())?;
+            if html {
+                assert_page_headers(response.headers(), &uri);
+                check_no_injection(&body);
+                assert!(body.contains("<h2>No such request</h2>"), "{body}");
+                for echoed in ["zzqzz", "%3C", "script", &format!("Request {evicted}")] {
+                    assert!(!body.contains(echoed), "{uri}: {echoed} in {body}");
+                }
+            } else {
+                assert_eq!(
+                    response.headers()[header::CONTENT_TYPE],
+                    "application/json",
+                    "{uri}"
+                );
+                assert_eq!(json_body(&response)["status"], 404, "{uri}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Puts every hostile string on the request's timeline, as labels and as data, and names its
+/// URI set with one.
+async fn hostile_timeline(request: RequestStats) -> &'static str {
+    request.set_uri_set(format!("set {BREAKOUT} {ATTRIBUTE}"));
+    for value in hostile() {
+        let _ = request.record_event(CustomEvent::new(value.clone()).data(&value));
+        request
+            .start_event(value.clone())
+            .finish_with(&serde_json::json!({ value.clone(): value }));
+    }
+    "ok"
+}
+
+#[tokio::test]
+async fn hostile_timelines_events_and_messages_are_escaped() -> TestResult {
+    let stats = Stats::builder()
+        .instance(format!("{SCRIPT}{ATTRIBUTE}"))
+        .max_events_per_request(64)
+        .build()?;
+    let app: Router = Router::new()
+        .route("/t/{*rest}", get(hostile_timeline))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "no") })
+        .merge(stats.router())
+        .layer(stats.layer());
+    for path in [
+        "/t/%3Cscript%3Ealert(1)%3C/script%3E",
+        "/%22onmouseover=alert(1)%20x=%22",
+        "/%3C/table%3E%3Cimg%20src=x%20onerror=alert(1)%3E",
+        "/javascript:alert(1)",
+        "/t/%E6%BC%A2%07%1B",
+    ] {
+        send(&app, path).await;
+    }
+    for message in hostile() {
+        stats.log_event(&message);
+    }
+
+    let dashboard = page(&app, "/stats").await;
+    check_no_injection(&dashboard);
+    let events = section(&dashboard, "card events");
+    assert!(
+        events.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;onmouseover"),
+        "{events}"
+    );
+    assert!(
+        events.contains(
+            "<td class=\"message\">&lt;/table&gt;&lt;img src=x onerror=alert(1)&gt;</td>"
+        ),
+        "{events}"
+    );
+    assert!(events.contains("javascript:alert(1)</td>"), "{events}");
+    let recent = section(&dashboard, "card recent");
+    assert!(recent.contains("set &lt;/table&gt;&lt;img"), "{recent}");
+
+    let list = browser_page(&app, "/stats/requests").await;
+    check_no_injection(&list);
+    assert!(
+        list.contains(">/t/%3Cscript%3Ealert(1)%3C/script%3E</a>"),
+        "{list}"
+    );
+
+    let mut timelines = 0;
+    for record in stats.recent_requests() {
+        let html = browser_page(&app, &format!("/stats/requests/{}", record.id)).await;
+        check_no_injection(&html);
+        if record.events.is_empty() {
+            continue;
+        }
+        timelines += 1;
+        assert_eq!(record.events.len(), 2 * hostile().len());
+        // Labels in the waterfall and the table, and data, all escaped.
+        assert!(
+            html.contains(">&lt;script&gt;alert(1)&lt;/script&gt;</text>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<td class=\"key\">&lt;/table&gt;&lt;img src=x onerror=alert(1)&gt;</td>"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                "<td class=\"data\">&quot;&lt;script&gt;alert(1)&lt;/script&gt;&quot;</td>"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("<title>&quot;onmouseover=alert(1) x=&quot;: at +"),
+            "{html}"
+        );
+        assert!(html.contains("set &lt;/table&gt;&lt;img"), "{html}");
+    }
+    assert_eq!(timelines, 2, "both /t requests have a timeline");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_recent_requests_and_latest_events() -> TestResult {
+    // Empty at first.
+    let stats = Stats::new();
+    stats.namespace("shop")?;
+    let app = requests_app(&stats);
+    let html = page(&app, "/stats").await;
+    assert!(section(&html, "card recent").contains("No request recorded yet."));
+    assert!(section(&html, "card events").contains("No event yet."));
+    // Between the http namespace and the application namespaces.
+    let at = |needle: &str| html.find(needle).unwrap_or_else(|| panic!("{needle}"));
+    assert!(at("<h2>http</h2>") < at("<h2>Recent requests</h2>"));
+    assert!(at("<h2>Recent requests</h2>") < at("<h2>Latest events</h2>"));
+    assert!(at("<h2>Latest events</h2>") < at("<h2>shop</h2>"));
+
+    for n in 0..12 {
+        send(&app, &format!("/r/{n}")).await;
+    }
+    stats.log_event("deploy finished");
+    let recent = stats.recent_requests();
+    let html = page(&app, "/stats").await;
+    check_no_injection(&html);
+
+    // The latest ten requests, newest first, each linking to its page, and the list.
+    let section_html = section(&html, "card recent");
+    assert!(
+        section_html.contains(r#"<span class="count">latest 10 of 12, newest first</span>"#),
+        "{section_html}"
+    );
+    assert!(
+        section_html.contains(r#"<a class="more" href="./stats/requests">All recent requests</a>"#),
+        "{section_html}"
+    );
+    let rows = body_rows(section_html, "records requests");
+    assert_eq!(rows.len(), 10);
+    for (row, record) in rows.iter().zip(&recent) {
+        assert_eq!(cells(row)[3], record.path);
+        assert!(
+            row.contains(&format!(r#"href="./stats/requests/{}""#, record.id)),
+            "{row}"
+        );
+    }
+    assert_eq!(cells(rows[0])[3], "/r/11");
+    assert_eq!(cells(rows[9])[3], "/r/2");
+
+    // The latest twenty events, newest first: relative time, instance, message.
+    let section_html = section(&html, "card events");
+    assert!(
+        section_html.contains(r#"<span class="count">latest 20 of 25, newest first</span>"#),
+        "{section_html}"
+    );
+    assert!(
+        section_html.contains(r#"<a class="more" href="./stats/events">Event stream</a>"#),
+        "{section_html}"
+    );
+    let rows = body_rows(section_html, "records event-log");
+    assert_eq!(rows.len(), 20);
+    let first = cells(rows[0]);
+    let instance = stats.snapshot().server.instance;
+    assert_eq!(first, ["moments ago", instance.as_str(), "deploy finished"]);
+    assert!(rows[0].starts_with(r#" class="app">"#), "{}", rows[0]);
+    // A request's events link to its page.
+    let second = cells(rows[1]);
+    assert!(
+        second[2].starts_with("Finished GET /r/11 200 in "),
+        "{second:?}"
+    );
+    assert!(
+        rows[1].contains(&format!(r#"<a href="./stats/requests/{}">"#, recent[0].id)),
+        "{}",
+        rows[1]
+    );
+    assert!(cells(rows[2])[2].starts_with("Started GET /r/11"));
+    // The event stream they link to is the whole of it.
+    let events = send(&app, "/stats/events").await;
+    assert_eq!(events.status(), StatusCode::OK);
+    assert!(std::str::from_utf8(events.body())?.contains("deploy finished"));
+    Ok(())
+}
+
+/// The `<form>` turning maintenance `on` (`"true"`/`"false"`), up to its end.
+fn maintenance_form(html: &str, on: &str) -> String {
+    let needle = format!(
+        r#"<form method="post" action="./stats/maintenance?on={on}"><input type="hidden" name="on" value="{on}">"#
+    );
+    let start = html
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no maintenance {on} form: {html}"));
+    let rest = &html[start..];
+    rest[..rest.find("</form>").expect("end of form")].to_owned()
+}
+
+/// The status badge in the header.
+fn status_badge(html: &str) -> String {
+    let start = html
+        .find(r#"<div class="status-box">"#)
+        .unwrap_or_else(|| panic!("no status box: {html}"));
+    let rest = &html[start..];
+    let badge = &rest[rest.find("<span class=\"state").expect("badge")..];
+    badge[..badge.find("</span>").expect("end of badge") + 7].to_owned()
+}
+
+/// Posts `target` as the page's form does, from a browser.
+async fn post_form(app: &Router, target: &str, body: &'static str) -> Response<Bytes> {
+    let request = http::Request::post(target)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ACCEPT, BROWSER_ACCEPT)
+        .header("sec-fetch-site", "same-origin")
+        .body(Body::from(body))
+        .expect("valid request");
+    let response = app.clone().oneshot(request).await.expect("infallible");
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    Response::from_parts(parts, body)
+}
+
+#[tokio::test]
+async fn the_maintenance_switch_is_in_the_header_unless_read_only() -> TestResult {
+    let stats = Stats::new();
+    let app = requests_app(&stats);
+    let html = page(&app, "/stats").await;
+    check_no_injection(&html);
+    assert_eq!(
+        status_badge(&html),
+        r#"<span class="state on" title="As /status reports it">ok</span>"#
+    );
+    assert!(!maintenance_form(&html, "true").contains("disabled"));
+    assert!(maintenance_form(&html, "false").contains(" disabled "));
+    // In the header, before the first namespace.
+    assert!(html.find("status-box") < html.find("<main>"));
+
+    // The On button, posted as a browser does, turns maintenance on and comes back.
+    let action = attribute(&maintenance_form(&html, "true"), "action")
+        .expect("action")
+        .to_owned();
+    let target = resolve("/stats", &action);
+    assert_eq!(target, "/stats/maintenance?on=true");
+    let response = post_form(&app, &target, "on=true").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        resolve(&target, response.headers()[header::LOCATION].to_str()?),
+        "/stats"
+    );
+    assert!(stats.status().is_maintenance());
+    let html = page(&app, "/stats").await;
+    assert_eq!(
+        status_badge(&html),
+        r#"<span class="state off" title="As /status reports it">maintenance</span>"#
+    );
+    assert!(maintenance_form(&html, "true").contains(" disabled "));
+    assert!(!maintenance_form(&html, "false").contains("disabled"));
+
+    // And Off turns it off again.
+    let action = attribute(&maintenance_form(&html, "false"), "action")
+        .expect("action")
+        .to_owned();
+    let response = post_form(&app, &resolve("/stats", &action), "on=false").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(!stats.status().is_maintenance());
+
+    // Another status is shown as such, escaped.
+    stats.status().set(format!("degraded {SCRIPT}"));
+    let html = page(&app, "/stats").await;
+    check_no_injection(&html);
+    assert_eq!(
+        status_badge(&html),
+        r#"<span class="state bad" title="As /status reports it">degraded &lt;script&gt;alert(1)&lt;/script&gt;</span>"#
+    );
+
+    // Nested, the form posts to the nested route.
+    let stats = Stats::new();
+    let nested: Router = Router::new()
+        .nest("/admin", stats.router())
+        .layer(stats.layer());
+    let html = page(&nested, "/admin/stats").await;
+    let action = attribute(&maintenance_form(&html, "true"), "action")
+        .expect("action")
+        .to_owned();
+    let target = resolve("/admin/stats", &action);
+    assert_eq!(target, "/admin/stats/maintenance?on=true");
+    assert_eq!(
+        post_form(&nested, &target, "on=true").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert!(stats.status().is_maintenance());
+
+    // Read-only: the status, no switch; with a bearer token, no switch either.
+    let stats = Stats::builder().read_only(true).build()?;
+    stats.status().set_maintenance(true);
+    let html = page(&stats.router(), "/stats").await;
+    assert!(
+        !html.contains("<form") && !html.contains("/maintenance"),
+        "{html}"
+    );
+    assert!(status_badge(&html).contains(">maintenance<"), "{html}");
+    let stats = Stats::builder().bearer_token("s3cret").build()?;
+    let html = page(&stats.router(), "/stats").await;
+    assert!(
+        !html.contains("<form") && !html.contains("/maintenance"),
+        "{html}"
+    );
+    assert!(status_badge(&html).contains(">ok<"), "{html}");
     Ok(())
 }

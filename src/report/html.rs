@@ -10,6 +10,14 @@
 //! Each namespace has pause/resume and reset buttons (plain `POST` forms) unless the router is
 //! read-only.
 //!
+//! Served by the router, the page also shows the application status (as `/status` reports
+//! it) with maintenance On/Off buttons in the header, and, after `http`, the latest recent
+//! requests (linking to their pages) and the latest events of the event stream. The router
+//! serves two more pages from the same stylesheet when the client asks for HTML:
+//! `{prefix}/requests`, the recent requests newest first, and `{prefix}/requests/{id}`, one
+//! request with every field and its timeline as a waterfall and a table. All their links are
+//! relative (`./…`), so the pages work wherever the router is nested.
+//!
 //! The page has no script at all and works with JavaScript off; pictures are inline SVG drawn
 //! on the server, and the styles come from `{prefix}/style.css` on the same origin. It is built
 //! with [maud] templates, which escape every interpolated value, so request paths, labels and
@@ -26,8 +34,9 @@ use std::sync::Arc;
 use maud::{html, Markup, DOCTYPE};
 use serde_json::Value;
 
+use crate::events::StreamEvent;
 use crate::report::format;
-use crate::{RequestRecord, Snapshot, UriSetSnapshot, WindowSnapshot};
+use crate::{AppStatus, RequestRecord, Snapshot, UriSetSnapshot, WindowSnapshot};
 
 /// The `Content-Security-Policy` the page is served with: no script at all, styles only from
 /// the same origin, forms only to the same origin, no framing.
@@ -319,6 +328,9 @@ impl Formatting {
 
 /// Renders the page.
 ///
+/// This is the page without the router's live sections (recent requests, latest events and
+/// the maintenance switch), which the router adds from its [`Stats`](crate::Stats).
+///
 /// # Example
 ///
 /// ```
@@ -331,6 +343,38 @@ impl Formatting {
 /// ```
 #[must_use]
 pub fn render(snapshot: &Snapshot, view: &View, formatting: &Formatting) -> String {
+    render_dashboard(snapshot, None, view, formatting)
+}
+
+/// What the router's page shows beyond the snapshot.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Activity {
+    /// Recent finished requests, newest first (all of them; the page shows the first few).
+    pub(crate) recent: Vec<RequestRecord>,
+    /// The event stream, newest first (all of it; the page shows the first few).
+    pub(crate) events: Vec<StreamEvent>,
+    /// The application status, as `/status` reports it.
+    pub(crate) status: AppStatus,
+    /// Whether the maintenance switch is on.
+    pub(crate) maintenance: bool,
+}
+
+/// Recent requests shown on the dashboard; the list page has them all.
+const RECENT_ON_PAGE: usize = 10;
+
+/// Latest events shown on the dashboard; `{prefix}/events` has them all.
+const EVENTS_ON_PAGE: usize = 20;
+
+/// Most rows of the recent requests page.
+const LIST_ROWS: usize = 1000;
+
+/// The dashboard, with the live sections when `activity` is given.
+pub(crate) fn render_dashboard(
+    snapshot: &Snapshot,
+    activity: Option<&Activity>,
+    view: &View,
+    formatting: &Formatting,
+) -> String {
     let now = snapshot.generated_at;
     let server = &snapshot.server;
     let page = html! {
@@ -358,10 +402,19 @@ pub fn render(snapshot: &Snapshot, view: &View, formatting: &Formatting) -> Stri
                             " (" (format::ago(0.0)) ")"
                         }
                     }
-                    (refresh_nav(view))
+                    div.side {
+                        @if let Some(activity) = activity {
+                            (status_box(activity, view))
+                        }
+                        (refresh_nav(view))
+                    }
                 }
                 main {
                     (http_section(snapshot, view))
+                    @if let Some(activity) = activity {
+                        (recent_section(&activity.recent, view, now))
+                        (events_section(&activity.events, view))
+                    }
                     @for (name, ns) in &snapshot.namespaces {
                         (app_section(name, ns.enabled, &ns.values, view, formatting, now))
                     }
@@ -378,6 +431,525 @@ pub fn render(snapshot: &Snapshot, view: &View, formatting: &Formatting) -> Stri
         }
     };
     page.into_string()
+}
+
+/// A relative link from a page `level` directories below the directory holding the router
+/// prefix (the dashboard `{prefix}` is at level 0, `{prefix}/requests` at 1,
+/// `{prefix}/requests/{id}` at 2) to `path` under the prefix, or to the dashboard itself when
+/// `path` is empty. Every link starts with `./`, so no segment can read as a URL scheme, and
+/// none depends on where the router is nested.
+fn link(base: &str, level: usize, path: &str) -> String {
+    match (level, path.is_empty()) {
+        (0, true) => format!("./{base}"),
+        (0, false) => format!("./{base}/{path}"),
+        (n, true) => format!("./{}{base}", "../".repeat(n)),
+        (n, false) => format!("./{}{path}", "../".repeat(n - 1)),
+    }
+}
+
+/// The application status and the maintenance switch, in the page header.
+fn status_box(activity: &Activity, view: &View) -> Markup {
+    let class = match activity.status {
+        AppStatus::Ok => "state on",
+        AppStatus::Maintenance => "state off",
+        _ => "state bad",
+    };
+    html! {
+        div.status-box {
+            span.label { "Status" }
+            span class=(class) title="As /status reports it" { (text(activity.status.as_str())) }
+            @if view.controls == Controls::Forms {
+                span.label.switch { "Maintenance" }
+                (maintenance_form(view, true, activity.maintenance))
+                (maintenance_form(view, false, !activity.maintenance))
+            }
+        }
+    }
+}
+
+/// A button turning maintenance on or off. The value is in the action's query too, so the
+/// form works whatever else is posted with it; the form field wins.
+fn maintenance_form(view: &View, on: bool, disabled: bool) -> Markup {
+    let (value, label) = if on { ("true", "On") } else { ("false", "Off") };
+    html! {
+        form method="post" action=(format!("./{}/maintenance?on={value}", view.base)) {
+            input type="hidden" name="on" value=(value);
+            button type="submit" class=(if on { "maintenance-on" } else { "maintenance-off" })
+                disabled[disabled]
+                title=(if on { "Answer 503 at /status" } else { "Answer normally at /status" }) {
+                (label)
+            }
+        }
+    }
+}
+
+/// The latest recent requests on the dashboard, linking to the list and the detail pages.
+fn recent_section(records: &[RequestRecord], view: &View, now: f64) -> Markup {
+    let shown = records.len().min(RECENT_ON_PAGE);
+    html! {
+        section.card.recent {
+            div.section-head {
+                h2 { "Recent requests" }
+                span.count {
+                    @if records.len() > shown {
+                        "latest " (shown) " of " (format::count(records.len() as u64)) ", newest first"
+                    } @else {
+                        (records.len()) ", newest first"
+                    }
+                }
+                a.more href=(link(&view.base, 0, "requests")) { "All recent requests" }
+            }
+            @if records.is_empty() {
+                p.empty { "No request recorded yet." }
+            } @else {
+                (requests_table(&records[..shown], &view.base, 0, now))
+            }
+        }
+    }
+}
+
+/// The latest events of the event stream on the dashboard.
+fn events_section(events: &[StreamEvent], view: &View) -> Markup {
+    let shown = events.len().min(EVENTS_ON_PAGE);
+    html! {
+        section.card.events {
+            div.section-head {
+                h2 { "Latest events" }
+                span.count {
+                    @if events.len() > shown {
+                        "latest " (shown) " of " (format::count(events.len() as u64)) ", newest first"
+                    } @else {
+                        (events.len()) ", newest first"
+                    }
+                }
+                a.more href=(link(&view.base, 0, "events")) { "Event stream" }
+                a.more href=(format!("{}?format=json", link(&view.base, 0, "events"))) { "as JSON" }
+            }
+            @if events.is_empty() {
+                p.empty { "No event yet." }
+            } @else {
+                table.records.event-log {
+                    thead { tr {
+                        th { "When" } th { "Instance" } th { "Event" }
+                    } }
+                    tbody {
+                        @for event in &events[..shown] {
+                            tr class=(event_class(event.kind)) {
+                                td.when {
+                                    time datetime=(format::iso_time(event.time)) title=(format::iso_time(event.time)) {
+                                        (format::ago(event.age_seconds))
+                                    }
+                                }
+                                td.instance { (text(&event.instance)) }
+                                td.message {
+                                    @match event.request_id.as_deref().and_then(|id| id.parse::<u64>().ok()) {
+                                        Some(id) => a href=(link(&view.base, 0, &format!("requests/{id}"))) { (text(&event.message)) },
+                                        None => (text(&event.message)),
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn event_class(kind: &str) -> &'static str {
+    match kind {
+        "request_error" | "request_panicked" => "bad",
+        "request_aborted" => "warn",
+        "application" => "app",
+        _ => "req",
+    }
+}
+
+fn outcome_class(outcome: crate::Outcome) -> &'static str {
+    match outcome {
+        crate::Outcome::Error | crate::Outcome::Panicked => "bad",
+        crate::Outcome::Aborted => "warn",
+        _ => "text",
+    }
+}
+
+/// The number of events on a request's timeline, with the dropped ones.
+fn events_count(record: &RequestRecord) -> String {
+    let n = format::count(record.events.len() as u64);
+    if record.events_dropped > 0 {
+        format!(
+            "{n} (+{} dropped)",
+            format::count(u64::from(record.events_dropped))
+        )
+    } else {
+        n
+    }
+}
+
+/// Finished requests, newest first, each path linking to the request's page. `level` is the
+/// page's level (see [`link`]).
+fn requests_table(records: &[RequestRecord], base: &str, level: usize, now: f64) -> Markup {
+    html! {
+        table.records.requests {
+            thead { tr {
+                th { "Finished" } th.num { "Took" } th { "Method" } th { "Path" }
+                th { "URI set" } th.num { "Status" } th { "Outcome" }
+                th.num { "Read" } th.num { "Written" } th.num { "Events" }
+            } }
+            tbody {
+                @for r in records {
+                    @let end = r.end_time.unwrap_or(r.start_time);
+                    tr {
+                        td.when {
+                            time datetime=(format::iso_time(end)) title=(format::iso_time(end)) {
+                                (format::ago(now - end))
+                            }
+                        }
+                        td.num { (format::duration(r.processing_seconds)) }
+                        td { (text(&r.method)) }
+                        td.path {
+                            @match r.id.parse::<u64>() {
+                                Ok(id) => a href=(link(base, level, &format!("requests/{id}")))
+                                    title=(format!("Request {id}")) { (text(&r.path)) },
+                                Err(_) => (text(&r.path)),
+                            }
+                        }
+                        td.key { (text(&r.uri_set)) }
+                        td class=(status_class(r.status)) { (status_text(r.status)) }
+                        td class=(outcome_class(r.outcome)) { (r.outcome.as_str()) }
+                        td.num { (format::bytes(r.bytes_read as f64)) }
+                        td.num { (format::bytes(r.bytes_written as f64)) }
+                        td.num { (events_count(r)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where a page other than the dashboard is drawn: the prefix's last segment, this
+/// instance, and the time now (Unix epoch seconds).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Place<'a> {
+    /// Last segment of the router prefix, as [`View::base`].
+    pub(crate) base: &'a str,
+    /// Instance name.
+    pub(crate) instance: &'a str,
+    /// Now, in Unix epoch seconds.
+    pub(crate) now: f64,
+}
+
+/// A page other than the dashboard: the same stylesheet and header, a navigation bar and a
+/// body. `level` is the page's level (see [`link`]).
+fn subpage(title: &str, place: &Place<'_>, level: usize, nav: &Markup, body: &Markup) -> String {
+    let now = place.now;
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (text(place.instance)) }
+                link rel="stylesheet" href=(link(place.base, level, "style.css"));
+            }
+            body {
+                header.top {
+                    div.title {
+                        h1 { (title) }
+                        p.meta {
+                            span { (concat!("tower-stats ", env!("CARGO_PKG_VERSION"))) }
+                            " on " strong { (text(place.instance)) }
+                            " · generated "
+                            time datetime=(format::iso_time(now)) { (format::iso_time(now)) }
+                        }
+                    }
+                    nav.links aria-label="Pages" { (nav) }
+                }
+                main { (body) }
+            }
+        }
+    };
+    page.into_string()
+}
+
+/// The `{prefix}/requests` page: the recent requests, newest first, each linking to its page.
+pub(crate) fn render_requests(records: &[RequestRecord], place: &Place<'_>) -> String {
+    const LEVEL: usize = 1;
+    let base = place.base;
+    let nav = html! {
+        a href=(link(base, LEVEL, "")) { "Dashboard" }
+        a href=(link(base, LEVEL, "events")) { "Event stream" }
+        a href=(format!("{}?format=json", link(base, LEVEL, "requests"))) { "JSON" }
+    };
+    let body = html! {
+        section.card {
+            div.section-head {
+                h2 { "Finished requests" }
+                span.count { (format::count(records.len() as u64)) ", newest first" }
+            }
+            @if records.is_empty() {
+                p.empty { "No request recorded yet." }
+            } @else {
+                (requests_table(&records[..records.len().min(LIST_ROWS)], base, LEVEL, place.now))
+                (more_rows(LIST_ROWS, records.len()))
+            }
+        }
+    };
+    subpage("Recent requests", place, LEVEL, &nav, &body)
+}
+
+/// The `{prefix}/requests/{id}` page: every field of the record, and its timeline as a
+/// waterfall and a table.
+pub(crate) fn render_request(record: &RequestRecord, place: &Place<'_>) -> String {
+    const LEVEL: usize = 2;
+    let base = place.base;
+    let id = record.id.parse::<u64>().ok();
+    let title = match id {
+        Some(id) => format!("Request {id}"),
+        None => "Request".to_owned(),
+    };
+    let nav = html! {
+        a href=(link(base, LEVEL, "requests")) { "Recent requests" }
+        a href=(link(base, LEVEL, "")) { "Dashboard" }
+        @if let Some(id) = id {
+            a href=(format!("{}?format=json", link(base, LEVEL, &format!("requests/{id}")))) { "JSON" }
+        }
+    };
+    let body = html! {
+        section.card.request {
+            div.section-head {
+                h2.request-line { span.method { (text(&record.method)) } " " span.path { (text(&record.path)) } }
+            }
+            (record_fields(record, place.now))
+        }
+        section.card.timeline {
+            div.section-head {
+                h2 { "Timeline" }
+                span.count {
+                    (plural(record.events.len() as u64, "event", "events"))
+                    " over " (format::duration(record.processing_seconds))
+                    @if record.events_dropped > 0 {
+                        ", " (format::count(u64::from(record.events_dropped))) " more dropped (the timeline was full)"
+                    }
+                }
+            }
+            @if record.events.is_empty() {
+                p.empty { "No event on this request's timeline." }
+            } @else {
+                (waterfall(record))
+                (timeline_table(record))
+            }
+        }
+    };
+    subpage(&title, place, LEVEL, &nav, &body)
+}
+
+/// The page for a request id that is not (or no longer) known.
+pub(crate) fn render_request_not_found(place: &Place<'_>) -> String {
+    const LEVEL: usize = 2;
+    let nav = html! {
+        a href=(link(place.base, LEVEL, "requests")) { "Recent requests" }
+        a href=(link(place.base, LEVEL, "")) { "Dashboard" }
+    };
+    let body = html! {
+        section.card {
+            h2 { "No such request" }
+            p {
+                "It never existed, or it is no longer among the recent requests (the oldest are "
+                "dropped first). "
+                a href=(link(place.base, LEVEL, "requests")) { "See the recent requests" } "."
+            }
+        }
+    };
+    subpage("Request not found", place, LEVEL, &nav, &body)
+}
+
+/// Every field of a request record, for people.
+fn record_fields(r: &RequestRecord, now: f64) -> Markup {
+    let when = |t: f64| format!("{} ({})", format::iso_time(t), format::ago(now - t));
+    html! {
+        table.fields {
+            tbody {
+                tr { th { "Id" } td { (text(&r.id)) } th { "Outcome" } td class=(outcome_class(r.outcome)) { (r.outcome.as_str()) } }
+                tr { th { "Method" } td { (text(&r.method)) } th { "Status" } td class=(status_tone(r.status)) { (status_text(r.status)) } }
+                tr { th { "Path" } td.path { (text(&r.path)) } th { "Processing time" } td { (format::duration(r.processing_seconds)) } }
+                tr { th { "URI set" } td.key { (text(&r.uri_set)) } th { "Read" } td { (format::bytes(r.bytes_read as f64)) } }
+                tr {
+                    th { "Started" }
+                    td { time datetime=(format::iso_time(r.start_time)) { (when(r.start_time)) } }
+                    th { "Written" } td { (format::bytes(r.bytes_written as f64)) }
+                }
+                tr {
+                    th { "Finished" }
+                    td {
+                        @match r.end_time {
+                            Some(end) => time datetime=(format::iso_time(end)) { (when(end)) },
+                            None => "still in flight",
+                        }
+                    }
+                    th { "Stream" } td { (if r.stream { "yes" } else { "no" }) }
+                }
+                tr {
+                    th { "Client" } td { (r.client.as_deref().map_or_else(|| format::MISSING.to_owned(), text)) }
+                    th { "Timeline events" } td { (events_count(r)) }
+                }
+            }
+        }
+    }
+}
+
+/// A finite, non-negative number of seconds, or 0.
+fn seconds(x: f64) -> f64 {
+    if x.is_finite() && x > 0.0 {
+        x
+    } else {
+        0.0
+    }
+}
+
+/// Width, label column, row height and axis height of the timeline waterfall.
+const FALL_W: f64 = 1100.0;
+const FALL_LABEL: f64 = 230.0;
+const FALL_RIGHT: f64 = 16.0;
+const FALL_ROW: f64 = 22.0;
+const FALL_AXIS: f64 = 22.0;
+
+/// The timeline as a waterfall: the whole request on the first row, then one bar per event
+/// at its offset, as long as it lasted, to the scale of the request's processing time (or of
+/// the last event's end, if later). Instants are diamonds. Each bar's title says what it is.
+fn waterfall(record: &RequestRecord) -> Markup {
+    let events = &record.events[..record.events.len().min(MAX_ROWS)];
+    let total = seconds(record.processing_seconds);
+    let scale = events
+        .iter()
+        .map(|e| seconds(e.offset_seconds) + seconds(e.duration_seconds))
+        .fold(total, f64::max);
+    let lane = FALL_W - FALL_LABEL - FALL_RIGHT;
+    let x = |s: f64| -> f64 {
+        if scale > 0.0 {
+            FALL_LABEL + (seconds(s) / scale).min(1.0) * lane
+        } else {
+            FALL_LABEL
+        }
+    };
+    let height = FALL_AXIS + (events.len() + 1) as f64 * FALL_ROW + 4.0;
+    let ticks: Vec<(f64, &str)> = (0..=4)
+        .map(|k| {
+            let class = match k {
+                0 => "tick first",
+                4 => "tick last",
+                _ => "tick",
+            };
+            (scale * f64::from(k) / 4.0, class)
+        })
+        .collect();
+    let rows: Vec<(f64, &crate::TimelineEvent)> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (FALL_AXIS + (i + 1) as f64 * FALL_ROW, e))
+        .collect();
+    let label = format!(
+        "Timeline: {} over {}",
+        plural(events.len() as u64, "event", "events"),
+        format::duration(total)
+    );
+    html! {
+        svg.waterfall width=(FALL_W) height=(height) viewBox=(format!("0 0 {FALL_W} {height}"))
+            role="img" aria-label=(label) {
+            title { (label) }
+            @for (t, class) in &ticks {
+                rect.grid x=(format!("{:.1}", x(*t))) y=(FALL_AXIS - 4.0) width="1"
+                    height=(format!("{:.1}", height - FALL_AXIS)) {}
+                text class=(class) x=(format!("{:.1}", x(*t))) y="13" { (format::duration(*t)) }
+            }
+            // The whole request.
+            text.label x=(FALL_LABEL - 10.0) y=(FALL_AXIS + 15.0) { "whole request" }
+            rect.lane x=(FALL_LABEL) y=(FALL_AXIS + 3.0) width=(lane) height="16" {}
+            rect.total x=(FALL_LABEL) y=(FALL_AXIS + 5.0)
+                width=(format!("{:.1}", (x(total) - FALL_LABEL).max(1.0))) height="12" {
+                title { "whole request: " (format::duration(total)) }
+            }
+            @let (class, at) = duration_place(FALL_LABEL, x(total));
+            text class=(class) x=(format!("{at:.1}")) y=(FALL_AXIS + 15.0) { (format::duration(total)) }
+            @for (y, e) in &rows {
+                @let start = x(e.offset_seconds);
+                @let end = x(seconds(e.offset_seconds) + seconds(e.duration_seconds));
+                @let what = format!(
+                    "{}: at +{} for {}",
+                    format::text(&e.label, MAX_TEXT),
+                    format::duration(seconds(e.offset_seconds)),
+                    format::duration(seconds(e.duration_seconds)),
+                );
+                text.label x=(FALL_LABEL - 10.0) y=(y + 15.0) { (format::text(&e.label, 32)) }
+                rect.lane x=(FALL_LABEL) y=(y + 3.0) width=(lane) height="16" {}
+                @if e.duration_seconds > 0.0 {
+                    rect.event x=(format!("{start:.1}")) y=(y + 5.0)
+                        width=(format!("{:.1}", (end - start).max(2.0))) height="12" {
+                        title { (what) }
+                    }
+                } @else {
+                    polygon.instant points=(format!(
+                        "{start:.1},{:.1} {:.1},{:.1} {start:.1},{:.1} {:.1},{:.1}",
+                        y + 5.0, start + 6.0, y + 11.0, y + 17.0, start - 6.0, y + 11.0
+                    )) {
+                        title { (what) }
+                    }
+                }
+                @if e.duration_seconds > 0.0 {
+                    @let (class, at) = duration_place(start, end);
+                    text class=(class) x=(format!("{at:.1}")) y=(y + 15.0) {
+                        (format::duration(seconds(e.duration_seconds)))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where a bar's duration is written: after the bar when there is room, else inside it when
+/// it is wide enough, else before it.
+fn duration_place(start: f64, end: f64) -> (&'static str, f64) {
+    if end + 90.0 <= FALL_W - FALL_RIGHT {
+        ("dur", end + 8.0)
+    } else if end - start >= 80.0 {
+        ("dur inside", end - 6.0)
+    } else {
+        ("dur before", start - 8.0)
+    }
+}
+
+/// The timeline as a table: label, offset, duration and data of each event, in order.
+fn timeline_table(record: &RequestRecord) -> Markup {
+    html! {
+        table.records.timeline {
+            thead { tr {
+                th.num { "#" } th { "Event" } th.num { "Offset" } th.num { "Duration" } th { "Data" }
+            } }
+            tbody {
+                @for (n, e) in record.events.iter().take(MAX_ROWS).enumerate() {
+                    tr {
+                        td.num { (n + 1) }
+                        td.key { (text(&e.label)) }
+                        td.num { "+" (format::duration(seconds(e.offset_seconds))) }
+                        td.num {
+                            @if e.duration_seconds > 0.0 {
+                                (format::duration(e.duration_seconds))
+                            } @else {
+                                span.note { "instant" }
+                            }
+                        }
+                        td.data {
+                            @match &e.data {
+                                Some(data) => (text(data)),
+                                None => span.note { (format::MISSING) },
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (more_rows(MAX_ROWS, record.events.len()))
+    }
 }
 
 /// Display text of a string from a request or the application: capped, no control characters.
@@ -637,6 +1209,15 @@ fn status_class(status: Option<u16>) -> &'static str {
         Some(500..) => "num bad",
         Some(400..=499) => "num warn",
         _ => "num",
+    }
+}
+
+/// [`status_class`] for a cell that is not a number column.
+fn status_tone(status: Option<u16>) -> &'static str {
+    match status {
+        Some(500..) => "bad",
+        Some(400..=499) => "warn",
+        _ => "text",
     }
 }
 
@@ -1188,6 +1769,26 @@ mod tests {
             assert_eq!(Sort::parse(sort.as_str()), Some(sort));
         }
         assert_eq!(Sort::parse("P99"), None);
+    }
+
+    #[test]
+    fn links_are_relative_at_every_level() {
+        // The dashboard `/stats`, its list `/stats/requests`, a request `/stats/requests/7`.
+        assert_eq!(link("stats", 0, ""), "./stats");
+        assert_eq!(link("stats", 0, "requests/7"), "./stats/requests/7");
+        assert_eq!(link("stats", 1, ""), "./../stats");
+        assert_eq!(link("stats", 1, "requests/7"), "./requests/7");
+        assert_eq!(link("stats", 1, "style.css"), "./style.css");
+        assert_eq!(link("stats", 2, ""), "./../../stats");
+        assert_eq!(link("stats", 2, "requests"), "./../requests");
+        assert_eq!(link("a:b", 2, ""), "./../../a:b");
+    }
+
+    #[test]
+    fn durations_sit_beside_their_bars() {
+        assert_eq!(duration_place(300.0, 400.0), ("dur", 408.0));
+        assert_eq!(duration_place(300.0, 1080.0), ("dur inside", 1074.0));
+        assert_eq!(duration_place(1050.0, 1070.0), ("dur before", 1042.0));
     }
 
     #[test]
