@@ -47,6 +47,7 @@ impl Shared {
         }
     }
 
+    #[cfg(feature = "axum")]
     /// Remembers a template the stats router was reached through, so later requests to it
     /// are left out as soon as they start.
     pub(crate) fn learn_stats_route(&self, matched: &str) {
@@ -360,6 +361,7 @@ impl Stats {
         )
     }
 
+    #[cfg(feature = "axum")]
     /// The current time in Unix epoch seconds, on the store's clock.
     pub(crate) fn snapshot_time(&self) -> f64 {
         self.shared.clock.epoch_of(Instant::now())

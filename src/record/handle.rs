@@ -263,6 +263,7 @@ impl RequestStats {
 }
 
 impl RequestStats {
+    #[cfg(feature = "axum")]
     /// Takes the request back out of every statistic, as if it had never been recorded: used
     /// for requests to the stats routes themselves.
     pub(crate) fn withdraw(&self) {
