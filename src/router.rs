@@ -142,9 +142,7 @@ async fn leave_out_stats_request(
     next: axum::middleware::Next,
 ) -> Response {
     if !stats.shared.config.record_stats_routes {
-        if let Some(handle) = request.extensions().get::<crate::RequestStats>() {
-            handle.withdraw();
-        }
+        crate::RequestStats::current().withdraw();
         if let Some(matched) = request.extensions().get::<axum::extract::MatchedPath>() {
             stats.shared.learn_stats_route(matched.as_str());
         }

@@ -567,6 +567,15 @@ impl StatsBuilder {
         self
     }
 
+    /// Whether the layer also puts the [`RequestStats`](crate::RequestStats) handle in every
+    /// recorded request's extensions, for services that read extensions rather than calling
+    /// [`RequestStats::current`](crate::RequestStats::current) or using the axum extractor.
+    /// It costs an allocation per request. Defaults to `false`.
+    pub fn request_extension(mut self, insert: bool) -> Self {
+        self.config.request_extension = insert;
+        self
+    }
+
     /// Fraction of requests, from 0.0 to 1.0, that keep a detailed record: the slow list,
     /// the recent requests, timelines and the event stream. Counters and histograms always
     /// count every request. The choice is a hash of the request id, so it is spread evenly.

@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use http::Method;
@@ -72,7 +72,7 @@ const METHODS: [Method; 9] = [
     Method::TRACE,
     Method::PATCH,
 ];
-const METHOD_SLOTS: usize = METHODS.len() + 1;
+pub(crate) const METHOD_SLOTS: usize = METHODS.len() + 1;
 const SHARDS: usize = 16;
 
 /// Index of a method in the fixed method table; `_OTHER` is the last slot.
@@ -95,7 +95,8 @@ pub(crate) const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx",
 pub(crate) struct UriSetEntry {
     pub(crate) key: Box<str>,
     pub(crate) method: usize,
-    pub(crate) generation: u64,
+    /// Set once anything was recorded in the set (a status or a timing).
+    pub(crate) used: AtomicBool,
     /// Latency distribution with its 1m/15m/total windows; its total is the set's count,
     /// sum, min and max.
     pub(crate) latency: WindowedHistogram,
@@ -112,17 +113,11 @@ pub(crate) struct UriSetEntry {
 }
 
 impl UriSetEntry {
-    fn new(
-        key: Box<str>,
-        method: usize,
-        generation: u64,
-        base: Instant,
-        bounds: Arc<[u64]>,
-    ) -> Self {
+    fn new(key: Box<str>, method: usize, base: Instant, bounds: Arc<[u64]>) -> Self {
         Self {
             key,
             method,
-            generation,
+            used: AtomicBool::new(false),
             latency: WindowedHistogram::new(base),
             streams: AtomicU64::new(0),
             bytes_read: AtomicU64::new(0),
@@ -142,6 +137,35 @@ impl UriSetEntry {
         self.key.split_once(' ').map_or(&self.key, |(_, r)| r)
     }
 
+    /// Marks the set as used (once: a load, and a store the first time).
+    pub(crate) fn mark_used(&self) {
+        if !self.used.load(Ordering::Relaxed) {
+            self.used.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Zeroes every counter and window in place; the key stays.
+    fn zero(&self, now: Instant) {
+        self.used.store(false, Ordering::Relaxed);
+        self.latency.reset(now);
+        for c in [
+            &self.streams,
+            &self.bytes_read,
+            &self.bytes_written,
+            &self.errors,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+        for c in self
+            .status
+            .iter()
+            .chain(&*self.le_counts)
+            .chain(&self.class_sum_nanos)
+        {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// Whether nothing was ever recorded in this set.
     fn is_unused(&self) -> bool {
         let zero = |c: &AtomicU64| c.load(Ordering::Relaxed) == 0;
@@ -155,6 +179,7 @@ impl UriSetEntry {
 
     /// Records a finished request's processing time. `class` indexes [`STATUS_CLASSES`].
     pub(crate) fn record_timing(&self, now: Instant, nanos: u64, class: usize, error: bool) {
+        self.mark_used();
         self.latency.record_outcome(now, nanos, error);
         let class = class.min(STATUS_CLASSES.len() - 1);
         let bucket = self.bounds.partition_point(|&bound| bound < nanos);
@@ -175,8 +200,7 @@ pub(crate) struct UriSets {
     hasher: RandomState,
     keys: AtomicUsize,
     cap: usize,
-    generation: AtomicU64,
-    overflow: RwLock<Arc<UriSetEntry>>,
+    overflow: Arc<UriSetEntry>,
     pub(crate) overflowed: AtomicU64,
     base: Instant,
     bounds: Arc<[u64]>,
@@ -189,14 +213,12 @@ impl UriSets {
             hasher: RandomState::new(),
             keys: AtomicUsize::new(0),
             cap,
-            generation: AtomicU64::new(0),
-            overflow: RwLock::new(Arc::new(UriSetEntry::new(
+            overflow: Arc::new(UriSetEntry::new(
                 OVERFLOW.into(),
-                0,
                 0,
                 base,
                 Arc::clone(&bounds),
-            ))),
+            )),
             overflowed: AtomicU64::new(0),
             base,
             bounds,
@@ -231,30 +253,18 @@ impl UriSets {
         if !reserved {
             drop(map);
             self.overflowed.fetch_add(1, Ordering::Relaxed);
-            return Arc::clone(&self.overflow.read().unwrap_or_else(|e| e.into_inner()));
+            return Arc::clone(&self.overflow);
         }
         let key = format!("{} {route}", method_label(method)).into_boxed_str();
         let entry = Arc::new(UriSetEntry::new(
             key,
             method,
-            self.generation.load(Ordering::Acquire),
             self.base,
             Arc::clone(&self.bounds),
         ));
         let slots = map.entry(route.into()).or_default();
         slots[method] = Some(Arc::clone(&entry));
         entry
-    }
-
-    /// Re-resolves an entry that may predate the last reset, so late finishers are not lost.
-    pub(crate) fn current(&self, entry: Arc<UriSetEntry>) -> Arc<UriSetEntry> {
-        if entry.generation == self.generation.load(Ordering::Acquire) {
-            return entry;
-        }
-        if &*entry.key == OVERFLOW {
-            return Arc::clone(&self.overflow.read().unwrap_or_else(|e| e.into_inner()));
-        }
-        self.get(entry.method, entry.route())
     }
 
     /// Drops `entry` from the table if nothing was ever recorded in it and nobody else holds
@@ -264,7 +274,7 @@ impl UriSets {
     // anything.
     #[allow(clippy::needless_pass_by_value)]
     pub(crate) fn release(&self, entry: Arc<UriSetEntry>) {
-        if &*entry.key == OVERFLOW || entry.generation != self.generation.load(Ordering::Acquire) {
+        if &*entry.key == OVERFLOW {
             return;
         }
         let route = entry.route().to_owned();
@@ -290,33 +300,35 @@ impl UriSets {
         }
     }
 
-    /// Removes every key and zeroes the overflow set.
-    pub(crate) fn clear(&self) {
-        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+    /// Zeroes every set in place (keys stay, so that handles to them stay valid) and the
+    /// overflow count.
+    pub(crate) fn zero(&self, now: Instant) {
         for shard in &*self.shards {
-            shard.write().unwrap_or_else(|e| e.into_inner()).clear();
+            let map = shard.read().unwrap_or_else(|e| e.into_inner());
+            for entry in map.values().flatten().flatten() {
+                entry.zero(now);
+            }
         }
-        self.keys.store(0, Ordering::Release);
+        self.overflow.zero(now);
         self.overflowed.store(0, Ordering::Relaxed);
-        *self.overflow.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(UriSetEntry::new(
-            OVERFLOW.into(),
-            0,
-            generation,
-            self.base,
-            Arc::clone(&self.bounds),
-        ));
     }
 
-    /// Every entry that has seen at least one request, plus the overflow set when used.
+    /// Every entry in which something was recorded since it was created or zeroed, plus the
+    /// overflow set when used.
     pub(crate) fn entries(&self) -> Vec<Arc<UriSetEntry>> {
         let mut out = Vec::new();
         for shard in &*self.shards {
             let map = shard.read().unwrap_or_else(|e| e.into_inner());
-            out.extend(map.values().flatten().flatten().cloned());
+            out.extend(
+                map.values()
+                    .flatten()
+                    .flatten()
+                    .filter(|e| e.used.load(Ordering::Relaxed))
+                    .cloned(),
+            );
         }
-        let overflow = Arc::clone(&self.overflow.read().unwrap_or_else(|e| e.into_inner()));
         if self.overflowed.load(Ordering::Relaxed) > 0 {
-            out.push(overflow);
+            out.push(Arc::clone(&self.overflow));
         }
         out
     }
@@ -345,6 +357,9 @@ mod tests {
         let c = sets.get(0, "/c");
         assert_eq!(&*c.key, OVERFLOW);
         assert_eq!(sets.overflowed.load(Ordering::Relaxed), 1);
+        assert_eq!(sets.entries().len(), 1, "only the overflow set was used");
+        a.mark_used();
+        b.mark_used();
         assert_eq!(sets.entries().len(), 3);
     }
 
@@ -354,9 +369,9 @@ mod tests {
         let a = sets.get(0, "/a");
         let held = Arc::clone(&a);
         sets.release(a);
-        assert_eq!(sets.entries().len(), 1, "still held elsewhere");
+        assert_eq!(sets.keys.load(Ordering::Relaxed), 1, "still held elsewhere");
         sets.release(held);
-        assert!(sets.entries().is_empty());
+        assert_eq!(sets.keys.load(Ordering::Relaxed), 0);
         let b = sets.get(0, "/b");
         assert_eq!(&*b.key, "GET /b", "the freed key is available again");
         b.record_timing(Instant::now(), 1_000, 1, false);
@@ -365,14 +380,20 @@ mod tests {
     }
 
     #[test]
-    fn clear_and_late_finishers() {
+    fn zero_keeps_keys_and_handles() {
         let sets = UriSets::new(4, Instant::now(), Arc::from(vec![1_000]));
-        let old = sets.get(0, "/a");
-        sets.clear();
-        assert!(sets.entries().is_empty());
-        let now = sets.current(old);
-        assert_eq!(&*now.key, "GET /a");
-        assert_eq!(now.generation, 1);
-        assert_eq!(sets.entries().len(), 1);
+        let held = sets.get(0, "/a");
+        held.record_timing(Instant::now(), 500, 1, false);
+        sets.zero(Instant::now());
+        let again = sets.get(0, "/a");
+        assert!(
+            Arc::ptr_eq(&held, &again),
+            "a handle taken before the reset stays valid"
+        );
+        assert_eq!(again.latency.snapshot(Instant::now()).total.count(), 0);
+        assert!(again
+            .le_counts
+            .iter()
+            .all(|c| c.load(Ordering::Relaxed) == 0));
     }
 }

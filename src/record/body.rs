@@ -5,6 +5,7 @@ use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use super::handle::Entered;
 use super::RecordGuard;
 use crate::snapshot::Outcome;
 
@@ -76,7 +77,9 @@ impl<B: Body> Body for ResponseBody<B> {
             return this.inner.poll_frame(cx);
         };
         guard.polling = true;
+        let entered = Entered::enter(&mut guard.current);
         let poll = this.inner.as_mut().poll_frame(cx);
+        drop(entered);
         guard.polling = false;
         let outcome = match &poll {
             Poll::Pending => return poll,

@@ -6,6 +6,7 @@ use http::Response;
 use http_body::Body;
 use pin_project_lite::pin_project;
 
+use super::handle::Entered;
 use super::{RecordGuard, ResponseBody};
 use crate::snapshot::Outcome;
 
@@ -46,13 +47,17 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Some(guard) = this.guard.as_mut() {
-            guard.polling = true;
-        }
-        let result = this.inner.poll(cx);
-        if let Some(guard) = this.guard.as_mut() {
-            guard.polling = false;
-        }
+        let result = match this.guard.as_mut() {
+            Some(guard) => {
+                guard.polling = true;
+                let entered = Entered::enter(&mut guard.current);
+                let result = this.inner.poll(cx);
+                drop(entered);
+                guard.polling = false;
+                result
+            }
+            None => this.inner.poll(cx),
+        };
         let result = ready!(result);
         let mut guard = this.guard.take();
         match result {

@@ -28,6 +28,9 @@ pub(crate) struct RecordGuard {
     /// True while the inner future or body is being polled: if the guard is dropped in that
     /// state, the poll never returned, so it panicked.
     pub(crate) polling: bool,
+    /// The request's entry for `RequestStats::current`, moved into the thread-local slot
+    /// while the inner future or body is polled.
+    pub(crate) current: Option<(Arc<Shared>, u64)>,
     done: bool,
 }
 
@@ -75,14 +78,15 @@ impl RecordGuard {
             },
         );
         Self {
-            shared,
             id,
             start,
             status: None,
             bytes_written: 0,
             stream: false,
             polling: false,
+            current: Some((Arc::clone(&shared), id)),
             done: false,
+            shared,
         }
     }
 
@@ -108,7 +112,7 @@ impl RecordGuard {
             self.done = true;
             return true;
         };
-        let uri_set = http.uri_sets.current(named);
+        let uri_set = named;
         http.count_status(status.as_u16(), &uri_set);
         if self.stream {
             http.streams_total.fetch_add(1, Ordering::Relaxed);
@@ -150,7 +154,7 @@ impl RecordGuard {
             // Withdrawn while it ran: it leaves no trace.
             return;
         };
-        let uri_set = http.uri_sets.current(Arc::clone(&live.uri_set));
+        let uri_set = Arc::clone(&live.uri_set);
 
         if self.status.is_none() && outcome == Outcome::Aborted {
             // The client left before any status existed: nginx's 499.

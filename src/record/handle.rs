@@ -1,4 +1,5 @@
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 use std::sync::Arc;
 
@@ -12,10 +13,13 @@ use crate::uri_set::method_index;
 
 /// The current request's record, for handlers.
 ///
-/// The stats layer puts one in the request extensions of every recorded request; with the
-/// `axum` feature it is also an extractor. When the request is not recorded (recording
+/// Inside a recorded request's future, [`RequestStats::current`] returns it, and with the
+/// `axum` feature it is an extractor; with [`StatsBuilder::request_extension`] the layer also
+/// puts it in the request extensions. When the request is not recorded (recording
 /// paused, or the request filtered out) every method does nothing, so a handler never fails
 /// because of statistics.
+///
+/// [`StatsBuilder::request_extension`]: crate::StatsBuilder::request_extension
 ///
 /// # Example
 ///
@@ -150,11 +154,56 @@ impl EventTimer {
     }
 }
 
+thread_local! {
+    /// The request whose inner future (or body) is being polled on this thread.
+    static CURRENT: Cell<Option<(Arc<Shared>, u64)>> = const { Cell::new(None) };
+}
+
+/// Makes a request the current one while its inner future or body is polled, and restores
+/// the previous one when dropped (also when a poll unwinds).
+pub(crate) struct Entered<'a> {
+    token: &'a mut Option<(Arc<Shared>, u64)>,
+    previous: Option<(Arc<Shared>, u64)>,
+}
+
+impl<'a> Entered<'a> {
+    /// Moves `token` into the thread's current slot; no reference count changes hands.
+    pub(crate) fn enter(token: &'a mut Option<(Arc<Shared>, u64)>) -> Self {
+        let previous = CURRENT.with(|c| c.replace(token.take()));
+        Self { token, previous }
+    }
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        *self.token = CURRENT.with(|c| c.replace(self.previous.take()));
+    }
+}
+
 impl RequestStats {
     pub(crate) fn new(shared: Arc<Shared>, id: u64) -> Self {
         Self {
             inner: Some((shared, id)),
         }
+    }
+
+    /// The request being served on this thread: inside the future (or response body) of a
+    /// recorded request, the handle to it; elsewhere a handle that does nothing.
+    ///
+    /// Handlers usually take [`RequestStats`] as an axum extractor, which calls this. Take the
+    /// handle at the start of the handler and keep it: a task spawned by the handler runs
+    /// outside the request's future.
+    #[must_use]
+    pub fn current() -> Self {
+        CURRENT.with(|c| {
+            let current = c.take();
+            let handle = current
+                .as_ref()
+                .map(|(shared, id)| Self::new(Arc::clone(shared), *id))
+                .unwrap_or_default();
+            c.set(current);
+            handle
+        })
     }
 
     /// The request's id, or `None` when the request is not recorded.
@@ -298,6 +347,10 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestStats {
         parts: &mut http::request::Parts,
         _state: &S,
     ) -> Result<Self, Self::Rejection> {
-        Ok(parts.extensions.get::<Self>().cloned().unwrap_or_default())
+        Ok(parts
+            .extensions
+            .get::<Self>()
+            .cloned()
+            .unwrap_or_else(Self::current))
     }
 }

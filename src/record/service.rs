@@ -1,16 +1,17 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
 use tower_service::Service;
 
 use super::{RecordGuard, RequestBody, RequestStats, ResponseBody, ResponseFuture};
+use crate::config::StatsRouteMatch;
 use crate::sanitize;
 use crate::stats::Shared;
-use crate::uri_set::{method_index, UriSet, UNMATCHED};
+use crate::uri_set::{method_index, UriSet, UriSetEntry, METHOD_SLOTS, UNMATCHED};
 use crate::Stats;
 
 /// Middleware that records every request it serves into a [`Stats`] store.
@@ -24,12 +25,57 @@ use crate::Stats;
 pub struct StatsService<S> {
     inner: S,
     stats: Stats,
+    /// What this service learned about the route it serves; shared by its clones.
+    routes: Arc<RouteCache>,
+}
+
+/// The URI set of the route a service instance serves, per method, so that a request to a
+/// known route costs no hashing and no lock.
+///
+/// With axum's `Router::layer`, each route gets its own instance of the service, and every
+/// request to it carries the same `MatchedPath` (the same string, at the same address), so
+/// the first decision is remembered, keyed by that address. A different matched path (an
+/// instance that serves several routes) simply takes the ordinary path. Only decisions that
+/// cannot change are remembered: a set already used, and an exact stats-route verdict.
+#[derive(Debug, Default)]
+struct RouteCache {
+    slots: [OnceLock<CachedRoute>; METHOD_SLOTS],
+}
+
+#[derive(Debug)]
+struct CachedRoute {
+    /// Address and length of the matched path (or of the `<unmatched>` constant).
+    addr: usize,
+    len: usize,
+    /// `None` for a request to the stats routes (left out).
+    entry: Option<Arc<UriSetEntry>>,
+}
+
+impl RouteCache {
+    fn get(&self, method: usize, matched: &str) -> Option<&CachedRoute> {
+        let cached = self.slots.get(method)?.get()?;
+        (cached.addr == matched.as_ptr() as usize && cached.len == matched.len()).then_some(cached)
+    }
+
+    fn remember(&self, method: usize, matched: &str, entry: Option<Arc<UriSetEntry>>) {
+        if let Some(slot) = self.slots.get(method) {
+            let _ = slot.set(CachedRoute {
+                addr: matched.as_ptr() as usize,
+                len: matched.len(),
+                entry,
+            });
+        }
+    }
 }
 
 impl<S> StatsService<S> {
     /// Wraps `inner`, recording into `stats`.
     pub fn new(inner: S, stats: Stats) -> Self {
-        Self { inner, stats }
+        Self {
+            inner,
+            stats,
+            routes: Arc::default(),
+        }
     }
 
     /// A reference to the inner service.
@@ -69,18 +115,71 @@ where
         let (mut parts, body) = req.into_parts();
         let config = &shared.config;
         let method = method_index(&parts.method);
-        let uri_set = {
-            let route = route_of(shared, &parts);
-            let left_out = (!config.record_stats_routes
-                && matched_path(&parts).is_some_and(|m| shared.is_stats_route(m)))
-                || (!config.filters.is_empty()
-                    && !config
-                        .filters
-                        .allows(parts.method.as_str(), parts.uri.path(), &route));
-            if left_out {
+        let labelled = config.uri_set_hook.is_some() || parts.extensions.get::<UriSet>().is_some();
+        let matched = matched_path(&parts);
+        let cached = if labelled {
+            None
+        } else {
+            self.routes.get(method, matched.unwrap_or(UNMATCHED))
+        };
+        let uri_set = match cached {
+            Some(CachedRoute { entry: None, .. }) => {
                 return self.pass_through(Request::from_parts(parts, body));
             }
-            shared.http.uri_sets.get(method, &route)
+            Some(CachedRoute {
+                entry: Some(entry), ..
+            }) => {
+                if !config.filters.is_empty()
+                    && !config.filters.allows(
+                        parts.method.as_str(),
+                        parts.uri.path(),
+                        entry.route(),
+                    )
+                {
+                    return self.pass_through(Request::from_parts(parts, body));
+                }
+                Arc::clone(entry)
+            }
+            None => {
+                let stats_route = if config.record_stats_routes {
+                    Some(false)
+                } else {
+                    match matched.map(|m| (m, config.stats_route_match(m))) {
+                        None | Some((_, StatsRouteMatch::No)) => Some(false),
+                        Some((_, StatsRouteMatch::Exact)) => Some(true),
+                        Some((m, StatsRouteMatch::Candidate)) => {
+                            // Nested stats routes are learned when served: not final yet.
+                            shared.is_stats_route(m).then_some(true)
+                        }
+                    }
+                };
+                if stats_route == Some(true) {
+                    if !labelled {
+                        self.routes
+                            .remember(method, matched.unwrap_or(UNMATCHED), None);
+                    }
+                    return self.pass_through(Request::from_parts(parts, body));
+                }
+                let route = route_of(shared, &parts);
+                if !config.filters.is_empty()
+                    && !config
+                        .filters
+                        .allows(parts.method.as_str(), parts.uri.path(), &route)
+                {
+                    return self.pass_through(Request::from_parts(parts, body));
+                }
+                let entry = shared.http.uri_sets.get(method, &route);
+                // Remember a set once it has been used: a route whose requests all move to
+                // another set (`set_uri_set`) must not keep an empty key alive.
+                if !labelled && stats_route == Some(false) && entry.used.load(Ordering::Relaxed) {
+                    self.routes.remember(
+                        method,
+                        matched.unwrap_or(UNMATCHED),
+                        Some(Arc::clone(&entry)),
+                    );
+                }
+                entry
+            }
         };
         let client = if config.record_client {
             client_of(&parts.extensions)
@@ -97,9 +196,11 @@ where
             client,
             sampled(id, config.record_fraction),
         );
-        parts
-            .extensions
-            .insert(RequestStats::new(Arc::clone(shared), id));
+        if config.request_extension {
+            parts
+                .extensions
+                .insert(RequestStats::new(Arc::clone(shared), id));
+        }
         let head = parts.method == http::Method::HEAD;
         let body = RequestBody::tracked(body, Arc::clone(shared), id);
         // If the inner `call` panics, the guard is dropped while unwinding: recorded as panicked.

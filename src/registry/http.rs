@@ -207,6 +207,7 @@ impl HttpNamespace {
 
     /// Counts a response status: its class, and its code when tracked.
     pub(crate) fn count_status(&self, status: u16, uri_set: &UriSetEntry) {
+        uri_set.mark_used();
         if let Some(i) = status_class_index(status) {
             self.status_classes[i].fetch_add(1, Ordering::Relaxed);
             uri_set.status[i].fetch_add(1, Ordering::Relaxed);
@@ -251,7 +252,7 @@ impl HttpNamespace {
         let slow = std::mem::take(&mut *self.slow.lock().unwrap_or_else(|e| e.into_inner()));
         drop(slow);
         self.recent.clear();
-        self.uri_sets.clear();
+        self.uri_sets.zero(now);
         self.latency.reset(now);
         self.reset_offset_nanos
             .store(offset_nanos, Ordering::Relaxed);
