@@ -17,46 +17,20 @@
 
 use std::fmt::Write as _;
 
-use http::{Method, StatusCode, Uri};
 use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::registry::http::{recorded_path, Clock};
+use crate::registry::http::{recorded_path, Clock, Finished, HttpNamespace, Live};
 use crate::registry::ring::Ring;
 use crate::snapshot::Outcome;
 
-/// What an entry of the log holds; strings are built only when the log is read.
-#[derive(Debug)]
-pub(crate) enum LogKind {
-    Started {
-        id: u64,
-        method: Method,
-        uri: Uri,
-    },
-    Finished {
-        id: u64,
-        method: Method,
-        uri: Uri,
-        status: Option<StatusCode>,
-        nanos: u64,
-        outcome: Outcome,
-    },
-    Application {
-        message: String,
-    },
-}
-
-#[derive(Debug)]
-pub(crate) struct LogEntry {
-    pub(crate) at: Instant,
-    pub(crate) kind: LogKind,
-}
-
-/// The per-instance event log.
+/// Application events, kept in a fixed ring. Request events are not stored here: they are
+/// read from the recent requests and the in-flight table, so a request costs the stream
+/// nothing when it is recorded.
 #[derive(Debug)]
 pub(crate) struct EventLog {
-    ring: Ring<LogEntry>,
+    ring: Ring<(Instant, String)>,
 }
 
 impl EventLog {
@@ -66,103 +40,113 @@ impl EventLog {
         }
     }
 
-    /// Logs an entry; returns its sequence number (to withdraw it with [`remove`](Self::remove)).
-    pub(crate) fn push(&self, at: Instant, kind: LogKind) -> u64 {
-        self.ring.push(LogEntry { at, kind })
+    /// Logs an application event.
+    pub(crate) fn push(&self, at: Instant, message: String) {
+        self.ring.push((at, message));
     }
 
-    pub(crate) fn remove(&self, seq: u64) {
-        self.ring.remove(seq);
-    }
-
-    /// The events no older than the configured age, newest first.
+    /// The stream: application events, and the start and end of every request with a
+    /// detailed record (finished ones from the recent requests, live ones from the in-flight
+    /// table), no older than the configured age, newest first, at most the configured count.
     pub(crate) fn read(
         &self,
+        http: &HttpNamespace,
         clock: &Clock,
         now: Instant,
         instance: &str,
         config: &Config,
     ) -> Vec<StreamEvent> {
         let max_age = config.event_max_age;
-        self.ring.collect(|entry| {
-            let age = now.saturating_duration_since(entry.at);
-            (age <= max_age).then(|| stream_event(entry, clock, now, instance, config))
-        })
+        let fresh = |at: Instant| now.saturating_duration_since(at) <= max_age;
+        let event = |at: Instant| StreamEvent {
+            time: clock.epoch_of(at),
+            age_seconds: now.saturating_duration_since(at).as_secs_f64(),
+            instance: instance.to_owned(),
+            kind: "application",
+            request_id: None,
+            message: String::new(),
+            status: None,
+            duration_seconds: None,
+        };
+        let mut events: Vec<(Instant, u8, StreamEvent)> = Vec::new();
+        for (at, message) in self
+            .ring
+            .collect(|(at, m)| fresh(*at).then(|| (*at, m.clone())))
+        {
+            events.push((
+                at,
+                2,
+                StreamEvent {
+                    message,
+                    ..event(at)
+                },
+            ));
+        }
+        let started = |id: u64, live: &Live| StreamEvent {
+            kind: "request_started",
+            request_id: Some(id.to_string()),
+            message: format!(
+                "Started {} {}",
+                clean(live.method.as_str(), config),
+                recorded_path(&live.uri, config)
+            ),
+            ..event(live.start)
+        };
+        http.in_flight.collect(|id, live| {
+            if live.detailed && fresh(live.start) {
+                events.push((live.start, 0, started(id, live)));
+            }
+        });
+        for (start, finish) in http.recent.collect(|f| {
+            let start = fresh(f.live.start).then(|| (f.live.start, started(f.id, &f.live)));
+            let finish = fresh(f.end).then(|| (f.end, finished(f, config, event(f.end))));
+            Some((start, finish))
+        }) {
+            events.extend(start.map(|(at, e)| (at, 0, e)));
+            events.extend(finish.map(|(at, e)| (at, 1, e)));
+        }
+        // Newest first; at the same instant an end comes after (so above) its start.
+        events.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+        events.truncate(config.event_capacity);
+        events.into_iter().map(|(_, _, e)| e).collect()
     }
 }
 
-fn stream_event(
-    entry: &LogEntry,
-    clock: &Clock,
-    now: Instant,
-    instance: &str,
-    config: &Config,
-) -> StreamEvent {
-    let mut event = StreamEvent {
-        time: clock.epoch_of(entry.at),
-        age_seconds: now.saturating_duration_since(entry.at).as_secs_f64(),
-        instance: instance.to_owned(),
-        kind: "application",
-        request_id: None,
-        message: String::new(),
-        status: None,
-        duration_seconds: None,
+fn finished(f: &Finished, config: &Config, base: StreamEvent) -> StreamEvent {
+    let seconds = f.end.saturating_duration_since(f.live.start).as_secs_f64();
+    let what = format!(
+        "{} {}",
+        clean(f.live.method.as_str(), config),
+        recorded_path(&f.live.uri, config)
+    );
+    let status = f.live.status;
+    let status_text = status.map_or_else(|| "no status".to_owned(), |s| s.as_u16().to_string());
+    let (kind, message) = match f.outcome {
+        Outcome::Error => (
+            "request_error",
+            format!("Error: {what} ({status_text}) after {seconds:.3} seconds"),
+        ),
+        Outcome::Aborted => (
+            "request_aborted",
+            format!("Aborted {what} ({status_text}) after {seconds:.3} seconds"),
+        ),
+        Outcome::Panicked => (
+            "request_panicked",
+            format!("Panicked: {what} after {seconds:.3} seconds"),
+        ),
+        _ => (
+            "request_finished",
+            format!("Finished {what} {status_text} in {seconds:.3} seconds"),
+        ),
     };
-    match &entry.kind {
-        LogKind::Started { id, method, uri } => {
-            event.kind = "request_started";
-            event.request_id = Some(id.to_string());
-            event.message = format!(
-                "Started {} {}",
-                clean(method.as_str(), config),
-                recorded_path(uri, config)
-            );
-        }
-        LogKind::Finished {
-            id,
-            method,
-            uri,
-            status,
-            nanos,
-            outcome,
-        } => {
-            let seconds = crate::registry::http::nanos_to_secs(*nanos);
-            let what = format!(
-                "{} {}",
-                clean(method.as_str(), config),
-                recorded_path(uri, config)
-            );
-            let status_text =
-                status.map_or_else(|| "no status".to_owned(), |s| s.as_u16().to_string());
-            let (kind, message) = match outcome {
-                Outcome::Error => (
-                    "request_error",
-                    format!("Error: {what} ({status_text}) after {seconds:.3} seconds"),
-                ),
-                Outcome::Aborted => (
-                    "request_aborted",
-                    format!("Aborted {what} ({status_text}) after {seconds:.3} seconds"),
-                ),
-                Outcome::Panicked => (
-                    "request_panicked",
-                    format!("Panicked: {what} after {seconds:.3} seconds"),
-                ),
-                _ => (
-                    "request_finished",
-                    format!("Finished {what} {status_text} in {seconds:.3} seconds"),
-                ),
-            };
-            event.kind = kind;
-            event.message = message;
-            event.request_id = Some(id.to_string());
-            event.status = status.map(|s| s.as_u16());
-            event.duration_seconds = Some(seconds);
-        }
-        LogKind::Application { message } => {
-            event.message = message.clone();
-        }
+    StreamEvent {
+        kind,
+        request_id: Some(f.id.to_string()),
+        message,
+        status: status.map(|s| s.as_u16()),
+        duration_seconds: Some(seconds),
+        ..base
     }
-    event
 }
 
 fn clean(s: &str, config: &Config) -> String {

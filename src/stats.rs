@@ -342,10 +342,7 @@ impl Stats {
             return;
         }
         let message = crate::sanitize::clean(message, shared.config.max_string_len);
-        shared.http.events.push(
-            Instant::now(),
-            crate::events::LogKind::Application { message },
-        );
+        shared.http.events.push(Instant::now(), message);
     }
 
     /// The event stream of this instance, newest first, without events older than
@@ -354,6 +351,7 @@ impl Stats {
     pub fn events(&self) -> Vec<crate::events::StreamEvent> {
         let shared = &*self.shared;
         shared.http.events.read(
+            &shared.http,
             &shared.clock,
             Instant::now(),
             &shared.config.instance,

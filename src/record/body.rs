@@ -84,10 +84,11 @@ impl<B: Body> Body for ResponseBody<B> {
         let outcome = match &poll {
             Poll::Pending => return poll,
             Poll::Ready(Some(Ok(frame))) => {
+                let last = frame.is_trailers() || this.inner.is_end_stream();
                 if let Some(data) = frame.data_ref() {
-                    guard.on_data(data.remaining() as u64);
+                    guard.on_data(data.remaining() as u64, last);
                 }
-                (frame.is_trailers() || this.inner.is_end_stream()).then_some(Outcome::Completed)
+                last.then_some(Outcome::Completed)
             }
             Poll::Ready(Some(Err(_))) => Some(Outcome::Error),
             Poll::Ready(None) => Some(Outcome::Completed),

@@ -54,6 +54,9 @@ where
                 let result = this.inner.poll(cx);
                 drop(entered);
                 guard.polling = false;
+                if result.is_pending() {
+                    guard.flush_read();
+                }
                 result
             }
             None => this.inner.poll(cx),
@@ -63,8 +66,12 @@ where
         match result {
             Ok(response) => {
                 if let Some(g) = guard.as_mut() {
-                    let ended = g.on_response(response.status(), response.headers(), *this.head)
-                        || response.body().is_end_stream();
+                    let ended = g.on_response(
+                        response.status(),
+                        response.headers(),
+                        *this.head,
+                        response.body().size_hint().exact().is_some(),
+                    ) || response.body().is_end_stream();
                     if ended {
                         g.finish(Outcome::Completed);
                         guard = None;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use http::{HeaderMap, Method, StatusCode};
 use tokio::time::Instant;
 
-use crate::events::LogKind;
+use super::handle::Current;
 use crate::registry::http::{duration_nanos, Finished, Live};
 use crate::snapshot::Outcome;
 use crate::stats::Shared;
@@ -30,7 +30,7 @@ pub(crate) struct RecordGuard {
     pub(crate) polling: bool,
     /// The request's entry for `RequestStats::current`, moved into the thread-local slot
     /// while the inner future or body is polled.
-    pub(crate) current: Option<(Arc<Shared>, u64)>,
+    pub(crate) current: Option<Current>,
     done: bool,
 }
 
@@ -49,16 +49,6 @@ impl RecordGuard {
         let http = &shared.http;
         let start = Instant::now();
         http.requests_total.fetch_add(1, Ordering::Relaxed);
-        let started_event = detailed.then(|| {
-            http.events.push(
-                start,
-                LogKind::Started {
-                    id,
-                    method: method.clone(),
-                    uri: uri.clone(),
-                },
-            )
-        });
         http.in_flight.insert(
             id,
             Live {
@@ -72,7 +62,6 @@ impl RecordGuard {
                 client,
                 stream: false,
                 detailed,
-                started_event,
                 events: Vec::new(),
                 events_dropped: 0,
             },
@@ -84,27 +73,38 @@ impl RecordGuard {
             bytes_written: 0,
             stream: false,
             polling: false,
-            current: Some((Arc::clone(&shared), id)),
+            current: Some(Current {
+                shared: Arc::clone(&shared),
+                id,
+                unflushed_read: 0,
+            }),
             done: false,
             shared,
         }
     }
 
-    /// Records the response head. Returns `true` when the response has no body to wait for
-    /// (a response to `HEAD`, `101`, `204`, `304`), in which case the request is finished.
+    /// Records the response head; `sized` says whether the body's exact length is known.
+    /// Returns `true` when the response has no body to wait for (a response to `HEAD`, `101`,
+    /// `204`, `304`), in which case the request is finished.
     pub(crate) fn on_response(
         &mut self,
         status: StatusCode,
         headers: &HeaderMap,
         head: bool,
+        sized: bool,
     ) -> bool {
         let http = &self.shared.http;
         self.status = Some(status);
-        self.stream = status == StatusCode::SWITCHING_PROTOCOLS || is_event_stream(headers);
+        // An event stream is a body of unknown length: one with an exact size is an ordinary
+        // response whatever its type, and skipping the header lookup keeps it cheap.
+        self.stream =
+            status == StatusCode::SWITCHING_PROTOCOLS || (!sized && is_event_stream(headers));
         let stream = self.stream;
+        let read = take_read(&mut self.current);
         let named = http.in_flight.update(self.id, |live| {
             live.status = Some(status);
             live.stream = stream;
+            live.bytes_read = live.bytes_read.saturating_add(read);
             Arc::clone(&live.uri_set)
         });
         let Some(named) = named else {
@@ -128,17 +128,31 @@ impl RecordGuard {
         bodyless
     }
 
-    /// Counts response body bytes the server polled.
-    pub(crate) fn on_data(&mut self, bytes: u64) {
+    /// Adds request body bytes read during a poll that did not finish the response to the
+    /// live record, so that the in-flight table shows uploads as they progress.
+    pub(crate) fn flush_read(&mut self) {
+        let read = take_read(&mut self.current);
+        if read > 0 {
+            self.shared.http.in_flight.update(self.id, |live| {
+                live.bytes_read = live.bytes_read.saturating_add(read);
+            });
+        }
+    }
+
+    /// Counts response body bytes the server polled. `last` says the body ends with them:
+    /// the live record then needs no update, the request finishes right away.
+    pub(crate) fn on_data(&mut self, bytes: u64, last: bool) {
         if bytes == 0 {
             return;
         }
         self.bytes_written = self.bytes_written.saturating_add(bytes);
         let http = &self.shared.http;
         http.bytes_written_total.fetch_add(bytes, Ordering::Relaxed);
-        http.in_flight.update(self.id, |live| {
-            live.bytes_written = live.bytes_written.saturating_add(bytes);
-        });
+        if !last {
+            http.in_flight.update(self.id, |live| {
+                live.bytes_written = live.bytes_written.saturating_add(bytes);
+            });
+        }
     }
 
     /// Finalizes the request; later calls do nothing.
@@ -150,10 +164,12 @@ impl RecordGuard {
         let http = &shared.http;
         let config = &shared.config;
         let end = Instant::now();
-        let Some(live) = http.in_flight.remove(self.id) else {
+        let read = take_read(&mut self.current);
+        let Some(mut live) = http.in_flight.remove(self.id) else {
             // Withdrawn while it ran: it leaves no trace.
             return;
         };
+        live.bytes_read = live.bytes_read.saturating_add(read);
         let uri_set = Arc::clone(&live.uri_set);
 
         if self.status.is_none() && outcome == Outcome::Aborted {
@@ -190,25 +206,12 @@ impl RecordGuard {
             let class = self.status.map_or(STATUS_CLASSES.len() - 1, |s| {
                 usize::from(s.as_u16() / 100).saturating_sub(1)
             });
-            http.latency.record_outcome(end, nanos, errored);
             uri_set.record_timing(end, nanos, class, errored);
         }
 
         if !live.detailed {
             return;
         }
-        let mut live = live;
-        http.events.push(
-            end,
-            LogKind::Finished {
-                id: self.id,
-                method: live.method.clone(),
-                uri: live.uri.clone(),
-                status: self.status,
-                nanos,
-                outcome,
-            },
-        );
         live.status = self.status;
         live.bytes_written = self.bytes_written;
         live.uri_set = uri_set;
@@ -237,6 +240,13 @@ impl Drop for RecordGuard {
             self.finish(outcome);
         }
     }
+}
+
+/// Request body bytes counted in the thread-local slot and not yet in the live record.
+fn take_read(current: &mut Option<Current>) -> u64 {
+    current
+        .as_mut()
+        .map_or(0, |cur| std::mem::take(&mut cur.unflushed_read))
 }
 
 fn is_event_stream(headers: &HeaderMap) -> bool {

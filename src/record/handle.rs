@@ -154,21 +154,30 @@ impl EventTimer {
     }
 }
 
+/// What the thread-local slot holds for the request being polled.
+#[derive(Debug)]
+pub(crate) struct Current {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) id: u64,
+    /// Request body bytes read while polled, not yet added to the live record.
+    pub(crate) unflushed_read: u64,
+}
+
 thread_local! {
     /// The request whose inner future (or body) is being polled on this thread.
-    static CURRENT: Cell<Option<(Arc<Shared>, u64)>> = const { Cell::new(None) };
+    static CURRENT: Cell<Option<Current>> = const { Cell::new(None) };
 }
 
 /// Makes a request the current one while its inner future or body is polled, and restores
 /// the previous one when dropped (also when a poll unwinds).
 pub(crate) struct Entered<'a> {
-    token: &'a mut Option<(Arc<Shared>, u64)>,
-    previous: Option<(Arc<Shared>, u64)>,
+    token: &'a mut Option<Current>,
+    previous: Option<Current>,
 }
 
 impl<'a> Entered<'a> {
     /// Moves `token` into the thread's current slot; no reference count changes hands.
-    pub(crate) fn enter(token: &'a mut Option<(Arc<Shared>, u64)>) -> Self {
+    pub(crate) fn enter(token: &'a mut Option<Current>) -> Self {
         let previous = CURRENT.with(|c| c.replace(token.take()));
         Self { token, previous }
     }
@@ -178,6 +187,23 @@ impl Drop for Entered<'_> {
     fn drop(&mut self) {
         *self.token = CURRENT.with(|c| c.replace(self.previous.take()));
     }
+}
+
+/// Counts `n` request body bytes of request `id` in the thread-local slot, if that request
+/// is the one being polled; returns whether it was (then no lock is needed).
+pub(crate) fn count_read_locally(id: u64, n: u64) -> bool {
+    CURRENT.with(|c| {
+        let mut current = c.take();
+        let hit = match current.as_mut() {
+            Some(cur) if cur.id == id => {
+                cur.unflushed_read = cur.unflushed_read.saturating_add(n);
+                true
+            }
+            _ => false,
+        };
+        c.set(current);
+        hit
+    })
 }
 
 impl RequestStats {
@@ -199,7 +225,7 @@ impl RequestStats {
             let current = c.take();
             let handle = current
                 .as_ref()
-                .map(|(shared, id)| Self::new(Arc::clone(shared), *id))
+                .map(|cur| Self::new(Arc::clone(&cur.shared), cur.id))
                 .unwrap_or_default();
             c.set(current);
             handle
@@ -300,14 +326,10 @@ impl RequestStats {
         let Some((shared, id)) = &self.inner else {
             return;
         };
-        let started = shared.http.in_flight.update(*id, |live| {
+        shared.http.in_flight.update(*id, |live| {
             live.detailed = false;
             live.events = Vec::new();
-            live.started_event.take()
         });
-        if let Some(seq) = started.flatten() {
-            shared.http.events.remove(seq);
-        }
     }
 }
 
@@ -330,11 +352,20 @@ impl RequestStats {
                 |v| Some(v.saturating_sub(n)),
             );
         };
+        let unflushed = CURRENT.with(|c| {
+            let mut current = c.take();
+            let n = match current.as_mut() {
+                Some(cur) if cur.id == *id => std::mem::take(&mut cur.unflushed_read),
+                _ => 0,
+            };
+            c.set(current);
+            n
+        });
         sub(&http.requests_total, 1);
-        sub(&http.bytes_read_total, live.bytes_read);
-        if let Some(seq) = live.started_event {
-            http.events.remove(seq);
-        }
+        sub(
+            &http.bytes_read_total,
+            live.bytes_read.saturating_add(unflushed),
+        );
         http.uri_sets.release(live.uri_set);
     }
 }

@@ -85,15 +85,18 @@ impl<B: Body> Body for RequestBody<B> {
         if let (Some((shared, id)), Poll::Ready(Some(Ok(frame)))) = (this.tracker.as_ref(), &poll) {
             if let Some(data) = frame.data_ref() {
                 let n = data.remaining() as u64;
-                // Bytes read after the request ended (or was withdrawn) belong to no record.
+                // Read while the request's future is polled (the usual case): counted in the
+                // thread-local slot, no lock. Otherwise straight into the live record; bytes
+                // read after the request ended (or was withdrawn) belong to no record.
                 if n > 0
-                    && shared
-                        .http
-                        .in_flight
-                        .update(*id, |live| {
-                            live.bytes_read = live.bytes_read.saturating_add(n);
-                        })
-                        .is_some()
+                    && (super::handle::count_read_locally(*id, n)
+                        || shared
+                            .http
+                            .in_flight
+                            .update(*id, |live| {
+                                live.bytes_read = live.bytes_read.saturating_add(n);
+                            })
+                            .is_some())
                 {
                     shared.http.bytes_read_total.fetch_add(n, Ordering::Relaxed);
                 }

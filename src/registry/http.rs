@@ -57,8 +57,6 @@ pub(crate) struct Live {
     pub(crate) stream: bool,
     /// Whether the request keeps a detailed record (sampled, and not `dont_record`).
     pub(crate) detailed: bool,
-    /// Sequence number of its `request_started` entry in the event log.
-    pub(crate) started_event: Option<u64>,
     /// Custom events of the timeline (empty, so unallocated, unless the handler adds some).
     pub(crate) events: Vec<TimedEvent>,
     pub(crate) events_dropped: u32,
@@ -142,7 +140,7 @@ impl InFlight {
     }
 
     /// Copies the live records, one shard at a time.
-    fn collect(&self, mut f: impl FnMut(u64, &Live)) {
+    pub(crate) fn collect(&self, mut f: impl FnMut(u64, &Live)) {
         for shard in &*self.shards {
             let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
             for (id, live) in shard.iter() {
@@ -174,7 +172,8 @@ pub(crate) struct HttpNamespace {
     /// The event stream.
     pub(crate) events: EventLog,
     pub(crate) uri_sets: UriSets,
-    /// Processing times of every finished request (streams excluded), with windows.
+    /// Never recorded into: gives the namespace's windows their covered durations, and the
+    /// URI sets' windows are merged into its snapshot.
     pub(crate) latency: WindowedHistogram,
 }
 
@@ -290,13 +289,35 @@ impl HttpNamespace {
         let slow_requests: Vec<RequestRecord> =
             slow.iter().map(|f| f.record(clock, config)).collect();
 
+        // The namespace's windows are the merge of every URI set's (merging is exact):
+        // recording a request touches one histogram, not two.
+        let mut latency = self.latency.snapshot(now);
+        let mut requests_per_minute = vec![0u64; latency_minutes()];
         let uri_sets = self
             .uri_sets
             .entries()
             .into_iter()
-            .map(|e| (e.key.to_string(), uri_set_snapshot(&e, now)))
+            .map(|e| {
+                let windows = e.latency.snapshot(now);
+                latency.one_minute.merge(&windows.one_minute);
+                latency.fifteen_minutes.merge(&windows.fifteen_minutes);
+                latency.total.merge(&windows.total);
+                latency.one_minute_errors = latency
+                    .one_minute_errors
+                    .wrapping_add(windows.one_minute_errors);
+                latency.fifteen_minutes_errors = latency
+                    .fifteen_minutes_errors
+                    .wrapping_add(windows.fifteen_minutes_errors);
+                latency.total_errors = latency.total_errors.wrapping_add(windows.total_errors);
+                for (sum, n) in requests_per_minute
+                    .iter_mut()
+                    .zip(e.latency.minute_counts(now))
+                {
+                    *sum = sum.wrapping_add(n);
+                }
+                (e.key.to_string(), uri_set_snapshot(&e, &windows))
+            })
             .collect();
-        let latency = self.latency.snapshot(now);
 
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let requests_total = load(&self.requests_total);
@@ -360,10 +381,14 @@ impl HttpNamespace {
             p99_seconds: latency.total.quantile_secs(0.99),
             p999_seconds: latency.total.quantile_secs(0.999),
             windows: windows_of(&latency),
-            requests_per_minute: self.latency.minute_counts(now),
+            requests_per_minute,
             duration_buckets: config.duration_buckets.clone(),
         }
     }
+}
+
+fn latency_minutes() -> usize {
+    crate::window::MINUTE_SLOTS
 }
 
 /// The `"1m"`, `"15m"` and `"total"` figures of a windowed histogram.
@@ -443,9 +468,8 @@ fn status_class_index(status: u16) -> Option<usize> {
     }
 }
 
-fn uri_set_snapshot(e: &UriSetEntry, now: Instant) -> UriSetSnapshot {
+fn uri_set_snapshot(e: &UriSetEntry, latency: &Windows) -> UriSetSnapshot {
     let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    let latency = e.latency.snapshot(now);
     let total = &latency.total;
     let count = total.count();
     let sum = nanos_to_secs(total.sum());
@@ -497,7 +521,7 @@ fn uri_set_snapshot(e: &UriSetEntry, now: Instant) -> UriSetSnapshot {
         p90_seconds: total.quantile_secs(0.9),
         p99_seconds: total.quantile_secs(0.99),
         p999_seconds: total.quantile_secs(0.999),
-        windows: windows_of(&latency),
+        windows: windows_of(latency),
         durations,
     }
 }

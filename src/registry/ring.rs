@@ -46,21 +46,6 @@ impl<T> Ring<T> {
         seq
     }
 
-    /// Removes the item with sequence number `seq`, if it is still there.
-    pub(crate) fn remove(&self, seq: u64) {
-        if let Some(slot) = self.slot(seq) {
-            let removed = {
-                let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
-                if slot.as_ref().is_some_and(|(s, _)| *s == seq) {
-                    slot.take()
-                } else {
-                    None
-                }
-            };
-            drop(removed);
-        }
-    }
-
     /// Maps every item (under its slot's lock), newest first.
     pub(crate) fn collect<R>(&self, mut f: impl FnMut(&T) -> Option<R>) -> Vec<R> {
         let mut items: Vec<(u64, R)> = Vec::with_capacity(self.slots.len());
@@ -109,13 +94,11 @@ mod tests {
     }
 
     #[test]
-    fn remove_and_clear() {
+    fn clear() {
         let ring = Ring::new(4);
-        let a = ring.push("a");
+        ring.push("a");
         ring.push("b");
-        ring.remove(a);
-        ring.remove(a + 100);
-        assert_eq!(ring.collect(|s| Some(*s)), vec!["b"]);
+        assert_eq!(ring.collect(|s| Some(*s)), vec!["b", "a"]);
         ring.clear();
         assert!(ring.collect(|s| Some(*s)).is_empty());
     }
