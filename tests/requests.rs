@@ -1500,3 +1500,45 @@ async fn request_derived_strings_never_reach_output_unescaped() {
     );
     assert!(page.contains("/x/%3Cscript%3Ealert(1)%3C%2Fscript%3E%0Anext"));
 }
+
+/// A plain tower service (no axum) reaching its request through `RequestStats::current()`
+/// and, with `request_extension(true)`, through the request extensions.
+#[tokio::test(start_paused = true)]
+async fn plain_services_reach_the_request_through_current_and_the_extension() {
+    use tower::{service_fn, ServiceBuilder};
+
+    for extension in [false, true] {
+        let stats = build(Stats::builder().request_extension(extension));
+        let service = ServiceBuilder::new()
+            .layer(stats.layer())
+            .service(service_fn(|req: Request<_>| async move {
+                let from_extension = req.extensions().get::<RequestStats>().cloned();
+                let current = RequestStats::current();
+                current.event("from current").expect("an instant");
+                if let Some(handle) = &from_extension {
+                    handle.event("from the extension").expect("an instant");
+                    assert_eq!(handle.id(), current.id());
+                }
+                Ok::<_, std::convert::Infallible>(Response::new(http_body_util::Full::new(
+                    Bytes::from_static(b"ok"),
+                )))
+            }));
+        let response = service
+            .oneshot(Request::new(http_body_util::Empty::<Bytes>::new()))
+            .await
+            .expect("infallible");
+        response.into_body().collect().await.expect("body");
+
+        let recent = stats.recent_requests();
+        let labels: Vec<&str> = recent[0].events.iter().map(|e| e.label.as_str()).collect();
+        if extension {
+            assert_eq!(labels, ["from current", "from the extension"]);
+        } else {
+            assert_eq!(labels, ["from current"], "no extension unless asked for");
+        }
+    }
+    // Outside a recorded request, the handle does nothing.
+    let outside = RequestStats::current();
+    assert!(!outside.is_recording());
+    assert_eq!(outside.event("ignored"), Ok(()));
+}
