@@ -1,0 +1,193 @@
+//! In-process cost of the stats layer, single-threaded, for callgrind and for the clock.
+//!
+//! ```not_rust
+//! cargo build --release --example bench_callgrind
+//! # N requests of the mix (GET /hello, GET /users/{id}, 1 KiB POST /echo), for callgrind:
+//! valgrind --tool=callgrind target/release/examples/bench_callgrind run layered 2000
+//! # interleaved rounds of bare, tower-http's in-flight counter and TraceLayer (no subscriber)
+//! # and layered; medians in ns/request:
+//! target/release/examples/bench_callgrind time [ROUNDS] [REQUESTS_PER_ROUND]
+//! # request latency while another thread snapshots and renders /stats/data continuously:
+//! target/release/examples/bench_callgrind render [SECONDS]
+//! ```
+//!
+//! `benches/callgrind.sh` runs `run` under callgrind for N and 2N requests and takes the
+//! difference, so that start-up and set-up cancel.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use tokio::runtime::Runtime;
+use tower_stats::Stats;
+
+#[path = "../benches/support/app.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod app;
+
+/// The variants, bare first and layered last.
+const VARIANTS: [&str; 4] = ["bare", "in-flight", "trace", "layered"];
+
+const USAGE: &str = "usage: bench_callgrind run <bare|in-flight|trace|layered> <REQUESTS>
+       bench_callgrind time [ROUNDS] [REQUESTS_PER_ROUND]
+       bench_callgrind render [SECONDS]";
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize, default: u64| -> Result<u64, String> {
+        args.get(i).map_or(Ok(default), |s| {
+            s.parse().map_err(|_| format!("not a number: {s}"))
+        })
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match args.first().map(String::as_str) {
+        Some("run") => {
+            let stats = Stats::new();
+            let app = args
+                .get(1)
+                .and_then(|name| app::variant(name, &stats))
+                .ok_or(USAGE)?;
+            let n = arg(2, 2_000)?;
+            rt.block_on(app::send_mix(&app, n, 0));
+        }
+        Some("time") => time(&rt, arg(1, 41)?, arg(2, 20_000)?),
+        Some("render") => render(&rt, Duration::from_secs(arg(1, 3)?)),
+        _ => return Err(USAGE.into()),
+    }
+    Ok(())
+}
+
+/// Nanoseconds per request for `n` requests of the mix.
+fn round(rt: &Runtime, app: &Router, n: u64) -> f64 {
+    let start = Instant::now();
+    rt.block_on(app::send_mix(app, n, 0));
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 0 {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    }
+}
+
+/// Interleaved rounds of every variant, rotating which goes first.
+fn time(rt: &Runtime, rounds: u64, n: u64) {
+    let stats = Stats::new();
+    let apps: Vec<(&str, Router)> = VARIANTS
+        .iter()
+        .filter_map(|name| Some((*name, app::variant(name, &stats)?)))
+        .collect();
+    // Warm-up: caches, the allocator, the URI sets and histogram chunks.
+    for (_, app) in &apps {
+        round(rt, app, n);
+    }
+    let mut times = vec![Vec::new(); apps.len()];
+    let mut added = Vec::new();
+    for r in 0..rounds {
+        let mut this_round = vec![0.0; apps.len()];
+        for k in 0..apps.len() {
+            let i = (k + r as usize) % apps.len();
+            this_round[i] = round(rt, &apps[i].1, n);
+        }
+        added.push(this_round[apps.len() - 1] - this_round[0]);
+        for (t, x) in times.iter_mut().zip(this_round) {
+            t.push(x);
+        }
+    }
+    println!("mix, {rounds} interleaved rounds of {n} requests, current-thread runtime, oneshot");
+    let bare = median(&mut times[0]);
+    for ((name, _), t) in apps.iter().zip(&mut times) {
+        let m = median(t);
+        println!(
+            "{name:<10} median {m:8.1} ns/request  min {:8.1}  {:+7.1} ns  {:.3}x bare",
+            t[0],
+            m - bare,
+            m / bare
+        );
+    }
+    println!(
+        "layered - bare, median of paired differences: {:+.1} ns/request",
+        median(&mut added)
+    );
+    assert_eq!(
+        stats.snapshot().http.requests_total,
+        (rounds + 1) * n,
+        "every layered request was recorded"
+    );
+}
+
+/// Per-request latencies of the mix on this thread for `duration`.
+fn latencies(rt: &Runtime, app: &Router, duration: Duration) -> Vec<f64> {
+    rt.block_on(async {
+        let mut out = Vec::new();
+        let end = Instant::now() + duration;
+        let mut i = 0u64;
+        while Instant::now() < end {
+            for _ in 0..64 {
+                let start = Instant::now();
+                app::send_mix(app, 1, i).await;
+                out.push(start.elapsed().as_nanos() as f64);
+                i += 1;
+            }
+        }
+        out
+    })
+}
+
+fn summary(name: &str, mut values: Vec<f64>) {
+    values.sort_by(f64::total_cmp);
+    let q = |p: f64| values[((values.len() - 1) as f64 * p) as usize] / 1_000.0;
+    println!(
+        "{name:<34} n={:>7}  p50 {:>8.2} µs  p99 {:>8.2} µs  p99.9 {:>8.2} µs  max {:>9.2} µs",
+        values.len(),
+        q(0.5),
+        q(0.99),
+        q(0.999),
+        q(1.0)
+    );
+}
+
+/// Recording while another thread snapshots and renders `/stats/data` in a loop, at the sizes
+/// of the render budget: if a lock were held across a render, requests would wait for it.
+fn render(rt: &Runtime, duration: Duration) {
+    let stats = app::report_stats();
+    let app = app::report_app(&stats);
+    rt.block_on(app::fill_report_sizes(&stats, &app));
+    latencies(rt, &app, Duration::from_millis(200));
+
+    let alone = latencies(rt, &app, duration);
+    let stop = Arc::new(AtomicBool::new(false));
+    let renderer = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut times = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let start = Instant::now();
+                let json = tower_stats::report::json::render(&stats.snapshot());
+                std::hint::black_box(json);
+                times.push(start.elapsed().as_nanos() as f64);
+            }
+            times
+        })
+    };
+    let during = latencies(rt, &app, duration);
+    stop.store(true, Ordering::Relaxed);
+    let renders = renderer.join().expect("the renderer finishes");
+    let secs = duration.as_secs_f64();
+    println!("256 URI sets, 100 slow requests, 1,000 in flight; mix on a current-thread runtime");
+    println!(
+        "requests/s: {:.0} alone, {:.0} while another thread renders /stats/data nonstop",
+        alone.len() as f64 / secs,
+        during.len() as f64 / secs
+    );
+    summary("request, nothing rendering", alone);
+    summary("request, /stats/data rendering", during);
+    summary("snapshot + JSON render", renders);
+}
