@@ -5,7 +5,6 @@ use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use super::handle::Entered;
 use super::RecordGuard;
 use crate::snapshot::Outcome;
 
@@ -76,10 +75,10 @@ impl<B: Body> Body for ResponseBody<B> {
         let Some(guard) = this.guard.as_mut() else {
             return this.inner.poll_frame(cx);
         };
+        // The current request is not entered here: handlers take their `RequestStats` before
+        // they return a body, and most bodies are one frame.
         guard.polling = true;
-        let entered = Entered::enter(&mut guard.current);
         let poll = this.inner.as_mut().poll_frame(cx);
-        drop(entered);
         guard.polling = false;
         let outcome = match &poll {
             Poll::Pending => return poll,

@@ -7,7 +7,7 @@ use http::{HeaderMap, Method, StatusCode};
 use tokio::time::Instant;
 
 use super::handle::Current;
-use crate::registry::http::{duration_nanos, Finished, Live};
+use crate::registry::http::{duration_nanos, Extra, Finished, Live};
 use crate::snapshot::Outcome;
 use crate::stats::Shared;
 use crate::uri_set::{UriSetEntry, STATUS_CLASSES};
@@ -59,11 +59,14 @@ impl RecordGuard {
                 status: None,
                 bytes_read: 0,
                 bytes_written: 0,
-                client,
                 stream: false,
                 detailed,
-                events: Vec::new(),
-                events_dropped: 0,
+                extra: client.map(|client| {
+                    Box::new(Extra {
+                        client: Some(client),
+                        ..Extra::default()
+                    })
+                }),
             },
         );
         Self {

@@ -278,12 +278,13 @@ impl RequestStats {
             if !live.detailed {
                 return;
             }
-            if live.events.len() >= max_events {
-                live.events_dropped = live.events_dropped.saturating_add(1);
+            let extra = live.extra_mut();
+            if extra.events.len() >= max_events {
+                extra.events_dropped = extra.events_dropped.saturating_add(1);
                 return;
             }
             if let Some(event) = event.take() {
-                live.events.push(TimedEvent {
+                extra.events.push(TimedEvent {
                     label: sanitize::clean(&event.label, cap),
                     data: event.data.map(|d| sanitize::clean(&d, cap)),
                     start,
@@ -328,7 +329,9 @@ impl RequestStats {
         };
         shared.http.in_flight.update(*id, |live| {
             live.detailed = false;
-            live.events = Vec::new();
+            if let Some(extra) = live.extra.as_mut() {
+                extra.events = Vec::new();
+            }
         });
     }
 }

@@ -53,13 +53,28 @@ pub(crate) struct Live {
     pub(crate) status: Option<StatusCode>,
     pub(crate) bytes_read: u64,
     pub(crate) bytes_written: u64,
-    pub(crate) client: Option<SocketAddr>,
     pub(crate) stream: bool,
     /// Whether the request keeps a detailed record (sampled, and not `dont_record`).
     pub(crate) detailed: bool,
-    /// Custom events of the timeline (empty, so unallocated, unless the handler adds some).
+    /// What most requests do not have (a client address, a timeline): allocated only when
+    /// needed, so that the record moved through the tables stays small.
+    pub(crate) extra: Option<Box<Extra>>,
+}
+
+/// The optional parts of a live request.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Extra {
+    pub(crate) client: Option<SocketAddr>,
+    /// Custom events of the timeline.
     pub(crate) events: Vec<TimedEvent>,
     pub(crate) events_dropped: u32,
+}
+
+impl Live {
+    /// The optional parts, created on first use.
+    pub(crate) fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
 }
 
 /// A custom event on a request's timeline.
@@ -101,7 +116,7 @@ impl std::fmt::Debug for Live {
             .field("uri_set", &self.uri_set.key)
             .field("status", &self.status)
             .field("detailed", &self.detailed)
-            .field("events", &self.events.len())
+            .field("extra", &self.extra)
             .finish_non_exhaustive()
     }
 }
@@ -556,11 +571,16 @@ pub(crate) fn record_of(
         bytes_read: live.bytes_read,
         bytes_written: live.bytes_written,
         outcome: finished.unwrap_or(Outcome::InFlight),
-        client: live.client.map(|a| a.to_string()),
+        client: live
+            .extra
+            .as_ref()
+            .and_then(|x| x.client)
+            .map(|a| a.to_string()),
         stream: live.stream,
         events: live
-            .events
+            .extra
             .iter()
+            .flat_map(|x| &x.events)
             .map(|e| TimelineEvent {
                 label: e.label.clone(),
                 data: e.data.clone(),
@@ -568,7 +588,7 @@ pub(crate) fn record_of(
                 duration_seconds: e.end.saturating_duration_since(e.start).as_secs_f64(),
             })
             .collect(),
-        events_dropped: live.events_dropped,
+        events_dropped: live.extra.as_ref().map_or(0, |x| x.events_dropped),
     }
 }
 
