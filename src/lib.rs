@@ -1,8 +1,9 @@
 //! Live, exact, bounded request statistics for [tower] and [axum] services.
 //!
 //! Add one layer and mount one router, and see what the server is doing right now: a page at
-//! `/stats`, JSON at `/stats/data`, and `POST` control routes to pause, resume and reset
-//! recording.
+//! `/stats`, JSON at `/stats/data`, Prometheus metrics at `/stats/metrics`, recent requests
+//! with their timelines at `/stats/requests`, an event stream at `/stats/events`, and `POST`
+//! control routes to pause, resume and reset recording.
 //!
 //! ```
 //! use axum::{routing::get, Router};
@@ -16,8 +17,17 @@
 //! # drop(app);
 //! ```
 //!
-//! What is recorded is described in the [`record`] module; the JSON document in
-//! [`Snapshot`]; the routes and their protections in the `router` module docs.
+//! Where to read on:
+//!
+//! - what is recorded, and when: the [`record`] module;
+//! - the JSON document: [`Snapshot`]; latency distributions and their error bound: the
+//!   [`histogram`] module;
+//! - application statistics: [`Stats::namespace`] and the [`registry`] module;
+//! - a handler's own timeline: [`RequestStats`];
+//! - which requests are recorded: the [`filter`] module and
+//!   [`StatsBuilder::record_fraction`];
+//! - the routes and their protections: the `router` module (feature `axum`); the renderers:
+//!   the [`report`] module; the event stream: the [`events`] module.
 //!
 //! # Feature flags
 //!
