@@ -104,22 +104,23 @@ impl RecordGuard {
             status == StatusCode::SWITCHING_PROTOCOLS || (!sized && is_event_stream(headers));
         let stream = self.stream;
         let read = take_read(&mut self.current);
-        let named = http.in_flight.update(self.id, |live| {
+        let found = http.in_flight.update(self.id, |live| {
             live.status = Some(status);
             live.stream = stream;
             live.bytes_read = live.bytes_read.saturating_add(read);
-            Arc::clone(&live.uri_set)
+            // Counted under the shard's lock, so the set needs no reference of its own.
+            http.count_status(status.as_u16(), &live.uri_set);
+            if stream {
+                live.uri_set.streams.fetch_add(1, Ordering::Relaxed);
+            }
         });
-        let Some(named) = named else {
+        if found.is_none() {
             // Withdrawn while it ran (a request to the stats routes): nothing more to record.
             self.done = true;
             return true;
-        };
-        let uri_set = named;
-        http.count_status(status.as_u16(), &uri_set);
+        }
         if self.stream {
             http.streams_total.fetch_add(1, Ordering::Relaxed);
-            uri_set.streams.fetch_add(1, Ordering::Relaxed);
         }
         let bodyless = head
             || status.is_informational()
@@ -173,20 +174,24 @@ impl RecordGuard {
             return;
         };
         live.bytes_read = live.bytes_read.saturating_add(read);
-        let uri_set = Arc::clone(&live.uri_set);
+        let uri_set = &*live.uri_set;
 
         if self.status.is_none() && outcome == Outcome::Aborted {
             // The client left before any status existed: nginx's 499.
             self.status = StatusCode::from_u16(499).ok();
-            http.count_status(499, &uri_set);
+            http.count_status(499, uri_set);
         }
 
-        uri_set
-            .bytes_read
-            .fetch_add(live.bytes_read, Ordering::Relaxed);
-        uri_set
-            .bytes_written
-            .fetch_add(self.bytes_written, Ordering::Relaxed);
+        if live.bytes_read > 0 {
+            uri_set
+                .bytes_read
+                .fetch_add(live.bytes_read, Ordering::Relaxed);
+        }
+        if self.bytes_written > 0 {
+            uri_set
+                .bytes_written
+                .fetch_add(self.bytes_written, Ordering::Relaxed);
+        }
 
         let errored = matches!(outcome, Outcome::Error | Outcome::Panicked);
         match outcome {
@@ -217,7 +222,6 @@ impl RecordGuard {
         }
         live.status = self.status;
         live.bytes_written = self.bytes_written;
-        live.uri_set = uri_set;
         let finished = Finished {
             id: self.id,
             live,

@@ -97,6 +97,7 @@ impl<S> StatsService<S> {
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for StatsService<S>
 where
     S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
+    ReqBody: http_body::Body,
     ResBody: http_body::Body,
 {
     type Response = Response<ResponseBody<ResBody>>;
@@ -202,7 +203,12 @@ where
                 .insert(RequestStats::new(Arc::clone(shared), id));
         }
         let head = parts.method == http::Method::HEAD;
-        let body = RequestBody::tracked(body, Arc::clone(shared), id);
+        // A body already at its end (most GET requests) has nothing to count.
+        let body = if http_body::Body::is_end_stream(&body) {
+            RequestBody::untracked(body)
+        } else {
+            RequestBody::tracked(body, Arc::clone(shared), id)
+        };
         // If the inner `call` panics, the guard is dropped while unwinding: recorded as panicked.
         let future = self.inner.call(Request::from_parts(parts, body));
         ResponseFuture::new(future, Some(guard), head)
