@@ -88,7 +88,7 @@ impl EventLog {
             message: format!(
                 "Started {} {}",
                 clean(live.method.as_str(), config),
-                recorded_path(&live.uri, config)
+                recorded_path(live.path.as_ref(), config)
             ),
             ..event(live.start)
         };
@@ -117,7 +117,7 @@ fn finished(f: &Finished, config: &Config, base: StreamEvent) -> StreamEvent {
     let what = format!(
         "{} {}",
         clean(f.live.method.as_str(), config),
-        recorded_path(&f.live.uri, config)
+        recorded_path(f.live.path.as_ref(), config)
     );
     let status = f.live.status;
     let status_text = status.map_or_else(|| "no status".to_owned(), |s| s.as_u16().to_string());

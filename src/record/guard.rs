@@ -53,7 +53,10 @@ impl RecordGuard {
             id,
             Live {
                 method: method.clone(),
-                uri: uri.clone(),
+                path: uri
+                    .path_and_query()
+                    .cloned()
+                    .or_else(|| http::uri::PathAndQuery::try_from(uri.path()).ok()),
                 uri_set,
                 start,
                 status: None,

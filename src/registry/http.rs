@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http::{Method, StatusCode, Uri};
+use http::uri::PathAndQuery;
+use http::{Method, StatusCode};
 use tokio::time::Instant;
 
 use crate::config::Config;
@@ -47,7 +48,9 @@ type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 #[derive(Clone)]
 pub(crate) struct Live {
     pub(crate) method: Method,
-    pub(crate) uri: Uri,
+    /// Path and query (kept whole; the query is only shown when enabled). Smaller than the
+    /// whole `Uri`, which this record never needs.
+    pub(crate) path: Option<PathAndQuery>,
     pub(crate) uri_set: Arc<UriSetEntry>,
     pub(crate) start: Instant,
     pub(crate) status: Option<StatusCode>,
@@ -112,7 +115,7 @@ impl std::fmt::Debug for Live {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Live")
             .field("method", &self.method)
-            .field("uri", &self.uri)
+            .field("path", &self.path)
             .field("uri_set", &self.uri_set.key)
             .field("status", &self.status)
             .field("detailed", &self.detailed)
@@ -542,10 +545,11 @@ fn uri_set_snapshot(e: &UriSetEntry, latency: &Windows) -> UriSetSnapshot {
 }
 
 /// The path as recorded: capped and cleaned, with the query only when enabled.
-pub(crate) fn recorded_path(uri: &Uri, config: &Config) -> String {
-    let raw = match (config.record_query, uri.path_and_query()) {
+pub(crate) fn recorded_path(path: Option<&PathAndQuery>, config: &Config) -> String {
+    let raw = match (config.record_query, path) {
         (true, Some(pq)) => pq.as_str(),
-        _ => uri.path(),
+        (false, Some(pq)) => pq.path(),
+        (_, None) => "",
     };
     crate::sanitize::clean(raw, config.max_string_len)
 }
@@ -562,7 +566,7 @@ pub(crate) fn record_of(
     RequestRecord {
         id: id.to_string(),
         method: crate::sanitize::clean(live.method.as_str(), config.max_string_len),
-        path: recorded_path(&live.uri, config),
+        path: recorded_path(live.path.as_ref(), config),
         uri_set: live.uri_set.key.to_string(),
         start_time: clock.epoch_of(live.start),
         end_time: finished.map(|_| clock.epoch_of(end)),
