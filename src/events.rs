@@ -21,7 +21,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::registry::http::{recorded_path, Clock, Finished, HttpNamespace, Live};
+use crate::registry::http::{raw_path, Clock, Finished, HttpNamespace, Live};
 use crate::registry::ring::Ring;
 use crate::snapshot::Outcome;
 
@@ -82,23 +82,25 @@ impl EventLog {
                 },
             ));
         }
-        let started = |id: u64, live: &Live| StreamEvent {
+        let started = |id: u64, live: &Live, path: &str| StreamEvent {
             kind: "request_started",
             request_id: Some(id.to_string()),
             message: format!(
                 "Started {} {}",
                 clean(live.method.as_str(), config),
-                recorded_path(live.path.as_ref(), config)
+                clean(path, config)
             ),
             ..event(live.start)
         };
         http.in_flight.collect(|id, live| {
             if live.detailed && fresh(live.start) {
-                events.push((live.start, 0, started(id, live)));
+                let path = raw_path(live.path.as_ref(), config);
+                events.push((live.start, 0, started(id, live, path)));
             }
         });
         for (start, finish) in http.recent.collect(|f| {
-            let start = fresh(f.live.start).then(|| (f.live.start, started(f.id, &f.live)));
+            let start = fresh(f.live.start)
+                .then(|| (f.live.start, started(f.id, &f.live, f.path.as_str())));
             let finish = fresh(f.end).then(|| (f.end, finished(f, config, event(f.end))));
             Some((start, finish))
         }) {
@@ -117,7 +119,7 @@ fn finished(f: &Finished, config: &Config, base: StreamEvent) -> StreamEvent {
     let what = format!(
         "{} {}",
         clean(f.live.method.as_str(), config),
-        recorded_path(f.live.path.as_ref(), config)
+        crate::sanitize::clean(f.path.as_str(), config.max_string_len)
     );
     let status = f.live.status;
     let status_text = status.map_or_else(|| "no status".to_owned(), |s| s.as_u16().to_string());

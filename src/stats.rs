@@ -326,7 +326,16 @@ impl Stats {
         let http = &shared.http;
         let now = Instant::now();
         if let Some(record) = http.in_flight.update(id, |live| {
-            crate::registry::http::record_of(id, live, &shared.clock, now, None, &shared.config)
+            let path = crate::registry::http::raw_path(live.path.as_ref(), &shared.config);
+            crate::registry::http::record_of(
+                id,
+                live,
+                path,
+                &shared.clock,
+                now,
+                None,
+                &shared.config,
+            )
         }) {
             return Some(record);
         }

@@ -225,12 +225,7 @@ impl RecordGuard {
         }
         live.status = self.status;
         live.bytes_written = self.bytes_written;
-        let finished = Finished {
-            id: self.id,
-            live,
-            end,
-            outcome,
-        };
+        let finished = Finished::new(self.id, live, end, outcome, config);
         let threshold = config.slow_threshold;
         if !self.stream && !threshold.is_zero() && elapsed > threshold && config.slow_capacity > 0 {
             http.push_slow(finished.clone(), config.slow_capacity);

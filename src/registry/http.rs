@@ -93,21 +93,81 @@ pub(crate) struct TimedEvent {
 #[derive(Debug, Clone)]
 pub(crate) struct Finished {
     pub(crate) id: u64,
+    /// The live record, without its path (see `path`).
     pub(crate) live: Live,
+    /// The path as recorded, copied out of the request: a kept `PathAndQuery` would keep the
+    /// server's whole read buffer alive, for as long as the request stays in the ring.
+    pub(crate) path: StoredPath,
     pub(crate) end: Instant,
     pub(crate) outcome: Outcome,
 }
 
 impl Finished {
+    /// Finishes `live`: copies its path out and lets go of the request's buffers.
+    pub(crate) fn new(
+        id: u64,
+        mut live: Live,
+        end: Instant,
+        outcome: Outcome,
+        config: &Config,
+    ) -> Self {
+        let path = StoredPath::new(raw_path(live.path.as_ref(), config));
+        live.path = None;
+        Self {
+            id,
+            live,
+            path,
+            end,
+            outcome,
+        }
+    }
+
     pub(crate) fn record(&self, clock: &Clock, config: &Config) -> RequestRecord {
         record_of(
             self.id,
             &self.live,
+            self.path.as_str(),
             clock,
             self.end,
             Some(self.outcome),
             config,
         )
+    }
+}
+
+/// A path kept by value: inline up to 62 bytes (no allocation), on the heap beyond.
+#[derive(Clone)]
+pub(crate) enum StoredPath {
+    Inline { len: u8, bytes: [u8; 62] },
+    Heap(Box<str>),
+}
+
+impl StoredPath {
+    pub(crate) fn new(path: &str) -> Self {
+        match u8::try_from(path.len()) {
+            Ok(len) if path.len() <= 62 => {
+                let mut bytes = [0u8; 62];
+                bytes[..path.len()].copy_from_slice(path.as_bytes());
+                Self::Inline { len, bytes }
+            }
+            _ => Self::Heap(path.into()),
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            Self::Inline { len, bytes } => {
+                std::str::from_utf8(bytes.get(..usize::from(*len)).unwrap_or_default())
+                    .unwrap_or_default()
+            }
+            Self::Heap(path) => path,
+        }
+    }
+}
+
+impl std::fmt::Debug for StoredPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("StoredPath").field(&self.as_str()).finish()
     }
 }
 
@@ -544,20 +604,20 @@ fn uri_set_snapshot(e: &UriSetEntry, latency: &Windows) -> UriSetSnapshot {
     }
 }
 
-/// The path as recorded: capped and cleaned, with the query only when enabled.
-pub(crate) fn recorded_path(path: Option<&PathAndQuery>, config: &Config) -> String {
-    let raw = match (config.record_query, path) {
+/// The path, with the query only when enabled, before cleaning.
+pub(crate) fn raw_path<'a>(path: Option<&'a PathAndQuery>, config: &Config) -> &'a str {
+    match (config.record_query, path) {
         (true, Some(pq)) => pq.as_str(),
         (false, Some(pq)) => pq.path(),
         (_, None) => "",
-    };
-    crate::sanitize::clean(raw, config.max_string_len)
+    }
 }
 
 /// Builds the record of a live request or, with `end`, of a finished one.
 pub(crate) fn record_of(
     id: u64,
     live: &Live,
+    path: &str,
     clock: &Clock,
     end: Instant,
     finished: Option<Outcome>,
@@ -566,7 +626,7 @@ pub(crate) fn record_of(
     RequestRecord {
         id: id.to_string(),
         method: crate::sanitize::clean(live.method.as_str(), config.max_string_len),
-        path: recorded_path(live.path.as_ref(), config),
+        path: crate::sanitize::clean(path, config.max_string_len),
         uri_set: live.uri_set.key.to_string(),
         start_time: clock.epoch_of(live.start),
         end_time: finished.map(|_| clock.epoch_of(end)),
@@ -603,5 +663,13 @@ fn live_record(
     now: Instant,
     config: &Config,
 ) -> RequestRecord {
-    record_of(id, live, clock, now, None, config)
+    record_of(
+        id,
+        live,
+        raw_path(live.path.as_ref(), config),
+        clock,
+        now,
+        None,
+        config,
+    )
 }
