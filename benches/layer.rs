@@ -145,7 +145,7 @@ fn histogram(c: &mut Criterion) {
         });
     });
     group.finish();
-    assert!(histogram.count() > 0);
+    black_box(histogram.count());
 }
 
 fn report(c: &mut Criterion) {
