@@ -325,7 +325,7 @@ impl Stats {
         let shared = &*self.shared;
         let http = &shared.http;
         let now = Instant::now();
-        if let Some(record) = http.in_flight.update(id, |live| {
+        if let Some(record) = http.in_flight.find(id, |live| {
             let path = crate::registry::http::raw_path(live.path.as_ref(), &shared.config);
             crate::registry::http::record_of(
                 id,

@@ -7,7 +7,7 @@ use http::{HeaderMap, Method, StatusCode};
 use tokio::time::Instant;
 
 use super::handle::Current;
-use crate::registry::http::{duration_nanos, Extra, Finished, Live};
+use crate::registry::http::{duration_nanos, Extra, Finished, Live, SlotKey};
 use crate::snapshot::Outcome;
 use crate::stats::Shared;
 use crate::uri_set::{UriSetEntry, STATUS_CLASSES};
@@ -21,6 +21,7 @@ use crate::uri_set::{UriSetEntry, STATUS_CLASSES};
 pub(crate) struct RecordGuard {
     shared: Arc<Shared>,
     id: u64,
+    key: SlotKey,
     start: Instant,
     status: Option<StatusCode>,
     bytes_written: u64,
@@ -35,6 +36,11 @@ pub(crate) struct RecordGuard {
 }
 
 impl RecordGuard {
+    /// Where the request is kept in the in-flight table.
+    pub(crate) fn key(&self) -> SlotKey {
+        self.key
+    }
+
     /// Counts the request as started and enters it in the in-flight table. `detailed` says
     /// whether it keeps a detailed record (timeline, slow list, recent requests, event stream).
     pub(crate) fn start(
@@ -49,7 +55,7 @@ impl RecordGuard {
         let http = &shared.http;
         let start = Instant::now();
         http.requests_total.fetch_add(1, Ordering::Relaxed);
-        http.in_flight.insert(
+        let key = http.in_flight.insert(
             id,
             Live {
                 method: method.clone(),
@@ -74,6 +80,7 @@ impl RecordGuard {
         );
         Self {
             id,
+            key,
             start,
             status: None,
             bytes_written: 0,
@@ -82,6 +89,7 @@ impl RecordGuard {
             current: Some(Current {
                 shared: Arc::clone(&shared),
                 id,
+                key,
                 unflushed_read: 0,
             }),
             done: false,
@@ -107,7 +115,7 @@ impl RecordGuard {
             status == StatusCode::SWITCHING_PROTOCOLS || (!sized && is_event_stream(headers));
         let stream = self.stream;
         let read = take_read(&mut self.current);
-        let found = http.in_flight.update(self.id, |live| {
+        let found = http.in_flight.update(self.key, self.id, |live| {
             live.status = Some(status);
             live.stream = stream;
             live.bytes_read = live.bytes_read.saturating_add(read);
@@ -140,9 +148,12 @@ impl RecordGuard {
     pub(crate) fn flush_read(&mut self) {
         let read = take_read(&mut self.current);
         if read > 0 {
-            self.shared.http.in_flight.update(self.id, |live| {
-                live.bytes_read = live.bytes_read.saturating_add(read);
-            });
+            self.shared
+                .http
+                .in_flight
+                .update(self.key, self.id, |live| {
+                    live.bytes_read = live.bytes_read.saturating_add(read);
+                });
         }
     }
 
@@ -156,7 +167,7 @@ impl RecordGuard {
         let http = &self.shared.http;
         http.bytes_written_total.fetch_add(bytes, Ordering::Relaxed);
         if !last {
-            http.in_flight.update(self.id, |live| {
+            http.in_flight.update(self.key, self.id, |live| {
                 live.bytes_written = live.bytes_written.saturating_add(bytes);
             });
         }
@@ -172,7 +183,7 @@ impl RecordGuard {
         let config = &shared.config;
         let end = Instant::now();
         let read = take_read(&mut self.current);
-        let Some(mut live) = http.in_flight.remove(self.id) else {
+        let Some(mut live) = http.in_flight.remove(self.key, self.id) else {
             // Withdrawn while it ran: it leaves no trace.
             return;
         };

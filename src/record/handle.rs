@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::registry::http::TimedEvent;
+use crate::registry::http::{SlotKey, TimedEvent};
 use crate::sanitize;
 use crate::stats::Shared;
 use crate::uri_set::method_index;
@@ -55,7 +55,7 @@ use crate::uri_set::method_index;
 /// ```
 #[derive(Clone, Default)]
 pub struct RequestStats {
-    inner: Option<(Arc<Shared>, u64)>,
+    inner: Option<(Arc<Shared>, u64, SlotKey)>,
 }
 
 impl fmt::Debug for RequestStats {
@@ -159,6 +159,7 @@ impl EventTimer {
 pub(crate) struct Current {
     pub(crate) shared: Arc<Shared>,
     pub(crate) id: u64,
+    pub(crate) key: SlotKey,
     /// Request body bytes read while polled, not yet added to the live record.
     pub(crate) unflushed_read: u64,
 }
@@ -207,9 +208,9 @@ pub(crate) fn count_read_locally(id: u64, n: u64) -> bool {
 }
 
 impl RequestStats {
-    pub(crate) fn new(shared: Arc<Shared>, id: u64) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, id: u64, key: SlotKey) -> Self {
         Self {
-            inner: Some((shared, id)),
+            inner: Some((shared, id, key)),
         }
     }
 
@@ -225,7 +226,7 @@ impl RequestStats {
             let current = c.take();
             let handle = current
                 .as_ref()
-                .map(|cur| Self::new(Arc::clone(&cur.shared), cur.id))
+                .map(|cur| Self::new(Arc::clone(&cur.shared), cur.id, cur.key))
                 .unwrap_or_default();
             c.set(current);
             handle
@@ -235,7 +236,7 @@ impl RequestStats {
     /// The request's id, or `None` when the request is not recorded.
     #[must_use]
     pub fn id(&self) -> Option<u64> {
-        self.inner.as_ref().map(|(_, id)| *id)
+        self.inner.as_ref().map(|(_, id, _)| *id)
     }
 
     /// Whether the request is recorded.
@@ -268,13 +269,13 @@ impl RequestStats {
             (Some(start), Some(end)) if end < start => return Err(EventError::EndBeforeStart),
             (Some(start), Some(end)) => (start, end),
         };
-        let Some((shared, id)) = &self.inner else {
+        let Some((shared, id, key)) = &self.inner else {
             return Ok(());
         };
         let cap = shared.config.max_string_len;
         let max_events = shared.config.max_events_per_request;
         let mut event = Some(event);
-        shared.http.in_flight.update(*id, |live| {
+        shared.http.in_flight.update(*key, *id, |live| {
             if !live.detailed {
                 return;
             }
@@ -298,7 +299,7 @@ impl RequestStats {
     /// Counts the request in the URI set `label` (with the request's method) instead of the
     /// one chosen when it started. Takes effect for everything recorded when it ends.
     pub fn set_uri_set(&self, label: impl Into<Cow<'static, str>>) {
-        let Some((shared, id)) = &self.inner else {
+        let Some((shared, id, key)) = &self.inner else {
             return;
         };
         let label = label.into();
@@ -306,13 +307,12 @@ impl RequestStats {
         let method = shared
             .http
             .in_flight
-            .update(*id, |live| method_index(&live.method));
+            .update(*key, *id, |live| method_index(&live.method));
         if let Some(method) = method {
             let entry = shared.http.uri_sets.get(method, &label);
-            let old = shared
-                .http
-                .in_flight
-                .update(*id, |live| std::mem::replace(&mut live.uri_set, entry));
+            let old = shared.http.in_flight.update(*key, *id, |live| {
+                std::mem::replace(&mut live.uri_set, entry)
+            });
             // The set chosen at start does not keep a key if this request was its only user.
             if let Some(old) = old {
                 shared.http.uri_sets.release(old);
@@ -324,10 +324,10 @@ impl RequestStats {
     /// recent-requests entry and no event-stream entries. Counters and histograms still count
     /// it, because it did happen; to leave a route out of everything, use the filters.
     pub fn dont_record(&self) {
-        let Some((shared, id)) = &self.inner else {
+        let Some((shared, id, key)) = &self.inner else {
             return;
         };
-        shared.http.in_flight.update(*id, |live| {
+        shared.http.in_flight.update(*key, *id, |live| {
             live.detailed = false;
             if let Some(extra) = live.extra.as_mut() {
                 extra.events = Vec::new();
@@ -341,11 +341,11 @@ impl RequestStats {
     /// Takes the request back out of every statistic, as if it had never been recorded: used
     /// for requests to the stats routes themselves.
     pub(crate) fn withdraw(&self) {
-        let Some((shared, id)) = &self.inner else {
+        let Some((shared, id, key)) = &self.inner else {
             return;
         };
         let http = &shared.http;
-        let Some(live) = http.in_flight.remove(*id) else {
+        let Some(live) = http.in_flight.remove(*key, *id) else {
             return;
         };
         let sub = |counter: &std::sync::atomic::AtomicU64, n: u64| {

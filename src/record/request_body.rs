@@ -7,6 +7,7 @@ use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use crate::registry::http::SlotKey;
 use crate::stats::Shared;
 
 pin_project! {
@@ -17,15 +18,15 @@ pin_project! {
     pub struct RequestBody<B> {
         #[pin]
         inner: B,
-        tracker: Option<(Arc<Shared>, u64)>,
+        tracker: Option<(Arc<Shared>, u64, SlotKey)>,
     }
 }
 
 impl<B> RequestBody<B> {
-    pub(crate) fn tracked(inner: B, shared: Arc<Shared>, id: u64) -> Self {
+    pub(crate) fn tracked(inner: B, shared: Arc<Shared>, id: u64, key: SlotKey) -> Self {
         Self {
             inner,
-            tracker: Some((shared, id)),
+            tracker: Some((shared, id, key)),
         }
     }
 
@@ -82,7 +83,9 @@ impl<B: Body> Body for RequestBody<B> {
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
         let poll = this.inner.poll_frame(cx);
-        if let (Some((shared, id)), Poll::Ready(Some(Ok(frame)))) = (this.tracker.as_ref(), &poll) {
+        if let (Some((shared, id, key)), Poll::Ready(Some(Ok(frame)))) =
+            (this.tracker.as_ref(), &poll)
+        {
             if let Some(data) = frame.data_ref() {
                 let n = data.remaining() as u64;
                 // Read while the request's future is polled (the usual case): counted in the
@@ -93,7 +96,7 @@ impl<B: Body> Body for RequestBody<B> {
                         || shared
                             .http
                             .in_flight
-                            .update(*id, |live| {
+                            .update(*key, *id, |live| {
                                 live.bytes_read = live.bytes_read.saturating_add(n);
                             })
                             .is_some())

@@ -200,14 +200,14 @@ where
         if config.request_extension {
             parts
                 .extensions
-                .insert(RequestStats::new(Arc::clone(shared), id));
+                .insert(RequestStats::new(Arc::clone(shared), id, guard.key()));
         }
         let head = parts.method == http::Method::HEAD;
         // A body already at its end (most GET requests) has nothing to count.
         let body = if http_body::Body::is_end_stream(&body) {
             RequestBody::untracked(body)
         } else {
-            RequestBody::tracked(body, Arc::clone(shared), id)
+            RequestBody::tracked(body, Arc::clone(shared), id, guard.key())
         };
         // If the inner `call` panics, the guard is dropped while unwinding: recorded as panicked.
         let future = self.inner.call(Request::from_parts(parts, body));

@@ -1,7 +1,6 @@
 //! The built-in `http` namespace: counters, the in-flight table, the slow list and URI sets.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,26 +22,6 @@ use crate::uri_set::{UriSetEntry, UriSets, STATUS_CLASSES};
 use crate::window::{WindowedHistogram, Windows};
 
 const SHARDS: usize = 16;
-
-/// Hashes request ids (sequential integers) with one multiplication.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
 
 /// A request that has started and not yet ended.
 #[derive(Clone)]
@@ -184,10 +163,26 @@ impl std::fmt::Debug for Live {
     }
 }
 
+/// Where a live request is kept in the in-flight table: its shard and its slot there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SlotKey {
+    shard: u32,
+    index: u32,
+}
+
+/// One shard: slots reused through a free list, so that entering and leaving the table is a
+/// push and a pop under the shard's lock, without hashing, and allocates nothing once the
+/// shard has grown to the number of requests in flight.
+#[derive(Debug, Default)]
+struct Shard {
+    slots: Vec<Option<(u64, Live)>>,
+    free: Vec<u32>,
+}
+
 /// Live requests, sharded by id so that concurrent requests rarely share a lock.
 #[derive(Debug)]
 pub(crate) struct InFlight {
-    shards: Box<[Mutex<IdMap<Live>>]>,
+    shards: Box<[Mutex<Shard>]>,
 }
 
 impl InFlight {
@@ -197,31 +192,80 @@ impl InFlight {
         }
     }
 
-    fn shard(&self, id: u64) -> std::sync::MutexGuard<'_, IdMap<Live>> {
-        // Ids are sequential, so the low bits spread requests evenly over the shards.
-        self.shards[(id as usize) % SHARDS]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+    fn lock(&self, shard: u32) -> Option<std::sync::MutexGuard<'_, Shard>> {
+        let shard = self.shards.get(usize::try_from(shard).ok()?)?;
+        Some(shard.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    pub(crate) fn insert(&self, id: u64, live: Live) {
-        self.shard(id).insert(id, live);
+    /// Enters request `id`; the key finds it again without a search.
+    pub(crate) fn insert(&self, id: u64, live: Live) -> SlotKey {
+        // Ids are sequential, so their low bits spread requests evenly over the shards.
+        let shard = (id % SHARDS as u64) as u32;
+        let Some(mut guard) = self.lock(shard) else {
+            return SlotKey {
+                shard,
+                index: u32::MAX,
+            };
+        };
+        let index = match guard.free.pop() {
+            Some(index) => {
+                if let Some(slot) = guard.slots.get_mut(index as usize) {
+                    *slot = Some((id, live));
+                }
+                index
+            }
+            None => {
+                let index = u32::try_from(guard.slots.len()).unwrap_or(u32::MAX);
+                guard.slots.push(Some((id, live)));
+                index
+            }
+        };
+        SlotKey { shard, index }
     }
 
-    pub(crate) fn remove(&self, id: u64) -> Option<Live> {
-        self.shard(id).remove(&id)
+    /// Takes request `id` out of the table.
+    pub(crate) fn remove(&self, key: SlotKey, id: u64) -> Option<Live> {
+        let mut guard = self.lock(key.shard)?;
+        let slot = guard.slots.get_mut(key.index as usize)?;
+        if !matches!(slot, Some((slot_id, _)) if *slot_id == id) {
+            return None;
+        }
+        let (_, live) = slot.take()?;
+        guard.free.push(key.index);
+        Some(live)
     }
 
-    /// Runs `f` on the live record, if the request is still in flight.
-    pub(crate) fn update<R>(&self, id: u64, f: impl FnOnce(&mut Live) -> R) -> Option<R> {
-        self.shard(id).get_mut(&id).map(f)
+    /// Runs `f` on the live record, if request `id` is still in flight.
+    pub(crate) fn update<R>(
+        &self,
+        key: SlotKey,
+        id: u64,
+        f: impl FnOnce(&mut Live) -> R,
+    ) -> Option<R> {
+        let mut guard = self.lock(key.shard)?;
+        match guard.slots.get_mut(key.index as usize)? {
+            Some((slot_id, live)) if *slot_id == id => Some(f(live)),
+            _ => None,
+        }
+    }
+
+    /// Runs `f` on the live record of request `id`, searching for it (for reports).
+    pub(crate) fn find<R>(&self, id: u64, f: impl FnOnce(&Live) -> R) -> Option<R> {
+        let shard = (id % SHARDS as u64) as u32;
+        let guard = self.lock(shard)?;
+        guard
+            .slots
+            .iter()
+            .flatten()
+            .find(|(slot_id, _)| *slot_id == id)
+            .map(|(_, live)| f(live))
     }
 
     /// Copies the live records, one shard at a time.
     pub(crate) fn collect(&self, mut f: impl FnMut(u64, &Live)) {
         for shard in &*self.shards {
             let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            for (id, live) in shard.iter() {
+            for (id, live) in shard.slots.iter().flatten() {
                 f(*id, live);
             }
         }
