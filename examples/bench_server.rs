@@ -35,8 +35,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let stats = Stats::new();
+    // Both variants serve the same routes, the stats router included: the difference is the
+    // layer alone.
     let app = if bare {
-        app::bare()
+        app::routes().merge(stats.router())
     } else {
         app::routes().merge(stats.router()).layer(stats.layer())
     };
