@@ -32,6 +32,10 @@ const JS_URL: &str = "javascript:alert(1)";
 const CONTROL: &str = "bell\u{7}escape\u{1b}[31mnull\u{0}newline\nend";
 
 /// Every hostile string, for values that can carry any text.
+#[path = "support/url.rs"]
+mod url;
+use url::resolve;
+
 fn hostile() -> Vec<String> {
     vec![
         SCRIPT.to_owned(),
@@ -1019,36 +1023,6 @@ fn assert_page_headers(headers: &HeaderMap, uri: &str) {
     assert_eq!(headers[header::X_FRAME_OPTIONS], "DENY", "{uri}");
     assert_eq!(headers[header::CACHE_CONTROL], "no-store", "{uri}");
     assert_eq!(headers[header::REFERRER_POLICY], "same-origin", "{uri}");
-}
-
-/// Resolves a relative reference against an absolute path, as a browser does (RFC 3986 §5.2);
-/// the same helper as in `tests/router.rs`.
-fn resolve(base: &str, reference: &str) -> String {
-    if reference.starts_with('/') {
-        return reference.to_owned();
-    }
-    let dir = &base[..=base.rfind('/').expect("absolute base")];
-    let mut out: Vec<&str> = Vec::new();
-    let merged = format!("{dir}{reference}");
-    let segments: Vec<&str> = merged.split('/').skip(1).collect();
-    for (i, segment) in segments.iter().enumerate() {
-        let last = i + 1 == segments.len();
-        match *segment {
-            "." => {
-                if last {
-                    out.push("");
-                }
-            }
-            ".." => {
-                out.pop();
-                if last {
-                    out.push("");
-                }
-            }
-            s => out.push(s),
-        }
-    }
-    format!("/{}", out.join("/"))
 }
 
 #[test]

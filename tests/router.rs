@@ -18,6 +18,10 @@ use tower_stats::{Combine, ConfigError, Stats, UriSet};
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// An app with two routes, the stats router merged and the stats layer over everything.
+#[path = "support/url.rs"]
+mod url;
+use url::resolve;
+
 fn app(stats: &Stats) -> Router {
     Router::new()
         .route("/hello", get(|| async { "hello" }))
@@ -96,35 +100,6 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("missing header {name}"))
         .to_str()
         .expect("ASCII header")
-}
-
-/// Resolves a relative reference against an absolute path, as a browser does (RFC 3986 §5.2).
-fn resolve(base: &str, reference: &str) -> String {
-    if reference.starts_with('/') {
-        return reference.to_owned();
-    }
-    let dir = &base[..=base.rfind('/').expect("absolute base")];
-    let mut out: Vec<&str> = Vec::new();
-    let merged = format!("{dir}{reference}");
-    let segments: Vec<&str> = merged.split('/').skip(1).collect();
-    for (i, segment) in segments.iter().enumerate() {
-        let last = i + 1 == segments.len();
-        match *segment {
-            "." => {
-                if last {
-                    out.push("");
-                }
-            }
-            ".." => {
-                out.pop();
-                if last {
-                    out.push("");
-                }
-            }
-            s => out.push(s),
-        }
-    }
-    format!("/{}", out.join("/"))
 }
 
 #[test]
