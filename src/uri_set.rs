@@ -76,6 +76,7 @@ pub(crate) const METHOD_SLOTS: usize = METHODS.len() + 1;
 const SHARDS: usize = 16;
 
 /// Index of a method in the fixed method table; `_OTHER` is the last slot.
+#[inline]
 pub(crate) fn method_index(method: &Method) -> usize {
     METHODS
         .iter()
@@ -138,6 +139,7 @@ impl UriSetEntry {
     }
 
     /// Marks the set as used (once: a load, and a store the first time).
+    #[inline]
     pub(crate) fn mark_used(&self) {
         if !self.used.load(Ordering::Relaxed) {
             self.used.store(true, Ordering::Relaxed);
@@ -178,6 +180,7 @@ impl UriSetEntry {
     }
 
     /// Records a finished request's processing time. `class` indexes [`STATUS_CLASSES`].
+    #[inline]
     pub(crate) fn record_timing(&self, now: Instant, nanos: u64, class: usize, error: bool) {
         self.mark_used();
         self.latency.record_outcome(now, nanos, error);

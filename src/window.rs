@@ -246,6 +246,7 @@ impl Slot {
 
     /// Records into this slot for `period`, rotating it if it holds an older
     /// period (see the module docs for the protocol).
+    #[inline]
     fn record(&self, period: u64, nanos: u64, error: bool) {
         let want = period.saturating_add(1) & !ROTATING;
         let mut spins = 0u32;
@@ -360,11 +361,13 @@ impl Ring {
     }
 
     /// Period index of `elapsed` nanoseconds since base.
+    #[inline]
     fn period_of(&self, elapsed: u64) -> u64 {
         elapsed.checked_div(self.period_nanos).unwrap_or(0)
     }
 
     /// Slot for `period`.
+    #[inline]
     fn slot(&self, period: u64) -> Option<&Slot> {
         let len = u64::try_from(self.slots.len()).ok()?;
         let index = usize::try_from(period.checked_rem(len)?).ok()?;
@@ -372,6 +375,7 @@ impl Ring {
     }
 
     /// Records at `elapsed` nanoseconds since base.
+    #[inline]
     fn record(&self, elapsed: u64, nanos: u64, error: bool) {
         let period = self.period_of(elapsed);
         if let Some(slot) = self.slot(period) {
@@ -517,6 +521,7 @@ impl WindowedHistogram {
     }
 
     /// Nanoseconds from `base` to `now` (0 if `now` is before `base`).
+    #[inline]
     fn elapsed(&self, now: Instant) -> u64 {
         duration_nanos(now.saturating_duration_since(self.base))
     }
@@ -530,6 +535,7 @@ impl WindowedHistogram {
 
     /// Records a request of `nanos` latency at `now`, counting it as an error
     /// when `error` is true (its latency is recorded either way).
+    #[inline]
     pub(crate) fn record_outcome(&self, now: Instant, nanos: u64, error: bool) {
         let elapsed = self.elapsed(now);
         self.total.record(nanos);

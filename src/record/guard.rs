@@ -37,12 +37,14 @@ pub(crate) struct RecordGuard {
 
 impl RecordGuard {
     /// Where the request is kept in the in-flight table.
+    #[inline]
     pub(crate) fn key(&self) -> SlotKey {
         self.key
     }
 
     /// Counts the request as started and enters it in the in-flight table. `detailed` says
     /// whether it keeps a detailed record (timeline, slow list, recent requests, event stream).
+    #[inline]
     pub(crate) fn start(
         shared: Arc<Shared>,
         id: u64,
@@ -100,6 +102,7 @@ impl RecordGuard {
     /// Records the response head; `sized` says whether the body's exact length is known.
     /// Returns `true` when the response has no body to wait for (a response to `HEAD`, `101`,
     /// `204`, `304`), in which case the request is finished.
+    #[inline]
     pub(crate) fn on_response(
         &mut self,
         status: StatusCode,
@@ -159,6 +162,7 @@ impl RecordGuard {
 
     /// Counts response body bytes the server polled. `last` says the body ends with them:
     /// the live record then needs no update, the request finishes right away.
+    #[inline]
     pub(crate) fn on_data(&mut self, bytes: u64, last: bool) {
         if bytes == 0 {
             return;
@@ -174,6 +178,7 @@ impl RecordGuard {
     }
 
     /// Finalizes the request; later calls do nothing.
+    #[inline]
     pub(crate) fn finish(&mut self, outcome: Outcome) {
         if std::mem::replace(&mut self.done, true) {
             return;
@@ -259,6 +264,7 @@ impl Drop for RecordGuard {
 }
 
 /// Request body bytes counted in the thread-local slot and not yet in the live record.
+#[inline]
 fn take_read(current: &mut Option<Current>) -> u64 {
     current
         .as_mut()

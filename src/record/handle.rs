@@ -178,6 +178,7 @@ pub(crate) struct Entered<'a> {
 
 impl<'a> Entered<'a> {
     /// Moves `token` into the thread's current slot; no reference count changes hands.
+    #[inline]
     pub(crate) fn enter(token: &'a mut Option<Current>) -> Self {
         let previous = CURRENT.with(|c| c.replace(token.take()));
         Self { token, previous }
@@ -185,6 +186,7 @@ impl<'a> Entered<'a> {
 }
 
 impl Drop for Entered<'_> {
+    #[inline]
     fn drop(&mut self) {
         *self.token = CURRENT.with(|c| c.replace(self.previous.take()));
     }
@@ -192,6 +194,7 @@ impl Drop for Entered<'_> {
 
 /// Counts `n` request body bytes of request `id` in the thread-local slot, if that request
 /// is the one being polled; returns whether it was (then no lock is needed).
+#[inline]
 pub(crate) fn count_read_locally(id: u64, n: u64) -> bool {
     CURRENT.with(|c| {
         let mut current = c.take();

@@ -52,6 +52,7 @@ struct CachedRoute {
 }
 
 impl RouteCache {
+    #[inline]
     fn get(&self, method: usize, matched: &str) -> Option<&CachedRoute> {
         let cached = self.slots.get(method)?.get()?;
         (cached.addr == matched.as_ptr() as usize && cached.len == matched.len()).then_some(cached)
@@ -231,6 +232,7 @@ impl<S> StatsService<S> {
 
 /// Whether request `id` keeps a detailed record: a hash of the id compared with `fraction`,
 /// so the choice is spread evenly and costs no lock and no random-number state.
+#[inline]
 fn sampled(id: u64, fraction: f64) -> bool {
     if fraction >= 1.0 {
         return true;
@@ -269,6 +271,7 @@ fn route_of<'a>(shared: &Shared, parts: &'a http::request::Parts) -> Cow<'a, str
 }
 
 #[cfg(feature = "axum")]
+#[inline]
 fn matched_path(parts: &http::request::Parts) -> Option<&str> {
     parts
         .extensions

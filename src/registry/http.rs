@@ -83,6 +83,7 @@ pub(crate) struct Finished {
 
 impl Finished {
     /// Finishes `live`: copies its path out and lets go of the request's buffers.
+    #[inline]
     pub(crate) fn new(
         id: u64,
         mut live: Live,
@@ -122,6 +123,7 @@ pub(crate) enum StoredPath {
 }
 
 impl StoredPath {
+    #[inline]
     pub(crate) fn new(path: &str) -> Self {
         match u8::try_from(path.len()) {
             Ok(len) if path.len() <= 62 => {
@@ -192,12 +194,14 @@ impl InFlight {
         }
     }
 
+    #[inline]
     fn lock(&self, shard: u32) -> Option<std::sync::MutexGuard<'_, Shard>> {
         let shard = self.shards.get(usize::try_from(shard).ok()?)?;
         Some(shard.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Enters request `id`; the key finds it again without a search.
+    #[inline]
     pub(crate) fn insert(&self, id: u64, live: Live) -> SlotKey {
         // Ids are sequential, so their low bits spread requests evenly over the shards.
         let shard = (id % SHARDS as u64) as u32;
@@ -224,6 +228,7 @@ impl InFlight {
     }
 
     /// Takes request `id` out of the table.
+    #[inline]
     pub(crate) fn remove(&self, key: SlotKey, id: u64) -> Option<Live> {
         let mut guard = self.lock(key.shard)?;
         let slot = guard.slots.get_mut(key.index as usize)?;
@@ -236,6 +241,7 @@ impl InFlight {
     }
 
     /// Runs `f` on the live record, if request `id` is still in flight.
+    #[inline]
     pub(crate) fn update<R>(
         &self,
         key: SlotKey,
@@ -327,6 +333,7 @@ impl HttpNamespace {
     }
 
     /// Counts a response status: its class, and its code when tracked.
+    #[inline]
     pub(crate) fn count_status(&self, status: u16, uri_set: &UriSetEntry) {
         uri_set.mark_used();
         if let Some(i) = status_class_index(status) {

@@ -22,12 +22,14 @@ impl<T> Ring<T> {
         }
     }
 
+    #[inline]
     fn slot(&self, seq: u64) -> Option<&Mutex<Option<(u64, T)>>> {
         let len = u64::try_from(self.slots.len()).ok().filter(|l| *l > 0)?;
         self.slots.get(usize::try_from(seq % len).ok()?)
     }
 
     /// Appends `item`, evicting the oldest; returns its sequence number.
+    #[inline]
     pub(crate) fn push(&self, item: T) -> u64 {
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
         if let Some(slot) = self.slot(seq) {
