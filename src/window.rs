@@ -843,29 +843,24 @@ mod tests {
         let base = Instant::now();
         let w = WindowedHistogram::new(base);
         let idle = w.memory_bytes();
-        // Typical: 8 octaves (~128 µs .. ~33 ms) in every slot of both rings.
-        let w_typ = WindowedHistogram::new(base);
-        for period in 0..MINUTE_SLOTS as u64 {
-            let at = base + MINUTE * u32::try_from(period).unwrap();
-            for q in 0..QUARTER_SLOTS as u64 {
-                let at = at + QUARTER * u32::try_from(q).unwrap();
-                for octave in 17..25 {
-                    w_typ.record(at, 1u64 << octave);
+        // A windowed histogram with one value of each octave in `octaves` in every slot of
+        // both rings.
+        let filled = |octaves: std::ops::Range<u32>| {
+            let w = WindowedHistogram::new(base);
+            for period in 0..MINUTE_SLOTS as u64 {
+                let at = base + MINUTE * u32::try_from(period).unwrap();
+                for q in 0..QUARTER_SLOTS as u64 {
+                    let at = at + QUARTER * u32::try_from(q).unwrap();
+                    for octave in octaves.clone() {
+                        w.record(at, 1u64 << octave);
+                    }
                 }
             }
-        }
-        let typical = w_typ.memory_bytes();
-        // Worst: every octave in every slot.
-        let w_worst = WindowedHistogram::new(base);
-        for period in 0..MINUTE_SLOTS as u64 {
-            let at = base + MINUTE * u32::try_from(period).unwrap();
-            for q in 0..QUARTER_SLOTS as u64 {
-                let at = at + QUARTER * u32::try_from(q).unwrap();
-                for octave in 9..64 {
-                    w_worst.record(at, 1u64 << octave);
-                }
-            }
-        }
+            w
+        };
+        // Typical: 8 octaves (~128 µs .. ~33 ms); worst: every octave.
+        let typical = filled(17..25).memory_bytes();
+        let w_worst = filled(9..64);
         let worst = w_worst.memory_bytes();
         eprintln!(
             "WindowedHistogram bytes: idle {idle}, typical {typical}, worst {worst}; \

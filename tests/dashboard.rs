@@ -52,19 +52,14 @@ fn long_unicode() -> String {
     "漢字🙂é<>\"'&ß".chars().cycle().take(10_000).collect()
 }
 
-/// Sends one request and collects the whole response body.
+#[path = "support/http.rs"]
+#[allow(dead_code)]
+mod http_support;
+use http_support::{request, send as send_request};
+
+/// Sends `GET uri` and collects the whole response body.
 async fn send(app: &Router, uri: &str) -> Response<Bytes> {
-    let request = http::Request::get(uri)
-        .body(Body::empty())
-        .expect("valid request");
-    let response = app
-        .clone()
-        .oneshot(request)
-        .await
-        .expect("axum routers are infallible");
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.expect("body").to_bytes();
-    Response::from_parts(parts, body)
+    send_request(app, request(http::Method::GET, uri)).await
 }
 
 async fn page(app: &Router, uri: &str) -> String {
@@ -985,18 +980,12 @@ const BROWSER_ACCEPT: &str =
 
 /// Sends `GET uri` with an optional `Accept` and collects the body.
 async fn send_accept(app: &Router, uri: &str, accept: Option<&str>) -> Response<Bytes> {
-    let mut request = http::Request::get(uri);
+    let mut request = request(http::Method::GET, uri);
     if let Some(accept) = accept {
-        request = request.header(header::ACCEPT, accept);
+        let value = header::HeaderValue::from_str(accept).expect("a valid Accept header");
+        request.headers_mut().insert(header::ACCEPT, value);
     }
-    let response = app
-        .clone()
-        .oneshot(request.body(Body::empty()).expect("valid request"))
-        .await
-        .expect("axum routers are infallible");
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.expect("body").to_bytes();
-    Response::from_parts(parts, body)
+    send_request(app, request).await
 }
 
 /// `GET uri` as a browser asks for it: must be a `200` HTML page with the page headers.

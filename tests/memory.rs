@@ -4,10 +4,6 @@
 
 use std::borrow::Cow;
 
-use axum::body::Body;
-use http::Request;
-use http_body_util::BodyExt;
-use tower::ServiceExt;
 use tower_stats::{Stats, OVERFLOW};
 
 #[path = "../benches/support/app.rs"]
@@ -26,19 +22,7 @@ async fn distinct_paths_through_a_raw_path_hook_stay_within_the_key_cap() {
         .expect("valid options");
     let app = app::layered(&stats);
     for i in 0..REQUESTS {
-        let request = Request::get(format!("/r/{i:x}"))
-            .body(Body::empty())
-            .expect("valid request");
-        let response = app
-            .clone()
-            .oneshot(request)
-            .await
-            .unwrap_or_else(|e| match e {});
-        response
-            .into_body()
-            .collect()
-            .await
-            .expect("the body is read");
+        app::get_path(&app, &format!("/r/{i:x}")).await;
     }
     let http = stats.snapshot().http;
     assert_eq!(http.requests_total, REQUESTS);
@@ -56,19 +40,7 @@ async fn distinct_unmatched_paths_share_one_key() {
     let stats = Stats::new();
     let app = app::layered(&stats);
     for i in 0..5_000u64 {
-        let request = Request::get(format!("/r/{i:x}"))
-            .body(Body::empty())
-            .expect("valid request");
-        let response = app
-            .clone()
-            .oneshot(request)
-            .await
-            .unwrap_or_else(|e| match e {});
-        response
-            .into_body()
-            .collect()
-            .await
-            .expect("the body is read");
+        app::get_path(&app, &format!("/r/{i:x}")).await;
     }
     let http = stats.snapshot().http;
     assert_eq!(http.uri_sets.len(), 1, "{:?}", http.uri_sets.keys());

@@ -21,7 +21,7 @@ use http::{header, Method, Request, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::{BodyExt, Full, StreamBody};
 use tower::{service_fn, Layer, Service, ServiceExt};
-use tower_stats::record::RequestBody;
+use tower_stats::record::{RequestBody, ResponseBody};
 use tower_stats::{HttpSnapshot, Outcome, Stats, UriSet, OVERFLOW};
 
 // ---------------------------------------------------------------------------------------------
@@ -548,6 +548,35 @@ async fn trailers_frame_ends_the_request() {
     assert_eq!(snap.bytes_written_total, 3);
 }
 
+/// Sends `/panic` (the service panics) on a spawned task, then `/ok`: the panic is recorded
+/// as panicked and errored, nothing stays in flight, and the next request is recorded.
+async fn panic_then_ok<S>(stats: &Stats, svc: S)
+where
+    S: Service<Request<Body>, Response = Response<ResponseBody<Body>>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    let join = tokio::spawn(svc.clone().oneshot(get_req("/panic"))).await;
+    assert!(join.expect_err("the task panicked").is_panic());
+    let snap = http(stats);
+    assert_eq!(snap.requests_total, 1);
+    assert_eq!(snap.requests_panicked, 1);
+    assert_eq!(snap.requests_errored, 1);
+    assert_eq!(snap.requests_aborted, 0);
+    assert_eq!(snap.requests_in_flight, 0);
+
+    let response = svc.oneshot(get_req("/ok")).await.expect("ok");
+    response.into_body().collect().await.expect("drains");
+    let snap = http(stats);
+    assert_eq!(snap.requests_total, 2);
+    assert_eq!(snap.requests_panicked, 1);
+    assert_eq!(snap.requests_in_flight, 0);
+    assert_eq!(snap.status_2xx, 1);
+    assert_eq!(snap.bytes_written_total, 4);
+}
+
 #[tokio::test]
 async fn panicking_handler_is_recorded_and_service_keeps_working() {
     let stats = Stats::new();
@@ -560,24 +589,7 @@ async fn panicking_handler_is_recorded_and_service_keeps_working() {
             Ok::<_, Infallible>(ok_text("fine"))
         }));
 
-    let join = tokio::spawn(svc.clone().oneshot(get_req("/panic"))).await;
-    assert!(join.expect_err("the task panicked").is_panic());
-
-    let snap = http(&stats);
-    assert_eq!(snap.requests_total, 1);
-    assert_eq!(snap.requests_panicked, 1);
-    assert_eq!(snap.requests_errored, 1);
-    assert_eq!(snap.requests_aborted, 0);
-    assert_eq!(snap.requests_in_flight, 0);
-
-    let response = svc.oneshot(get_req("/ok")).await.expect("ok");
-    response.into_body().collect().await.expect("drains");
-    let snap = http(&stats);
-    assert_eq!(snap.requests_total, 2);
-    assert_eq!(snap.requests_panicked, 1);
-    assert_eq!(snap.requests_in_flight, 0);
-    assert_eq!(snap.status_2xx, 1);
-    assert_eq!(snap.bytes_written_total, 4);
+    panic_then_ok(&stats, svc).await;
 }
 
 #[tokio::test]
@@ -590,20 +602,7 @@ async fn panic_in_inner_call_is_recorded_as_panicked() {
             std::future::ready(Ok::<_, Infallible>(ok_text("fine")))
         }));
 
-    let join = tokio::spawn(svc.clone().oneshot(get_req("/panic"))).await;
-    assert!(join.expect_err("the task panicked").is_panic());
-    let snap = http(&stats);
-    assert_eq!(snap.requests_total, 1);
-    assert_eq!(snap.requests_panicked, 1);
-    assert_eq!(snap.requests_errored, 1);
-    assert_eq!(snap.requests_in_flight, 0);
-
-    let response = svc.oneshot(get_req("/ok")).await.expect("ok");
-    response.into_body().collect().await.expect("drains");
-    let snap = http(&stats);
-    assert_eq!(snap.requests_total, 2);
-    assert_eq!(snap.requests_panicked, 1);
-    assert_eq!(snap.status_2xx, 1);
+    panic_then_ok(&stats, svc).await;
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::Router;
@@ -27,6 +27,11 @@ use tower_stats::{
 
 const EVIL: &str = "<script>alert(1)</script>\nnext";
 
+#[path = "support/http.rs"]
+#[allow(dead_code)]
+mod http_support;
+use http_support::{request, send};
+
 fn build(builder: StatsBuilder) -> Stats {
     builder.build().expect("valid options")
 }
@@ -34,26 +39,6 @@ fn build(builder: StatsBuilder) -> Stats {
 /// `routes` with the stats router merged and the stats layer over everything.
 fn with_stats(stats: &Stats, routes: Router) -> Router {
     routes.merge(stats.router()).layer(stats.layer())
-}
-
-fn request(method: Method, uri: &str) -> Request<Body> {
-    Request::builder()
-        .method(method)
-        .uri(uri)
-        .body(Body::empty())
-        .expect("valid request")
-}
-
-/// Sends one request and collects the whole response body (which finalizes the record).
-async fn send(app: &Router, request: Request<Body>) -> Response<Bytes> {
-    let response = app
-        .clone()
-        .oneshot(request)
-        .await
-        .expect("axum routers are infallible");
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.expect("body").to_bytes();
-    Response::from_parts(parts, body)
 }
 
 async fn get_req(app: &Router, uri: &str) -> Response<Bytes> {

@@ -9,9 +9,7 @@ use axum::extract::State;
 use axum::routing::{get, post};
 use axum::Router;
 use http::{header, HeaderMap, Method, Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use serde_json::Value;
-use tower::ServiceExt;
 use tower_stats::registry::Counter;
 use tower_stats::{Combine, ConfigError, Stats, UriSet};
 
@@ -22,32 +20,17 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 mod url;
 use url::resolve;
 
+#[path = "support/http.rs"]
+#[allow(dead_code)]
+mod http_support;
+use http_support::{request, send};
+
 fn app(stats: &Stats) -> Router {
     Router::new()
         .route("/hello", get(|| async { "hello" }))
         .route("/echo", post(|body: Bytes| async move { body }))
         .merge(stats.router())
         .layer(stats.layer())
-}
-
-/// Sends one request and collects the whole response body.
-async fn send(app: &Router, request: Request<Body>) -> Response<Bytes> {
-    let response = app
-        .clone()
-        .oneshot(request)
-        .await
-        .expect("axum routers are infallible");
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.expect("body").to_bytes();
-    Response::from_parts(parts, body)
-}
-
-fn request(method: Method, uri: &str) -> Request<Body> {
-    Request::builder()
-        .method(method)
-        .uri(uri)
-        .body(Body::empty())
-        .expect("valid request")
 }
 
 async fn get_req(app: &Router, uri: &str) -> Response<Bytes> {

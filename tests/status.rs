@@ -10,40 +10,23 @@ use axum::body::{Body, Bytes};
 use axum::routing::get;
 use axum::Router;
 use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use serde_json::Value;
-use tower::ServiceExt;
 use tower_stats::{AppStatus, InvalidStatusPath, Stats};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// An app with one route, `/status` and the stats router merged, and the layer over all.
+#[path = "support/http.rs"]
+#[allow(dead_code)]
+mod http_support;
+use http_support::{request, send};
+
 fn app(stats: &Stats) -> Router {
     Router::new()
         .route("/hello", get(|| async { "hello" }))
         .merge(stats.status_router())
         .merge(stats.router())
         .layer(stats.layer())
-}
-
-/// Sends one request and collects the whole response body.
-async fn send(app: &Router, request: Request<Body>) -> Response<Bytes> {
-    let response = app
-        .clone()
-        .oneshot(request)
-        .await
-        .expect("axum routers are infallible");
-    let (parts, body) = response.into_parts();
-    let body = body.collect().await.expect("body").to_bytes();
-    Response::from_parts(parts, body)
-}
-
-fn request(method: Method, uri: &str) -> Request<Body> {
-    Request::builder()
-        .method(method)
-        .uri(uri)
-        .body(Body::empty())
-        .expect("valid request")
 }
 
 fn form(uri: &str, body: &'static str) -> Request<Body> {

@@ -170,6 +170,23 @@ pub async fn send(app: &Router, route: Route) -> usize {
     len
 }
 
+/// Sends `GET path` and reads the whole response body.
+pub async fn get_path(app: &Router, path: &str) {
+    let request = Request::get(path)
+        .body(Body::empty())
+        .expect("valid request");
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .unwrap_or_else(|e| match e {});
+    response
+        .into_body()
+        .collect()
+        .await
+        .expect("the body is read");
+}
+
 /// Sends `n` requests of the mix, starting at position `offset` of the cycle.
 pub async fn send_mix(app: &Router, n: u64, offset: u64) {
     for i in offset..offset + n {
@@ -230,19 +247,7 @@ pub async fn fill_report_sizes(stats: &Stats, app: &Router) {
         tokio::task::yield_now().await;
     }
     for n in 0..REPORT_URI_SETS {
-        let request = Request::get(format!("/set/{n}"))
-            .body(Body::empty())
-            .expect("valid request");
-        let response = app
-            .clone()
-            .oneshot(request)
-            .await
-            .unwrap_or_else(|e| match e {});
-        response
-            .into_body()
-            .collect()
-            .await
-            .expect("the body is read");
+        get_path(app, &format!("/set/{n}")).await;
     }
     let http = stats.snapshot().http;
     assert_eq!(http.in_flight.len(), REPORT_IN_FLIGHT, "in flight");

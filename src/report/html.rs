@@ -483,6 +483,19 @@ fn maintenance_form(view: &View, on: bool, disabled: bool) -> Markup {
     }
 }
 
+/// "latest 10 of 22, newest first", or "7, newest first" when all are shown.
+fn newest_first_caption(shown: usize, total: usize) -> Markup {
+    html! {
+        span.count {
+            @if total > shown {
+                "latest " (shown) " of " (format::count(total as u64)) ", newest first"
+            } @else {
+                (total) ", newest first"
+            }
+        }
+    }
+}
+
 /// The latest recent requests on the dashboard, linking to the list and the detail pages.
 fn recent_section(records: &[RequestRecord], view: &View, now: f64) -> Markup {
     let shown = records.len().min(RECENT_ON_PAGE);
@@ -490,13 +503,7 @@ fn recent_section(records: &[RequestRecord], view: &View, now: f64) -> Markup {
         section.card.recent {
             div.section-head {
                 h2 { "Recent requests" }
-                span.count {
-                    @if records.len() > shown {
-                        "latest " (shown) " of " (format::count(records.len() as u64)) ", newest first"
-                    } @else {
-                        (records.len()) ", newest first"
-                    }
-                }
+                (newest_first_caption(shown, records.len()))
                 a.more href=(link(&view.base, 0, "requests")) { "All recent requests" }
             }
             @if records.is_empty() {
@@ -515,13 +522,7 @@ fn events_section(events: &[StreamEvent], view: &View) -> Markup {
         section.card.events {
             div.section-head {
                 h2 { "Latest events" }
-                span.count {
-                    @if events.len() > shown {
-                        "latest " (shown) " of " (format::count(events.len() as u64)) ", newest first"
-                    } @else {
-                        (events.len()) ", newest first"
-                    }
-                }
+                (newest_first_caption(shown, events.len()))
                 a.more href=(link(&view.base, 0, "events")) { "Event stream" }
                 a.more href=(format!("{}?format=json", link(&view.base, 0, "events"))) { "as JSON" }
             }
@@ -1229,17 +1230,29 @@ fn more_rows(shown: usize, total: usize) -> Markup {
     }
 }
 
-fn in_flight_view(records: &[RequestRecord]) -> Markup {
+/// A table of live records: requests in flight, or open streams (which have no request
+/// bytes to show). The client column appears when any record has one.
+struct LiveTable<'a> {
+    title: &'a str,
+    order: &'a str,
+    age: &'a str,
+    empty: &'a str,
+    show_read: bool,
+}
+
+fn live_view(records: &[RequestRecord], table: &LiveTable<'_>) -> Markup {
     let with_client = records.iter().any(|r| r.client.is_some());
     html! {
-        h3 { "In flight " span.count { "(" (records.len()) ", oldest first)" } }
+        h3 { (table.title) " " span.count { "(" (records.len()) (table.order) ")" } }
         @if records.is_empty() {
-            p.empty { "No request in flight." }
+            p.empty { (table.empty) }
         } @else {
             table.records {
                 thead { tr {
-                    th.num { "Age" } th { "Method" } th { "Path" } th { "URI set" }
-                    th.num { "Status" } th.num { "Read" } th.num { "Written" }
+                    th.num { (table.age) } th { "Method" } th { "Path" } th { "URI set" }
+                    th.num { "Status" }
+                    @if table.show_read { th.num { "Read" } }
+                    th.num { "Written" }
                     @if with_client { th { "Client" } }
                 } }
                 tbody {
@@ -1250,7 +1263,7 @@ fn in_flight_view(records: &[RequestRecord]) -> Markup {
                             td.path { (text(&r.path)) }
                             td.key { (text(&r.uri_set)) }
                             td class=(status_class(r.status)) { (status_text(r.status)) }
-                            td.num { (format::bytes(r.bytes_read as f64)) }
+                            @if table.show_read { td.num { (format::bytes(r.bytes_read as f64)) } }
                             td.num { (format::bytes(r.bytes_written as f64)) }
                             @if with_client { td { (text(r.client.as_deref().unwrap_or(""))) } }
                         }
@@ -1262,33 +1275,30 @@ fn in_flight_view(records: &[RequestRecord]) -> Markup {
     }
 }
 
+fn in_flight_view(records: &[RequestRecord]) -> Markup {
+    live_view(
+        records,
+        &LiveTable {
+            title: "In flight",
+            order: ", oldest first",
+            age: "Age",
+            empty: "No request in flight.",
+            show_read: true,
+        },
+    )
+}
+
 fn open_streams_view(records: &[RequestRecord]) -> Markup {
-    html! {
-        h3 { "Open streams " span.count { "(" (records.len()) ")" } }
-        @if records.is_empty() {
-            p.empty { "No open stream." }
-        } @else {
-            table.records {
-                thead { tr {
-                    th.num { "Open for" } th { "Method" } th { "Path" } th { "URI set" }
-                    th.num { "Status" } th.num { "Written" }
-                } }
-                tbody {
-                    @for r in records.iter().take(MAX_ROWS) {
-                        tr {
-                            td.num { (format::duration(r.processing_seconds)) }
-                            td { (text(&r.method)) }
-                            td.path { (text(&r.path)) }
-                            td.key { (text(&r.uri_set)) }
-                            td class=(status_class(r.status)) { (status_text(r.status)) }
-                            td.num { (format::bytes(r.bytes_written as f64)) }
-                        }
-                    }
-                }
-            }
-            (more_rows(MAX_ROWS, records.len()))
-        }
-    }
+    live_view(
+        records,
+        &LiveTable {
+            title: "Open streams",
+            order: "",
+            age: "Open for",
+            empty: "No open stream.",
+            show_read: false,
+        },
+    )
 }
 
 fn slow_view(records: &[RequestRecord], now: f64) -> Markup {
