@@ -3,10 +3,11 @@
 //! Once a route is known, the layered app allocates the bare app's allocations, plus axum's
 //! own cost of a `Router::layer`, measured here as tower-http's in-flight request counter (the
 //! cheapest useful layer: +3 with axum 0.8, the clone of the boxed route service, its boxed
-//! future and the response body re-boxed as `axum::body::Body`), plus exactly one: axum's
-//! `Route` re-boxes the request body, which the layer wraps to count the bytes the handler
-//! reads. The layer's own recording (in-flight table, URI sets, histograms, windows, rings)
-//! allocates nothing. The target of bare + 3 is therefore missed by that one allocation.
+//! future and the response body re-boxed as `axum::body::Body`). The layer's own recording
+//! (in-flight table, URI sets, histograms, windows, rings) allocates nothing, and its response
+//! body takes the place of axum's re-boxing. A request without a body (`GET`) therefore costs
+//! exactly the in-flight counter's +3; a request with a body costs one more, the box of the
+//! wrapper that counts the bytes the handler reads.
 //!
 //! Counting uses `allocation-counter`, whose global allocator counts per thread: the other
 //! tests of this binary, running on other threads, do not disturb the counts, and the requests
@@ -50,7 +51,7 @@ fn per_request(rt: &Runtime, app: &Router, route: Route) -> f64 {
 }
 
 #[test]
-fn layered_allocates_only_axums_per_layer_cost_and_the_request_body_box() {
+fn layered_allocates_only_axums_per_layer_cost_and_the_counted_request_body() {
     let rt = runtime();
     let stats = Stats::new();
     let (bare, floor, layered) = (app::bare(), app::in_flight(), app::layered(&stats));
@@ -69,9 +70,10 @@ fn layered_allocates_only_axums_per_layer_cost_and_the_request_body_box() {
         );
         // A few hundredths on top are window slots allocating the counters of a latency
         // octave the first time it is used (once per slot and octave, then reused).
-        if l > f + 1.1 {
+        let counted_body = usize::from(route == Route::Echo);
+        if l > f + counted_body as f64 + 0.1 {
             failures.push(format!(
-                "{}: layered {l:.2} > in-flight counter {f:.2} + 1 (the request body re-box)",
+                "{}: layered {l:.2} > in-flight counter {f:.2} + {counted_body} (request body box)",
                 route.name()
             ));
         }

@@ -21,7 +21,6 @@ use http::{header, Method, Request, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::{BodyExt, Full, StreamBody};
 use tower::{service_fn, Layer, Service, ServiceExt};
-use tower_stats::record::{RequestBody, ResponseBody};
 use tower_stats::{HttpSnapshot, Outcome, Stats, UriSet, OVERFLOW};
 
 // ---------------------------------------------------------------------------------------------
@@ -187,11 +186,9 @@ async fn router_mix_counts_uri_sets_and_timings() {
 #[tokio::test]
 async fn plain_service_fn_is_recorded_as_unmatched() {
     let stats = Stats::new();
-    let svc = stats
-        .layer()
-        .layer(service_fn(|_req: Request<RequestBody<Body>>| async {
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
-        }));
+    let svc = stats.layer().layer(service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
+    }));
 
     let response = svc.oneshot(get_req("/anything/42")).await.expect("ok");
     response.into_body().collect().await.expect("drains");
@@ -272,7 +269,7 @@ async fn bytes_read_counts_only_what_the_handler_read() {
     let stats = Stats::new();
     let svc = stats
         .layer()
-        .layer(service_fn(|req: Request<RequestBody<Body>>| async move {
+        .layer(service_fn(|req: Request<Body>| async move {
             let mut body = req.into_body();
             let frame = body
                 .frame()
@@ -301,11 +298,9 @@ async fn bytes_read_counts_only_what_the_handler_read() {
 #[tokio::test]
 async fn streamed_response_counts_real_bytes_written() {
     let stats = Stats::new();
-    let svc = stats
-        .layer()
-        .layer(service_fn(|_req: Request<RequestBody<Body>>| async {
-            Ok::<_, Infallible>(Response::new(chunks(&[100, 200, 300])))
-        }));
+    let svc = stats.layer().layer(service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(chunks(&[100, 200, 300])))
+    }));
 
     let response = svc.oneshot(get_req("/download")).await.expect("ok");
     assert!(response.headers().get(header::CONTENT_LENGTH).is_none());
@@ -323,11 +318,9 @@ async fn streamed_response_counts_real_bytes_written() {
 #[tokio::test]
 async fn exact_length_body_ends_at_is_end_stream_once() {
     let stats = Stats::new();
-    let svc = stats
-        .layer()
-        .layer(service_fn(|_req: Request<RequestBody<Body>>| async {
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
-        }));
+    let svc = stats.layer().layer(service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
+    }));
 
     let response = svc.oneshot(get_req("/full")).await.expect("ok");
     let mut body = response.into_body();
@@ -362,14 +355,15 @@ async fn exact_length_body_ends_at_is_end_stream_once() {
 #[tokio::test(start_paused = true)]
 async fn in_flight_until_the_body_is_drained() {
     let stats = Stats::new();
-    let mut svc = stats
-        .layer()
-        .layer(service_fn(|_req: Request<RequestBody<Body>>| async {
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
-        }));
+    let mut svc = stats.layer().layer(service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
+    }));
     assert_eq!(http(&stats).requests_in_flight, 0);
 
-    let future = svc.ready().await.expect("ready").call(get_req("/phase"));
+    let future = ServiceExt::<Request<Body>>::ready(&mut svc)
+        .await
+        .expect("ready")
+        .call(get_req("/phase"));
     let snap = http(&stats);
     assert_eq!(snap.requests_total, 1);
     assert_eq!(snap.requests_in_flight, 1);
@@ -431,11 +425,9 @@ async fn body_dropped_mid_stream_is_aborted_with_partial_bytes() {
         .slow_threshold(Duration::from_millis(10))
         .build()
         .expect("valid options");
-    let svc = stats
-        .layer()
-        .layer(service_fn(|_req: Request<RequestBody<Body>>| async {
-            Ok::<_, Infallible>(Response::new(chunks_then_pending(&[100])))
-        }));
+    let svc = stats.layer().layer(service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(chunks_then_pending(&[100])))
+    }));
 
     let response = svc.oneshot(get_req("/feed")).await.expect("ok");
     let mut body = response.into_body();
@@ -463,11 +455,9 @@ async fn body_dropped_mid_stream_is_aborted_with_partial_bytes() {
 #[tokio::test]
 async fn inner_error_is_recorded_as_errored() {
     let stats = Stats::new();
-    let svc = stats
-        .layer()
-        .layer(service_fn(|_req: Request<RequestBody<Body>>| async {
-            Err::<Response<Body>, Error>("backend unavailable".into())
-        }));
+    let svc = stats.layer().layer(service_fn(|_req: Request<Body>| async {
+        Err::<Response<Body>, Error>("backend unavailable".into())
+    }));
 
     let result = svc.oneshot(get_req("/broken")).await;
     assert_eq!(
@@ -488,15 +478,13 @@ async fn inner_error_is_recorded_as_errored() {
 #[tokio::test]
 async fn body_error_is_recorded_as_errored_with_partial_bytes() {
     let stats = Stats::new();
-    let svc = stats
-        .layer()
-        .layer(service_fn(|_req: Request<RequestBody<Body>>| async {
-            let frames: Vec<Result<Frame<Bytes>, Error>> = vec![
-                Ok(Frame::data(Bytes::from_static(b"0123456789"))),
-                Err("connection to backend lost".into()),
-            ];
-            Ok::<_, Infallible>(Response::new(StreamBody::new(stream::iter(frames))))
-        }));
+    let svc = stats.layer().layer(service_fn(|_req: Request<Body>| async {
+        let frames: Vec<Result<Frame<Bytes>, Error>> = vec![
+            Ok(Frame::data(Bytes::from_static(b"0123456789"))),
+            Err("connection to backend lost".into()),
+        ];
+        Ok::<_, Infallible>(Response::new(StreamBody::new(stream::iter(frames))))
+    }));
 
     let response = svc.oneshot(get_req("/proxy")).await.expect("ok");
     let result = response.into_body().collect().await;
@@ -514,19 +502,17 @@ async fn body_error_is_recorded_as_errored_with_partial_bytes() {
 #[tokio::test]
 async fn trailers_frame_ends_the_request() {
     let stats = Stats::new();
-    let svc = stats
-        .layer()
-        .layer(service_fn(|_req: Request<RequestBody<Body>>| async {
-            let mut trailers = http::HeaderMap::new();
-            trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
-            let frames: Frames = vec![
-                Ok(Frame::data(Bytes::from_static(b"abc"))),
-                Ok(Frame::trailers(trailers)),
-            ];
-            // The stream never reports its end after the trailers: the trailers frame is it.
-            let body = StreamBody::new(stream::iter(frames).chain(stream::pending()));
-            Ok::<_, Infallible>(Response::new(body))
-        }));
+    let svc = stats.layer().layer(service_fn(|_req: Request<Body>| async {
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+        let frames: Frames = vec![
+            Ok(Frame::data(Bytes::from_static(b"abc"))),
+            Ok(Frame::trailers(trailers)),
+        ];
+        // The stream never reports its end after the trailers: the trailers frame is it.
+        let body = StreamBody::new(stream::iter(frames).chain(stream::pending()));
+        Ok::<_, Infallible>(Response::new(body))
+    }));
 
     let response = svc.oneshot(get_req("/grpc")).await.expect("ok");
     let mut body = response.into_body();
@@ -552,7 +538,7 @@ async fn trailers_frame_ends_the_request() {
 /// as panicked and errored, nothing stays in flight, and the next request is recorded.
 async fn panic_then_ok<S>(stats: &Stats, svc: S)
 where
-    S: Service<Request<Body>, Response = Response<ResponseBody<Body>>, Error = Infallible>
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
         + Clone
         + Send
         + 'static,
@@ -582,7 +568,7 @@ async fn panicking_handler_is_recorded_and_service_keeps_working() {
     let stats = Stats::new();
     let svc = stats
         .layer()
-        .layer(service_fn(|req: Request<RequestBody<Body>>| async move {
+        .layer(service_fn(|req: Request<Body>| async move {
             if req.uri().path() == "/panic" {
                 panic!("the handler panicked");
             }
@@ -595,12 +581,10 @@ async fn panicking_handler_is_recorded_and_service_keeps_working() {
 #[tokio::test]
 async fn panic_in_inner_call_is_recorded_as_panicked() {
     let stats = Stats::new();
-    let svc = stats
-        .layer()
-        .layer(service_fn(|req: Request<RequestBody<Body>>| {
-            assert!(req.uri().path() != "/panic", "the inner call panicked");
-            std::future::ready(Ok::<_, Infallible>(ok_text("fine")))
-        }));
+    let svc = stats.layer().layer(service_fn(|req: Request<Body>| {
+        assert!(req.uri().path() != "/panic", "the inner call panicked");
+        std::future::ready(Ok::<_, Infallible>(ok_text("fine")))
+    }));
 
     panic_then_ok(&stats, svc).await;
 }
@@ -608,11 +592,9 @@ async fn panic_in_inner_call_is_recorded_as_panicked() {
 #[tokio::test]
 async fn panic_in_response_body_is_recorded_as_panicked() {
     let stats = Stats::new();
-    let svc = stats
-        .layer()
-        .layer(service_fn(|_req: Request<RequestBody<Body>>| async {
-            Ok::<_, Infallible>(Response::new(PanickingBody))
-        }));
+    let svc = stats.layer().layer(service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(PanickingBody))
+    }));
 
     let join = tokio::spawn(async move {
         let response = svc.oneshot(get_req("/body-panic")).await.expect("ok");
@@ -635,7 +617,7 @@ async fn head_and_204_complete_without_polling_the_body() {
     let stats = Stats::new();
     let svc = stats
         .layer()
-        .layer(service_fn(|req: Request<RequestBody<Body>>| async move {
+        .layer(service_fn(|req: Request<Body>| async move {
             // A body that does not know it is empty: only the method or status says so.
             let mut response = Response::new(chunks(&[]));
             if req.uri().path() == "/no-content" {
@@ -685,15 +667,13 @@ async fn event_stream_is_counted_apart_from_latency() {
         .slow_threshold(Duration::from_millis(10))
         .build()
         .expect("valid options");
-    let svc = stats
-        .layer()
-        .layer(service_fn(|_req: Request<RequestBody<Body>>| async {
-            let response = Response::builder()
-                .header(header::CONTENT_TYPE, "text/event-stream; charset=utf-8")
-                .body(chunks(&[10, 20]))
-                .expect("valid response");
-            Ok::<_, Infallible>(response)
-        }));
+    let svc = stats.layer().layer(service_fn(|_req: Request<Body>| async {
+        let response = Response::builder()
+            .header(header::CONTENT_TYPE, "text/event-stream; charset=utf-8")
+            .body(chunks(&[10, 20]))
+            .expect("valid response");
+        Ok::<_, Infallible>(response)
+    }));
 
     let response = svc.oneshot(get_req("/events")).await.expect("ok");
     let snap = http(&stats);
@@ -965,11 +945,9 @@ async fn raw_path_labels_are_capped_by_max_uri_sets() {
         .max_uri_sets(CAP)
         .build()
         .expect("valid options");
-    let svc = stats
-        .layer()
-        .layer(service_fn(|_req: Request<RequestBody<Body>>| async {
-            Ok::<_, Infallible>(ok_text("x"))
-        }));
+    let svc = stats.layer().layer(service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(ok_text("x"))
+    }));
 
     for i in 0..REQUESTS {
         let response = svc
@@ -1059,11 +1037,9 @@ async fn concurrent_requests_are_counted_exactly() {
 /// Sends a request with a query and a `SocketAddr` extension, and returns the live record's
 /// `(path, client)` plus the JSON document, while the response body is still open.
 async fn live_record(stats: &Stats) -> (String, Option<String>, String) {
-    let svc = stats
-        .layer()
-        .layer(service_fn(|_req: Request<RequestBody<Body>>| async {
-            Ok::<_, Infallible>(ok_text("x"))
-        }));
+    let svc = stats.layer().layer(service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(ok_text("x"))
+    }));
     let mut req = get_req("/search?token=s3cret&q=1");
     let addr: SocketAddr = "192.0.2.7:4711".parse().expect("valid address");
     req.extensions_mut().insert(addr);
@@ -1118,13 +1094,16 @@ async fn layered_future_and_body_are_send() {
     let app = Router::new()
         .route("/", get(|| async { "root" }))
         .layer(stats.layer());
-    let mut svc = stats
-        .layer()
-        .layer(service_fn(|_req: Request<RequestBody<Body>>| async {
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"x"))))
-        }));
+    let mut svc = stats.layer().layer(service_fn(|_req: Request<Body>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"x"))))
+    }));
 
-    let future = assert_send(svc.ready().await.expect("ready").call(get_req("/")));
+    let future = assert_send(
+        ServiceExt::<Request<Body>>::ready(&mut svc)
+            .await
+            .expect("ready")
+            .call(get_req("/")),
+    );
     let response = future.await.expect("ok");
     let body = assert_send(response.into_body());
     body.collect().await.expect("drains");

@@ -9,13 +9,13 @@ use super::RecordGuard;
 use crate::snapshot::Outcome;
 
 pin_project! {
-    /// Response body for [`StatsService`](super::StatsService).
+    /// The response body of a request being recorded.
     ///
     /// Counts the bytes of every data frame the server polls and finalizes the request's
     /// record at the end of the stream (a `None` frame, a trailers frame, or a data frame after
     /// which [`is_end_stream`](Body::is_end_stream) is true), on a body error, or when dropped
     /// (aborted). `size_hint` and `is_end_stream` are passed through untouched.
-    pub struct ResponseBody<B> {
+    pub(crate) struct ResponseBody<B> {
         #[pin]
         inner: B,
         guard: Option<RecordGuard>,
@@ -23,34 +23,11 @@ pin_project! {
 }
 
 impl<B> ResponseBody<B> {
-    pub(crate) fn new(inner: B, guard: Option<RecordGuard>) -> Self {
-        Self { inner, guard }
-    }
-
-    /// A reference to the inner body.
-    pub fn get_ref(&self) -> &B {
-        &self.inner
-    }
-
-    /// A mutable reference to the inner body.
-    pub fn get_mut(&mut self) -> &mut B {
-        &mut self.inner
-    }
-
-    /// A pinned mutable reference to the inner body.
-    pub fn get_pin_mut(self: Pin<&mut Self>) -> Pin<&mut B> {
-        self.project().inner
-    }
-
-    /// The inner body; the request is recorded as aborted if it had not ended.
-    pub fn into_inner(self) -> B {
-        self.inner
-    }
-}
-
-impl<B: Default> Default for ResponseBody<B> {
-    fn default() -> Self {
-        Self::new(B::default(), None)
+    pub(crate) fn new(inner: B, guard: RecordGuard) -> Self {
+        Self {
+            inner,
+            guard: Some(guard),
+        }
     }
 }
 

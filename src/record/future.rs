@@ -2,6 +2,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+use bytes::Bytes;
 use http::Response;
 use http_body::Body;
 use pin_project_lite::pin_project;
@@ -13,8 +14,8 @@ use crate::snapshot::Outcome;
 pin_project! {
     /// Response future for [`StatsService`](super::StatsService).
     ///
-    /// Records the status when the inner future resolves and hands the record to the
-    /// [`ResponseBody`]. Dropped before that, the request is recorded as aborted (status 499).
+    /// Records the status when the inner future resolves and hands the record to the response
+    /// body, which finishes it. Dropped before that, the request is recorded as aborted (status 499).
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
@@ -41,9 +42,10 @@ impl<F: std::fmt::Debug> std::fmt::Debug for ResponseFuture<F> {
 impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
-    B: Body,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum_core::BoxError>,
 {
-    type Output = Result<Response<ResponseBody<B>>, E>;
+    type Output = Result<Response<axum_core::body::Body>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -77,7 +79,11 @@ where
                         guard = None;
                     }
                 }
-                Poll::Ready(Ok(response.map(|body| ResponseBody::new(body, guard))))
+                // A body that is already a `Body` and needs no watching is passed on as it is.
+                Poll::Ready(Ok(response.map(|body| match guard {
+                    Some(guard) => axum_core::body::Body::new(ResponseBody::new(body, guard)),
+                    None => axum_core::body::Body::new(body),
+                })))
             }
             Err(error) => {
                 if let Some(mut g) = guard {

@@ -1,5 +1,9 @@
-//! The recording middleware: [`StatsLayer`], [`StatsService`], [`ResponseFuture`],
-//! [`ResponseBody`] and [`RequestBody`].
+//! The recording middleware: [`StatsLayer`], [`StatsService`] and [`ResponseFuture`].
+//!
+//! The wrapped service receives its request with an [`axum_core::body::Body`] (axum's body
+//! type, `axum::body::Body`) and the response leaves with one, whatever body types come in and
+//! out: under axum nothing is converted, and a body is boxed only where the layer must watch it
+//! (a request body to count, a response body to time and count).
 //!
 //! # When things are recorded
 //!
@@ -58,11 +62,11 @@ mod layer;
 mod request_body;
 mod service;
 
-pub use self::body::ResponseBody;
 pub use self::future::ResponseFuture;
 pub use self::handle::{CustomEvent, EventError, EventTimer, RequestStats};
 pub use self::layer::StatsLayer;
-pub use self::request_body::RequestBody;
 pub use self::service::StatsService;
 
+pub(crate) use self::body::ResponseBody;
 pub(crate) use self::guard::RecordGuard;
+pub(crate) use self::request_body::RequestBody;

@@ -4,10 +4,12 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
+use axum_core::body::Body;
+use bytes::Bytes;
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::{RecordGuard, RequestBody, RequestStats, ResponseBody, ResponseFuture};
+use super::{RecordGuard, RequestBody, RequestStats, ResponseFuture};
 use crate::config::StatsRouteMatch;
 use crate::sanitize;
 use crate::stats::Shared;
@@ -16,9 +18,11 @@ use crate::Stats;
 
 /// Middleware that records every request it serves into a [`Stats`] store.
 ///
-/// The request body is wrapped in a [`RequestBody`] that counts the bytes the inner service
-/// reads, and the response body in a [`ResponseBody`] that counts the bytes the server polls
-/// and finalizes the record when the body ends or is dropped.
+/// The inner service receives an [`axum_core::body::Body`] and the response body is handed on
+/// as one: under axum, which uses that type everywhere, a body is passed along as it is and
+/// boxed only where the layer has to watch it. A request body that is not already at its end
+/// is wrapped to count the bytes the inner service reads; a response body is wrapped to count
+/// the bytes the server polls and to finish the record when the body ends or is dropped.
 ///
 /// See the [module docs](crate::record) for an example.
 #[derive(Debug, Clone)]
@@ -97,11 +101,13 @@ impl<S> StatsService<S> {
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for StatsService<S>
 where
-    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
-    ReqBody: http_body::Body,
-    ResBody: http_body::Body,
+    S: Service<Request<Body>, Response = Response<ResBody>>,
+    ReqBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ReqBody::Error: Into<axum_core::BoxError>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<axum_core::BoxError>,
 {
-    type Response = Response<ResponseBody<ResBody>>;
+    type Response = Response<Body>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
@@ -204,11 +210,12 @@ where
                 .insert(RequestStats::new(Arc::clone(shared), id, guard.key()));
         }
         let head = parts.method == http::Method::HEAD;
-        // A body already at its end (most GET requests) has nothing to count.
+        // A body already at its end (most GET requests) has nothing to count: it is passed on
+        // as it came, which under axum costs nothing.
         let body = if http_body::Body::is_end_stream(&body) {
-            RequestBody::untracked(body)
+            Body::new(body)
         } else {
-            RequestBody::tracked(body, Arc::clone(shared), id, guard.key())
+            Body::new(RequestBody::new(body, Arc::clone(shared), id, guard.key()))
         };
         // If the inner `call` panics, the guard is dropped while unwinding: recorded as panicked.
         let future = self.inner.call(Request::from_parts(parts, body));
@@ -220,13 +227,11 @@ impl<S> StatsService<S> {
     /// Calls the inner service without recording anything.
     fn pass_through<ReqBody>(&mut self, req: Request<ReqBody>) -> ResponseFuture<S::Future>
     where
-        S: Service<Request<RequestBody<ReqBody>>>,
+        S: Service<Request<Body>>,
+        ReqBody: http_body::Body<Data = Bytes> + Send + 'static,
+        ReqBody::Error: Into<axum_core::BoxError>,
     {
-        ResponseFuture::new(
-            self.inner.call(req.map(RequestBody::untracked)),
-            None,
-            false,
-        )
+        ResponseFuture::new(self.inner.call(req.map(Body::new)), None, false)
     }
 }
 
