@@ -19,9 +19,11 @@ use crate::uri_set::{UriSetEntry, STATUS_CLASSES};
 /// nobody finished as aborted, or as panicked when a poll of the inner service unwound.
 #[derive(Debug)]
 pub(crate) struct RecordGuard {
-    shared: Arc<Shared>,
-    id: u64,
-    key: SlotKey,
+    /// The store, the request's id and its slot, and the request body bytes counted while
+    /// polled. Moved into the thread-local slot while the inner future is polled (for
+    /// `RequestStats::current`), and back when the poll returns or unwinds: present whenever
+    /// a method below runs.
+    pub(crate) current: Option<Current>,
     start: Instant,
     status: Option<StatusCode>,
     bytes_written: u64,
@@ -29,9 +31,6 @@ pub(crate) struct RecordGuard {
     /// True while the inner future or body is being polled: if the guard is dropped in that
     /// state, the poll never returned, so it panicked.
     pub(crate) polling: bool,
-    /// The request's entry for `RequestStats::current`, moved into the thread-local slot
-    /// while the inner future or body is polled.
-    pub(crate) current: Option<Current>,
     done: bool,
 }
 
@@ -39,7 +38,7 @@ impl RecordGuard {
     /// Where the request is kept in the in-flight table.
     #[inline]
     pub(crate) fn key(&self) -> SlotKey {
-        self.key
+        self.current.as_ref().map_or(SlotKey::NONE, |c| c.key)
     }
 
     /// Counts the request as started and enters it in the in-flight table. `detailed` says
@@ -81,21 +80,18 @@ impl RecordGuard {
             },
         );
         Self {
-            id,
-            key,
+            current: Some(Current {
+                shared,
+                id,
+                key,
+                unflushed_read: 0,
+            }),
             start,
             status: None,
             bytes_written: 0,
             stream: false,
             polling: false,
-            current: Some(Current {
-                shared: Arc::clone(&shared),
-                id,
-                key,
-                unflushed_read: 0,
-            }),
             done: false,
-            shared,
         }
     }
 
@@ -110,15 +106,19 @@ impl RecordGuard {
         head: bool,
         sized: bool,
     ) -> bool {
-        let http = &self.shared.http;
+        let Some(cur) = self.current.as_mut() else {
+            return false;
+        };
+        let read = std::mem::take(&mut cur.unflushed_read);
+        let (id, key) = (cur.id, cur.key);
+        let http = &cur.shared.http;
         self.status = Some(status);
         // An event stream is a body of unknown length: one with an exact size is an ordinary
         // response whatever its type, and skipping the header lookup keeps it cheap.
         self.stream =
             status == StatusCode::SWITCHING_PROTOCOLS || (!sized && is_event_stream(headers));
         let stream = self.stream;
-        let read = take_read(&mut self.current);
-        let found = http.in_flight.update(self.key, self.id, |live| {
+        let found = http.in_flight.update(key, id, |live| {
             live.status = Some(status);
             live.stream = stream;
             live.bytes_read = live.bytes_read.saturating_add(read);
@@ -149,14 +149,14 @@ impl RecordGuard {
     /// Adds request body bytes read during a poll that did not finish the response to the
     /// live record, so that the in-flight table shows uploads as they progress.
     pub(crate) fn flush_read(&mut self) {
-        let read = take_read(&mut self.current);
+        let Some(cur) = self.current.as_mut() else {
+            return;
+        };
+        let read = std::mem::take(&mut cur.unflushed_read);
         if read > 0 {
-            self.shared
-                .http
-                .in_flight
-                .update(self.key, self.id, |live| {
-                    live.bytes_read = live.bytes_read.saturating_add(read);
-                });
+            cur.shared.http.in_flight.update(cur.key, cur.id, |live| {
+                live.bytes_read = live.bytes_read.saturating_add(read);
+            });
         }
     }
 
@@ -168,10 +168,13 @@ impl RecordGuard {
             return;
         }
         self.bytes_written = self.bytes_written.saturating_add(bytes);
-        let http = &self.shared.http;
+        let Some(cur) = self.current.as_ref() else {
+            return;
+        };
+        let http = &cur.shared.http;
         http.bytes_written_total.fetch_add(bytes, Ordering::Relaxed);
         if !last {
-            http.in_flight.update(self.key, self.id, |live| {
+            http.in_flight.update(cur.key, cur.id, |live| {
                 live.bytes_written = live.bytes_written.saturating_add(bytes);
             });
         }
@@ -183,12 +186,16 @@ impl RecordGuard {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
-        let shared = &*self.shared;
+        let Some(cur) = self.current.as_mut() else {
+            return;
+        };
+        let read = std::mem::take(&mut cur.unflushed_read);
+        let id = cur.id;
+        let shared = &*cur.shared;
         let http = &shared.http;
         let config = &shared.config;
         let end = Instant::now();
-        let read = take_read(&mut self.current);
-        let Some(mut live) = http.in_flight.remove(self.key, self.id) else {
+        let Some(mut live) = http.in_flight.remove(cur.key, id) else {
             // Withdrawn while it ran: it leaves no trace.
             return;
         };
@@ -241,7 +248,7 @@ impl RecordGuard {
         }
         live.status = self.status;
         live.bytes_written = self.bytes_written;
-        let finished = Finished::new(self.id, live, end, outcome, config);
+        let finished = Finished::new(id, live, end, outcome, config);
         let threshold = config.slow_threshold;
         if !self.stream && !threshold.is_zero() && elapsed > threshold && config.slow_capacity > 0 {
             http.push_slow(finished.clone(), config.slow_capacity);
@@ -261,14 +268,6 @@ impl Drop for RecordGuard {
             self.finish(outcome);
         }
     }
-}
-
-/// Request body bytes counted in the thread-local slot and not yet in the live record.
-#[inline]
-fn take_read(current: &mut Option<Current>) -> u64 {
-    current
-        .as_mut()
-        .map_or(0, |cur| std::mem::take(&mut cur.unflushed_read))
 }
 
 fn is_event_stream(headers: &HeaderMap) -> bool {

@@ -115,36 +115,32 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let shared = &self.stats.shared;
         if !shared.http.enabled.load(Ordering::Relaxed) {
             return self.pass_through(req);
         }
-        let (mut parts, body) = req.into_parts();
+        // The request is read in place and moved once, into the inner call.
         let config = &shared.config;
-        let method = method_index(&parts.method);
-        let labelled = config.uri_set_hook.is_some() || parts.extensions.get::<UriSet>().is_some();
-        let matched = matched_path(&parts);
+        let method = method_index(req.method());
+        let labelled = config.uri_set_hook.is_some() || req.extensions().get::<UriSet>().is_some();
+        let matched = matched_path(req.extensions());
         let cached = if labelled {
             None
         } else {
             self.routes.get(method, matched.unwrap_or(UNMATCHED))
         };
         let uri_set = match cached {
-            Some(CachedRoute { entry: None, .. }) => {
-                return self.pass_through(Request::from_parts(parts, body));
-            }
+            Some(CachedRoute { entry: None, .. }) => return self.pass_through(req),
             Some(CachedRoute {
                 entry: Some(entry), ..
             }) => {
                 if !config.filters.is_empty()
-                    && !config.filters.allows(
-                        parts.method.as_str(),
-                        parts.uri.path(),
-                        entry.route(),
-                    )
+                    && !config
+                        .filters
+                        .allows(req.method().as_str(), req.uri().path(), entry.route())
                 {
-                    return self.pass_through(Request::from_parts(parts, body));
+                    return self.pass_through(req);
                 }
                 Arc::clone(entry)
             }
@@ -166,23 +162,27 @@ where
                         self.routes
                             .remember(method, matched.unwrap_or(UNMATCHED), None);
                     }
-                    return self.pass_through(Request::from_parts(parts, body));
+                    return self.pass_through(req);
                 }
+                // The URI set hook is given the request's parts.
+                let (parts, body) = req.into_parts();
                 let route = route_of(shared, &parts);
-                if !config.filters.is_empty()
-                    && !config
+                let entry = (config.filters.is_empty()
+                    || config
                         .filters
-                        .allows(parts.method.as_str(), parts.uri.path(), &route)
-                {
-                    return self.pass_through(Request::from_parts(parts, body));
-                }
-                let entry = shared.http.uri_sets.get(method, &route);
+                        .allows(parts.method.as_str(), parts.uri.path(), &route))
+                .then(|| shared.http.uri_sets.get(method, &route));
+                drop(route);
+                req = Request::from_parts(parts, body);
+                let Some(entry) = entry else {
+                    return self.pass_through(req);
+                };
                 // Remember a set once it has been used: a route whose requests all move to
                 // another set (`set_uri_set`) must not keep an empty key alive.
                 if !labelled && stats_route == Some(false) && entry.used.load(Ordering::Relaxed) {
                     self.routes.remember(
                         method,
-                        matched.unwrap_or(UNMATCHED),
+                        matched_path(req.extensions()).unwrap_or(UNMATCHED),
                         Some(Arc::clone(&entry)),
                     );
                 }
@@ -190,7 +190,7 @@ where
             }
         };
         let client = if config.record_client {
-            client_of(&parts.extensions)
+            client_of(req.extensions())
         } else {
             None
         };
@@ -198,27 +198,29 @@ where
         let guard = RecordGuard::start(
             Arc::clone(shared),
             id,
-            &parts.method,
-            &parts.uri,
+            req.method(),
+            req.uri(),
             uri_set,
             client,
             sampled(id, config.record_fraction),
         );
+        let key = guard.key();
         if config.request_extension {
-            parts
-                .extensions
-                .insert(RequestStats::new(Arc::clone(shared), id, guard.key()));
+            req.extensions_mut()
+                .insert(RequestStats::new(Arc::clone(shared), id, key));
         }
-        let head = parts.method == http::Method::HEAD;
+        let head = req.method() == http::Method::HEAD;
         // A body already at its end (most GET requests) has nothing to count: it is passed on
         // as it came, which under axum costs nothing.
-        let body = if http_body::Body::is_end_stream(&body) {
-            Body::new(body)
-        } else {
-            Body::new(RequestBody::new(body, Arc::clone(shared), id, guard.key()))
-        };
+        let req = req.map(|body| {
+            if http_body::Body::is_end_stream(&body) {
+                Body::new(body)
+            } else {
+                Body::new(RequestBody::new(body, Arc::clone(shared), id, key))
+            }
+        });
         // If the inner `call` panics, the guard is dropped while unwinding: recorded as panicked.
-        let future = self.inner.call(Request::from_parts(parts, body));
+        let future = self.inner.call(req);
         ResponseFuture::new(future, Some(guard), head)
     }
 }
@@ -266,7 +268,7 @@ fn route_of<'a>(shared: &Shared, parts: &'a http::request::Parts) -> Cow<'a, str
     {
         label
     } else {
-        matched_path(parts).map_or(Cow::Borrowed(UNMATCHED), Cow::Borrowed)
+        matched_path(&parts.extensions).map_or(Cow::Borrowed(UNMATCHED), Cow::Borrowed)
     };
     if sanitize::needs_cleaning(&label, cap) {
         Cow::Owned(sanitize::clean(&label, cap))
@@ -277,15 +279,14 @@ fn route_of<'a>(shared: &Shared, parts: &'a http::request::Parts) -> Cow<'a, str
 
 #[cfg(feature = "axum")]
 #[inline]
-fn matched_path(parts: &http::request::Parts) -> Option<&str> {
-    parts
-        .extensions
+fn matched_path(extensions: &http::Extensions) -> Option<&str> {
+    extensions
         .get::<axum::extract::MatchedPath>()
         .map(axum::extract::MatchedPath::as_str)
 }
 
 #[cfg(not(feature = "axum"))]
-fn matched_path(_parts: &http::request::Parts) -> Option<&str> {
+fn matched_path(_extensions: &http::Extensions) -> Option<&str> {
     None
 }
 

@@ -172,6 +172,14 @@ pub(crate) struct SlotKey {
     index: u32,
 }
 
+impl SlotKey {
+    /// A key that finds nothing.
+    pub(crate) const NONE: Self = Self {
+        shard: u32::MAX,
+        index: u32::MAX,
+    };
+}
+
 /// One shard: slots reused through a free list, so that entering and leaving the table is a
 /// push and a pop under the shard's lock, without hashing, and allocates nothing once the
 /// shard has grown to the number of requests in flight.
