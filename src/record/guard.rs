@@ -248,12 +248,19 @@ impl RecordGuard {
         }
         live.status = self.status;
         live.bytes_written = self.bytes_written;
-        let finished = Finished::new(id, live, end, outcome, config);
         let threshold = config.slow_threshold;
         if !self.stream && !threshold.is_zero() && elapsed > threshold && config.slow_capacity > 0 {
-            http.push_slow(finished.clone(), config.slow_capacity);
+            let slow = Finished::new(id, live.clone(), end, outcome, config);
+            http.push_slow(slow, config.slow_capacity);
         }
-        http.recent.push(finished);
+        // Written in place over the oldest record.
+        http.recent.push_with(move |old| match old {
+            Some(old) => {
+                old.overwrite(id, live, end, outcome, config);
+                None
+            }
+            None => Some(Finished::new(id, live, end, outcome, config)),
+        });
     }
 }
 

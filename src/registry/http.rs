@@ -102,6 +102,25 @@ impl Finished {
         }
     }
 
+    /// Replaces this record with `live` finished, in place: only the live record is moved,
+    /// and the path is copied into the buffer already there.
+    #[inline]
+    pub(crate) fn overwrite(
+        &mut self,
+        id: u64,
+        mut live: Live,
+        end: Instant,
+        outcome: Outcome,
+        config: &Config,
+    ) {
+        self.path.set(raw_path(live.path.as_ref(), config));
+        live.path = None;
+        self.id = id;
+        self.live = live;
+        self.end = end;
+        self.outcome = outcome;
+    }
+
     pub(crate) fn record(&self, clock: &Clock, config: &Config) -> RequestRecord {
         record_of(
             self.id,
@@ -132,6 +151,20 @@ impl StoredPath {
                 Self::Inline { len, bytes }
             }
             _ => Self::Heap(path.into()),
+        }
+    }
+
+    /// Replaces the path, reusing the inline buffer.
+    #[inline]
+    pub(crate) fn set(&mut self, path: &str) {
+        match (self, u8::try_from(path.len())) {
+            (Self::Inline { len, bytes }, Ok(n)) if path.len() <= bytes.len() => {
+                if let Some(dst) = bytes.get_mut(..path.len()) {
+                    dst.copy_from_slice(path.as_bytes());
+                    *len = n;
+                }
+            }
+            (this, _) => *this = Self::new(path),
         }
     }
 

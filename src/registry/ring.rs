@@ -48,6 +48,30 @@ impl<T> Ring<T> {
         seq
     }
 
+    /// Appends an item written in place over the oldest one; returns its sequence number.
+    ///
+    /// `write` is given the oldest item to overwrite (and returns `None`), or `None` while
+    /// the ring is filling up (and returns the new item). Overwriting in place spares moving
+    /// a large item through the stack twice; what the old item held is dropped under the
+    /// slot's lock, which only a reader or a pusher a whole turn later waits for.
+    #[inline]
+    pub(crate) fn push_with(&self, write: impl FnOnce(Option<&mut T>) -> Option<T>) -> u64 {
+        let seq = self.next.fetch_add(1, Ordering::Relaxed);
+        if let Some(slot) = self.slot(seq) {
+            let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+            match slot.as_mut() {
+                // Delayed past a full turn of the ring: never overwrite a newer item.
+                Some((newer, _)) if *newer > seq => {}
+                Some((old_seq, old)) => {
+                    *old_seq = seq;
+                    let _ = write(Some(old));
+                }
+                None => *slot = write(None).map(|item| (seq, item)),
+            }
+        }
+        seq
+    }
+
     /// Maps every item (under its slot's lock), newest first.
     pub(crate) fn collect<R>(&self, mut f: impl FnMut(&T) -> Option<R>) -> Vec<R> {
         let mut items: Vec<(u64, R)> = Vec::with_capacity(self.slots.len());
@@ -93,6 +117,29 @@ mod tests {
         assert_eq!(ring.collect(|i| Some(*i)), vec![4, 3, 2]);
         assert_eq!(ring.find(|i| (*i == 3).then_some("three")), Some("three"));
         assert_eq!(ring.find(|i| (*i == 1).then_some(())), None);
+    }
+
+    #[test]
+    fn push_with_creates_then_overwrites_the_oldest_in_place() {
+        let ring: Ring<Vec<u32>> = Ring::new(2);
+        let mut created = 0;
+        for i in 0..5u32 {
+            ring.push_with(|old| match old {
+                Some(old) => {
+                    old.clear();
+                    old.push(i);
+                    None
+                }
+                None => {
+                    created += 1;
+                    Some(vec![i])
+                }
+            });
+        }
+        assert_eq!(created, 2, "created while filling up, reused afterwards");
+        assert_eq!(ring.collect(|v| v.first().copied()), vec![4, 3]);
+        ring.push(vec![9]);
+        assert_eq!(ring.collect(|v| v.first().copied()), vec![9, 4]);
     }
 
     #[test]
