@@ -246,7 +246,13 @@ impl AtomicHistogram {
     /// Records one value in nanoseconds. Lock-free, allocation-free, never panics.
     #[inline]
     pub fn record(&self, nanos: u64) {
-        if let Some(counter) = self.counts.get(bucket_index(nanos)) {
+        self.record_in(bucket_index(nanos), nanos);
+    }
+
+    /// Records `nanos`, whose bucket `index` the caller already computed.
+    #[inline]
+    pub(crate) fn record_in(&self, index: usize, nanos: u64) {
+        if let Some(counter) = self.counts.get(index) {
             counter.fetch_add(1, Relaxed);
         }
         self.sum.fetch_add(nanos, Relaxed);

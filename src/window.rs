@@ -96,6 +96,12 @@ pub(crate) const MINUTE: Duration = Duration::from_secs(60);
 /// Number of minute slots (16: 15 complete minutes + the current one).
 pub(crate) const MINUTE_SLOTS: usize = 16;
 
+/// [`QUARTER`] in nanoseconds.
+const QUARTER_NANOS: u64 = QUARTER.as_secs() * 1_000_000_000;
+
+/// [`MINUTE`] in nanoseconds.
+const MINUTE_NANOS: u64 = MINUTE.as_secs() * 1_000_000_000;
+
 /// How many times a record waits for a concurrent slot rotation before
 /// dropping itself from that window (the first [`SPINS_BEFORE_YIELD`] waits
 /// are `spin_loop` hints, the rest `std::thread::yield_now`, so a descheduled
@@ -156,10 +162,10 @@ impl SlotHistogram {
         }
     }
 
-    /// Records one value; allocates its octave's chunk on first use only.
+    /// Records one value, whose bucket is `index`; allocates its octave's chunk on first
+    /// use only.
     #[inline]
-    fn record(&self, nanos: u64) {
-        let index = bucket_index(nanos);
+    fn record(&self, index: usize, nanos: u64) {
         if let Some(cell) = self.chunks.get(index / CHUNK) {
             let chunk = cell.get_or_init(|| Box::new([const { AtomicU32::new(0) }; CHUNK]));
             if let Some(counter) = chunk.get(index % CHUNK) {
@@ -247,7 +253,7 @@ impl Slot {
     /// Records into this slot for `period`, rotating it if it holds an older
     /// period (see the module docs for the protocol).
     #[inline]
-    fn record(&self, period: u64, nanos: u64, error: bool) {
+    fn record(&self, period: u64, index: usize, nanos: u64, error: bool) {
         let want = period.saturating_add(1) & !ROTATING;
         let mut spins = 0u32;
         loop {
@@ -284,7 +290,7 @@ impl Slot {
                 break;
             }
         }
-        self.hist.record(nanos);
+        self.hist.record(index, nanos);
         if error {
             self.errors.fetch_add(1, Ordering::Relaxed);
         }
@@ -332,13 +338,12 @@ impl Slot {
     }
 }
 
-/// A ring of slots of equal period length.
+/// A ring of `LEN` slots of `PERIOD_NANOS` nanoseconds each. Both are constants, so that
+/// finding a slot takes a multiplication rather than a division.
 #[derive(Debug)]
-struct Ring {
-    /// The slots; period `p` lives in `slots[p % len]`.
+struct Ring<const LEN: usize, const PERIOD_NANOS: u64> {
+    /// The slots; period `p` lives in `slots[p % LEN]`.
     slots: Box<[Slot]>,
-    /// Period length in nanoseconds (non-zero).
-    period_nanos: u64,
 }
 
 /// A window read from a ring.
@@ -351,35 +356,36 @@ struct WindowRead {
     covered_nanos: u64,
 }
 
-impl Ring {
-    /// A ring of `len` empty slots of `period` each.
-    fn new(len: usize, period: Duration) -> Self {
+impl<const LEN: usize, const PERIOD_NANOS: u64> Ring<LEN, PERIOD_NANOS> {
+    /// Period length in nanoseconds (non-zero).
+    const PERIOD: u64 = if PERIOD_NANOS == 0 { 1 } else { PERIOD_NANOS };
+
+    /// A ring of empty slots.
+    fn new() -> Self {
         Self {
-            slots: (0..len).map(|_| Slot::new()).collect(),
-            period_nanos: duration_nanos(period).max(1),
+            slots: (0..LEN).map(|_| Slot::new()).collect(),
         }
     }
 
     /// Period index of `elapsed` nanoseconds since base.
     #[inline]
     fn period_of(&self, elapsed: u64) -> u64 {
-        elapsed.checked_div(self.period_nanos).unwrap_or(0)
+        elapsed / Self::PERIOD
     }
 
     /// Slot for `period`.
     #[inline]
     fn slot(&self, period: u64) -> Option<&Slot> {
-        let len = u64::try_from(self.slots.len()).ok()?;
-        let index = usize::try_from(period.checked_rem(len)?).ok()?;
+        let index = usize::try_from(period.checked_rem(LEN as u64)?).ok()?;
         self.slots.get(index)
     }
 
-    /// Records at `elapsed` nanoseconds since base.
+    /// Records at `elapsed` nanoseconds since base a value whose bucket is `index`.
     #[inline]
-    fn record(&self, elapsed: u64, nanos: u64, error: bool) {
+    fn record(&self, elapsed: u64, index: usize, nanos: u64, error: bool) {
         let period = self.period_of(elapsed);
         if let Some(slot) = self.slot(period) {
-            slot.record(period, nanos, error);
+            slot.record(period, index, nanos, error);
         }
     }
 
@@ -396,7 +402,7 @@ impl Ring {
         for slot in self.slots.iter() {
             slot.read_into(first, current, &mut hist, &mut errors);
         }
-        let start = first.saturating_mul(self.period_nanos).max(reset_at);
+        let start = first.saturating_mul(Self::PERIOD).max(reset_at);
         WindowRead {
             hist,
             errors,
@@ -500,9 +506,9 @@ pub(crate) struct WindowedHistogram {
     /// Errors since base/reset.
     total_errors: AtomicU64,
     /// 5 x 15 s slots for "1m".
-    quarters: Ring,
+    quarters: Ring<QUARTER_SLOTS, QUARTER_NANOS>,
     /// 16 x 60 s slots for "15m".
-    minutes: Ring,
+    minutes: Ring<MINUTE_SLOTS, MINUTE_NANOS>,
 }
 
 impl WindowedHistogram {
@@ -515,8 +521,8 @@ impl WindowedHistogram {
             reset_at: AtomicU64::new(0),
             total: AtomicHistogram::new(),
             total_errors: AtomicU64::new(0),
-            quarters: Ring::new(QUARTER_SLOTS, QUARTER),
-            minutes: Ring::new(MINUTE_SLOTS, MINUTE),
+            quarters: Ring::new(),
+            minutes: Ring::new(),
         }
     }
 
@@ -538,12 +544,13 @@ impl WindowedHistogram {
     #[inline]
     pub(crate) fn record_outcome(&self, now: Instant, nanos: u64, error: bool) {
         let elapsed = self.elapsed(now);
-        self.total.record(nanos);
+        let index = bucket_index(nanos);
+        self.total.record_in(index, nanos);
         if error {
             self.total_errors.fetch_add(1, Ordering::Relaxed);
         }
-        self.quarters.record(elapsed, nanos, error);
-        self.minutes.record(elapsed, nanos, error);
+        self.quarters.record(elapsed, index, nanos, error);
+        self.minutes.record(elapsed, index, nanos, error);
     }
 
     /// Reads all windows as of `now`. Slots whose period is outside a window

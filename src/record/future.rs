@@ -73,9 +73,9 @@ where
                         response.headers(),
                         *this.head,
                         response.body().size_hint().exact().is_some(),
-                    ) || response.body().is_end_stream();
+                        response.body().is_end_stream(),
+                    );
                     if ended {
-                        g.finish(Outcome::Completed);
                         guard = None;
                     }
                 }

@@ -28,6 +28,8 @@ pub(crate) struct RecordGuard {
     status: Option<StatusCode>,
     bytes_written: u64,
     stream: bool,
+    /// Whether the status is already counted (a stream's is, at its head).
+    counted: bool,
     /// True while the inner future or body is being polled: if the guard is dropped in that
     /// state, the poll never returned, so it panicked.
     pub(crate) polling: bool,
@@ -90,14 +92,20 @@ impl RecordGuard {
             status: None,
             bytes_written: 0,
             stream: false,
+            counted: false,
             polling: false,
             done: false,
         }
     }
 
-    /// Records the response head; `sized` says whether the body's exact length is known.
-    /// Returns `true` when the response has no body to wait for (a response to `HEAD`, `101`,
-    /// `204`, `304`), in which case the request is finished.
+    /// Records the response head; `sized` says whether the body's exact length is known, and
+    /// `at_end` whether the body is already at its end. Returns `true` when the response has
+    /// no body to wait for (a response to `HEAD`, `101`, `204`, `304`, or a body at its end),
+    /// in which case the request is finished.
+    ///
+    /// The status of an ordinary response is published for the in-flight table without a
+    /// lock and counted when the request ends; a stream's is counted right away, since a
+    /// stream may stay open for hours.
     #[inline]
     pub(crate) fn on_response(
         &mut self,
@@ -105,41 +113,50 @@ impl RecordGuard {
         headers: &HeaderMap,
         head: bool,
         sized: bool,
+        at_end: bool,
     ) -> bool {
-        let Some(cur) = self.current.as_mut() else {
-            return false;
-        };
-        let read = std::mem::take(&mut cur.unflushed_read);
-        let (id, key) = (cur.id, cur.key);
-        let http = &cur.shared.http;
         self.status = Some(status);
         // An event stream is a body of unknown length: one with an exact size is an ordinary
         // response whatever its type, and skipping the header lookup keeps it cheap.
-        self.stream =
+        let stream =
             status == StatusCode::SWITCHING_PROTOCOLS || (!sized && is_event_stream(headers));
-        let stream = self.stream;
-        let found = http.in_flight.update(key, id, |live| {
-            live.status = Some(status);
-            live.stream = stream;
-            live.bytes_read = live.bytes_read.saturating_add(read);
-            // Counted under the shard's lock, so the set needs no reference of its own.
-            http.count_status(status.as_u16(), &live.uri_set);
-            if stream {
-                live.uri_set.streams.fetch_add(1, Ordering::Relaxed);
-            }
-        });
-        if found.is_none() {
-            // Withdrawn while it ran (a request to the stats routes): nothing more to record.
-            self.done = true;
-            return true;
-        }
-        if self.stream {
-            http.streams_total.fetch_add(1, Ordering::Relaxed);
-        }
+        self.stream = stream;
         let bodyless = head
+            || at_end
             || status.is_informational()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED;
+        let Some(cur) = self.current.as_mut() else {
+            return false;
+        };
+        let (id, key) = (cur.id, cur.key);
+        let http = &cur.shared.http;
+        if stream {
+            let read = std::mem::take(&mut cur.unflushed_read);
+            let found = http.in_flight.update(key, id, |live| {
+                live.status = Some(status);
+                live.stream = true;
+                live.bytes_read = live.bytes_read.saturating_add(read);
+                // Counted under the shard's lock, so the set needs no reference of its own.
+                http.count_status(status.as_u16(), &live.uri_set);
+                live.uri_set.streams.fetch_add(1, Ordering::Relaxed);
+            });
+            if found.is_none() {
+                // Withdrawn while it ran (a request to the stats routes): nothing to record.
+                self.done = true;
+                return true;
+            }
+            self.counted = true;
+            http.streams_total.fetch_add(1, Ordering::Relaxed);
+        } else if !bodyless
+            && (cur.unflushed_read > 0 || !http.in_flight.set_head(key, id, status))
+        {
+            let read = std::mem::take(&mut cur.unflushed_read);
+            http.in_flight.update(key, id, |live| {
+                live.status = Some(status);
+                live.bytes_read = live.bytes_read.saturating_add(read);
+            });
+        }
         if bodyless {
             self.finish(Outcome::Completed);
         }
@@ -205,7 +222,9 @@ impl RecordGuard {
         if self.status.is_none() && outcome == Outcome::Aborted {
             // The client left before any status existed: nginx's 499.
             self.status = StatusCode::from_u16(499).ok();
-            http.count_status(499, uri_set);
+        }
+        if let (false, Some(status)) = (self.counted, self.status) {
+            http.count_status(status.as_u16(), uri_set);
         }
 
         if live.bytes_read > 0 {

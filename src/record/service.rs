@@ -220,8 +220,7 @@ where
             }
         });
         // If the inner `call` panics, the guard is dropped while unwinding: recorded as panicked.
-        let future = self.inner.call(req);
-        ResponseFuture::new(future, Some(guard), head)
+        ResponseFuture::new(self.inner.call(req), Some(guard), head)
     }
 }
 

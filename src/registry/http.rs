@@ -222,16 +222,63 @@ struct Shard {
     free: Vec<u32>,
 }
 
+/// Slots per shard whose response status can be published without the shard's lock.
+const HEAD_SLOTS: usize = 64;
+
+/// Bits of a request id kept in a published status (ids are sequential: never reached).
+const HEAD_ID_BITS: u32 = 48;
+
 /// Live requests, sharded by id so that concurrent requests rarely share a lock.
 #[derive(Debug)]
 pub(crate) struct InFlight {
     shards: Box<[Mutex<Shard>]>,
+    /// The response status of the request in each of the first [`HEAD_SLOTS`] slots of every
+    /// shard, published when its head is produced without taking the shard's lock, as
+    /// `id << 16 | status`. Readers fold it into the live record; the id tells a status of
+    /// the slot's current request from one left by an earlier request.
+    heads: Box<[AtomicU64]>,
 }
 
 impl InFlight {
     fn new() -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            heads: (0..SHARDS * HEAD_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    #[inline]
+    fn head(&self, shard: u32, index: u32) -> Option<&AtomicU64> {
+        let index = usize::try_from(index).ok().filter(|i| *i < HEAD_SLOTS)?;
+        let shard = usize::try_from(shard).ok()?;
+        self.heads.get(shard * HEAD_SLOTS + index)
+    }
+
+    /// Publishes the response status of request `id` without the shard's lock; `false` when
+    /// its slot has no place for it (the caller then updates the live record).
+    #[inline]
+    pub(crate) fn set_head(&self, key: SlotKey, id: u64, status: StatusCode) -> bool {
+        let Some(cell) = self.head(key.shard, key.index) else {
+            return false;
+        };
+        let tag = id & ((1 << HEAD_ID_BITS) - 1);
+        cell.store(tag << 16 | u64::from(status.as_u16()), Ordering::Relaxed);
+        true
+    }
+
+    /// Folds a published status into the live record in slot `index` of `shard`.
+    fn fold_head(&self, shard: u32, index: usize, id: u64, live: &mut Live) {
+        if live.status.is_some() {
+            return;
+        }
+        let Some(cell) = u32::try_from(index).ok().and_then(|i| self.head(shard, i)) else {
+            return;
+        };
+        let value = cell.load(Ordering::Relaxed);
+        if value >> 16 == id & ((1 << HEAD_ID_BITS) - 1) {
+            live.status = u16::try_from(value & 0xFFFF)
+                .ok()
+                .and_then(|code| StatusCode::from_u16(code).ok());
         }
     }
 
@@ -299,21 +346,28 @@ impl InFlight {
     /// Runs `f` on the live record of request `id`, searching for it (for reports).
     pub(crate) fn find<R>(&self, id: u64, f: impl FnOnce(&Live) -> R) -> Option<R> {
         let shard = (id % SHARDS as u64) as u32;
-        let guard = self.lock(shard)?;
-        guard
+        let mut guard = self.lock(shard)?;
+        let (index, live) = guard
             .slots
-            .iter()
-            .flatten()
-            .find(|(slot_id, _)| *slot_id == id)
-            .map(|(_, live)| f(live))
+            .iter_mut()
+            .enumerate()
+            .find_map(|(index, slot)| match slot {
+                Some((slot_id, live)) if *slot_id == id => Some((index, live)),
+                _ => None,
+            })?;
+        self.fold_head(shard, index, id, live);
+        Some(f(live))
     }
 
     /// Copies the live records, one shard at a time.
     pub(crate) fn collect(&self, mut f: impl FnMut(u64, &Live)) {
-        for shard in &*self.shards {
-            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            for (id, live) in shard.slots.iter().flatten() {
-                f(*id, live);
+        for (shard_index, shard) in (0u32..).zip(&*self.shards) {
+            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for (index, slot) in shard.slots.iter_mut().enumerate() {
+                if let Some((id, live)) = slot {
+                    self.fold_head(shard_index, index, *id, live);
+                    f(*id, live);
+                }
             }
         }
     }
