@@ -819,3 +819,64 @@ fn live_record(
         config,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(sets: &UriSets) -> Live {
+        Live {
+            method: Method::GET,
+            path: None,
+            uri_set: sets.get(0, "/"),
+            start: Instant::now(),
+            status: None,
+            bytes_read: 0,
+            bytes_written: 0,
+            stream: false,
+            detailed: true,
+            extra: None,
+        }
+    }
+
+    fn status_of(table: &InFlight, id: u64) -> Option<StatusCode> {
+        table.find(id, |live| live.status).flatten()
+    }
+
+    #[test]
+    fn a_published_status_shows_for_its_own_request_only() {
+        let sets = UriSets::new(16, Instant::now(), Arc::from([]));
+        let table = InFlight::new();
+        let key = table.insert(16, live(&sets));
+        assert!(table.set_head(key, 16, StatusCode::CREATED));
+        assert_eq!(status_of(&table, 16), Some(StatusCode::CREATED));
+
+        // The slot is reused by another request: the status left there is not its own.
+        assert!(table.remove(key, 16).is_some());
+        let again = table.insert(32, live(&sets));
+        assert_eq!(again, key, "the freed slot is reused");
+        assert_eq!(status_of(&table, 32), None);
+        let mut seen = Vec::new();
+        table.collect(|id, live| seen.push((id, live.status)));
+        assert_eq!(seen, vec![(32, None)]);
+    }
+
+    #[test]
+    fn slots_beyond_the_published_ones_take_the_lock() {
+        let sets = UriSets::new(16, Instant::now(), Arc::from([]));
+        let table = InFlight::new();
+        // Ids that are multiples of the shard count all land in shard 0.
+        let keys: Vec<(u64, SlotKey)> = (0..=HEAD_SLOTS as u64)
+            .map(|i| {
+                let id = i * SHARDS as u64;
+                (id, table.insert(id, live(&sets)))
+            })
+            .collect();
+        let (last_id, last_key) = keys[HEAD_SLOTS];
+        assert!(table.set_head(keys[0].1, keys[0].0, StatusCode::OK));
+        assert!(!table.set_head(last_key, last_id, StatusCode::OK));
+        table.update(last_key, last_id, |live| live.status = Some(StatusCode::OK));
+        assert_eq!(status_of(&table, last_id), Some(StatusCode::OK));
+        assert!(!table.set_head(SlotKey::NONE, 1, StatusCode::OK));
+    }
+}
