@@ -273,7 +273,7 @@ impl RecordGuard {
             http.push_slow(slow, config.slow_capacity);
         }
         // Written in place over the oldest record.
-        http.recent.push_with(move |old| match old {
+        http.recent.push_with(live, |old, live| match old {
             Some(old) => {
                 old.overwrite(id, live, end, outcome, config);
                 None

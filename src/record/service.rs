@@ -136,9 +136,11 @@ where
                 entry: Some(entry), ..
             }) => {
                 if !config.filters.is_empty()
-                    && !config
-                        .filters
-                        .allows(req.method().as_str(), req.uri().path(), entry.route())
+                    && !config.filters.allows(
+                        req.method().as_str(),
+                        req.uri().path(),
+                        entry.route(),
+                    )
                 {
                     return self.pass_through(req);
                 }

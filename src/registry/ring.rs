@@ -51,11 +51,16 @@ impl<T> Ring<T> {
     /// Appends an item written in place over the oldest one; returns its sequence number.
     ///
     /// `write` is given the oldest item to overwrite (and returns `None`), or `None` while
-    /// the ring is filling up (and returns the new item). Overwriting in place spares moving
-    /// a large item through the stack twice; what the old item held is dropped under the
-    /// slot's lock, which only a reader or a pusher a whole turn later waits for.
+    /// the ring is filling up (and returns the new item), and `value` to write. Overwriting
+    /// in place spares moving a large item through the stack; what the old item held is
+    /// dropped under the slot's lock, which only a reader or a pusher a whole turn later
+    /// waits for.
     #[inline]
-    pub(crate) fn push_with(&self, write: impl FnOnce(Option<&mut T>) -> Option<T>) -> u64 {
+    pub(crate) fn push_with<V>(
+        &self,
+        value: V,
+        write: impl FnOnce(Option<&mut T>, V) -> Option<T>,
+    ) -> u64 {
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
         if let Some(slot) = self.slot(seq) {
             let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
@@ -64,9 +69,9 @@ impl<T> Ring<T> {
                 Some((newer, _)) if *newer > seq => {}
                 Some((old_seq, old)) => {
                     *old_seq = seq;
-                    let _ = write(Some(old));
+                    let _ = write(Some(old), value);
                 }
-                None => *slot = write(None).map(|item| (seq, item)),
+                None => *slot = write(None, value).map(|item| (seq, item)),
             }
         }
         seq
@@ -124,7 +129,7 @@ mod tests {
         let ring: Ring<Vec<u32>> = Ring::new(2);
         let mut created = 0;
         for i in 0..5u32 {
-            ring.push_with(|old| match old {
+            ring.push_with(i, |old, i| match old {
                 Some(old) => {
                     old.clear();
                     old.push(i);
