@@ -148,8 +148,7 @@ impl RecordGuard {
             }
             self.counted = true;
             http.streams_total.fetch_add(1, Ordering::Relaxed);
-        } else if !bodyless
-            && (cur.unflushed_read > 0 || !http.in_flight.set_head(key, id, status))
+        } else if !bodyless && (cur.unflushed_read > 0 || !http.in_flight.set_head(key, id, status))
         {
             let read = std::mem::take(&mut cur.unflushed_read);
             http.in_flight.update(key, id, |live| {

@@ -243,7 +243,9 @@ impl InFlight {
     fn new() -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            heads: (0..SHARDS * HEAD_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+            heads: (0..SHARDS * HEAD_SLOTS)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
         }
     }
 
@@ -347,14 +349,15 @@ impl InFlight {
     pub(crate) fn find<R>(&self, id: u64, f: impl FnOnce(&Live) -> R) -> Option<R> {
         let shard = (id % SHARDS as u64) as u32;
         let mut guard = self.lock(shard)?;
-        let (index, live) = guard
-            .slots
-            .iter_mut()
-            .enumerate()
-            .find_map(|(index, slot)| match slot {
-                Some((slot_id, live)) if *slot_id == id => Some((index, live)),
-                _ => None,
-            })?;
+        let (index, live) =
+            guard
+                .slots
+                .iter_mut()
+                .enumerate()
+                .find_map(|(index, slot)| match slot {
+                    Some((slot_id, live)) if *slot_id == id => Some((index, live)),
+                    _ => None,
+                })?;
         self.fold_head(shard, index, id, live);
         Some(f(live))
     }
