@@ -35,7 +35,8 @@
 //! |---|---|---|
 //! | `axum` | [`Stats::router`]: the page, the JSON and the control routes; [`Stats::status_router`]: `/status` | Yes |
 //!
-//! Without `axum`, the layer works with any tower HTTP service and [`Stats::snapshot`] gives
+//! Without `axum`, the layer works with any tower HTTP service whose bodies carry `Bytes`
+//! (the wrapped service receives an [`axum_core::body::Body`]), and [`Stats::snapshot`] gives
 //! the same data.
 //!
 //! [tower]: https://docs.rs/tower
