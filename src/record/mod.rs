@@ -10,14 +10,15 @@
 //! - **start**, when [`StatsService::call`](tower_service::Service::call) runs: the request is
 //!   counted in `requests_total`, gets an id and enters the in-flight table. If the `http`
 //!   namespace is paused at that moment, the request is never recorded.
-//! - **headers**, when the inner future resolves: the status is counted. A response to `HEAD`,
-//!   a `101`, `204` or `304`, or a body that is already at its end, finishes the request here.
-//!   A `101 Switching Protocols` or `text/event-stream` response is a *stream*: it is counted
-//!   but kept out of the latency statistics and the slow list, and reported under
-//!   `open_streams` while its body is open.
+//! - **headers**, when the inner future resolves: the in-flight table shows the status from
+//!   here on. A response to `HEAD`, a `101`, `204` or `304`, or a body that is already at its
+//!   end, finishes the request here. A `101 Switching Protocols` or `text/event-stream`
+//!   response is a *stream*: its status is counted now, it is kept out of the latency
+//!   statistics and the slow list, and reported under `open_streams` while its body is open.
 //! - **end**, when the response body ends (a `None` frame, a trailers frame, or a data frame
-//!   after which `is_end_stream()` is true), fails, or is dropped. Processing time is
-//!   end − start, on tokio's monotonic clock.
+//!   after which `is_end_stream()` is true), fails, or is dropped: the status is counted (a
+//!   stream's already was) and the time recorded. Processing time is end − start, on tokio's
+//!   monotonic clock.
 //!
 //! Outcomes: `completed`; `aborted` when the future or body is dropped before the end (status
 //! 499 if no status existed yet); `error` for an inner `Err` or a body error; `panicked` when a
