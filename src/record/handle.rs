@@ -171,24 +171,27 @@ thread_local! {
 
 /// Makes a request the current one while its inner future or body is polled, and restores
 /// the previous one when dropped (also when a poll unwinds).
+///
+/// The request's entry and the thread's slot trade places, and trade back: while the request
+/// is current, its guard holds whatever was current before (usually nothing).
 pub(crate) struct Entered<'a> {
-    token: &'a mut Option<Current>,
-    previous: Option<Current>,
+    token: &'a Cell<Option<Current>>,
 }
 
 impl<'a> Entered<'a> {
-    /// Moves `token` into the thread's current slot; no reference count changes hands.
+    /// Swaps `token` into the thread's current slot; no reference count changes hands.
     #[inline]
     pub(crate) fn enter(token: &'a mut Option<Current>) -> Self {
-        let previous = CURRENT.with(|c| c.replace(token.take()));
-        Self { token, previous }
+        let token = Cell::from_mut(token);
+        CURRENT.with(|c| c.swap(token));
+        Self { token }
     }
 }
 
 impl Drop for Entered<'_> {
     #[inline]
     fn drop(&mut self) {
-        *self.token = CURRENT.with(|c| c.replace(self.previous.take()));
+        CURRENT.with(|c| c.swap(self.token));
     }
 }
 
