@@ -185,7 +185,13 @@ impl UriSetEntry {
         self.mark_used();
         self.latency.record_outcome(now, nanos, error);
         let class = class.min(STATUS_CLASSES.len() - 1);
-        let bucket = self.bounds.partition_point(|&bound| bound < nanos);
+        // The first bound at or above the value: a scan from the smallest, since most
+        // requests land in the first few buckets.
+        let bucket = self
+            .bounds
+            .iter()
+            .position(|&bound| nanos <= bound)
+            .unwrap_or(self.bounds.len());
         let per_class = self.bounds.len() + 1;
         if let Some(counter) = self.le_counts.get(class * per_class + bucket) {
             counter.fetch_add(1, Ordering::Relaxed);

@@ -102,6 +102,11 @@ const QUARTER_NANOS: u64 = QUARTER.as_secs() * 1_000_000_000;
 /// [`MINUTE`] in nanoseconds.
 const MINUTE_NANOS: u64 = MINUTE.as_secs() * 1_000_000_000;
 
+/// Quarters in a minute.
+const QUARTERS_PER_MINUTE: u64 = MINUTE_NANOS / QUARTER_NANOS;
+
+const _: () = assert!(QUARTERS_PER_MINUTE * QUARTER_NANOS == MINUTE_NANOS);
+
 /// How many times a record waits for a concurrent slot rotation before
 /// dropping itself from that window (the first [`SPINS_BEFORE_YIELD`] waits
 /// are `spin_loop` hints, the rest `std::thread::yield_now`, so a descheduled
@@ -380,10 +385,9 @@ impl<const LEN: usize, const PERIOD_NANOS: u64> Ring<LEN, PERIOD_NANOS> {
         self.slots.get(index)
     }
 
-    /// Records at `elapsed` nanoseconds since base a value whose bucket is `index`.
+    /// Records in `period` a value whose bucket is `index`.
     #[inline]
-    fn record(&self, elapsed: u64, index: usize, nanos: u64, error: bool) {
-        let period = self.period_of(elapsed);
+    fn record(&self, period: u64, index: usize, nanos: u64, error: bool) {
         if let Some(slot) = self.slot(period) {
             slot.record(period, index, nanos, error);
         }
@@ -549,8 +553,11 @@ impl WindowedHistogram {
         if error {
             self.total_errors.fetch_add(1, Ordering::Relaxed);
         }
-        self.quarters.record(elapsed, index, nanos, error);
-        self.minutes.record(elapsed, index, nanos, error);
+        // A minute is four quarters: one division finds both periods.
+        let quarter = self.quarters.period_of(elapsed);
+        self.quarters.record(quarter, index, nanos, error);
+        self.minutes
+            .record(quarter / QUARTERS_PER_MINUTE, index, nanos, error);
     }
 
     /// Reads all windows as of `now`. Slots whose period is outside a window

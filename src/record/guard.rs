@@ -7,7 +7,7 @@ use http::{HeaderMap, Method, StatusCode};
 use tokio::time::Instant;
 
 use super::handle::Current;
-use crate::registry::http::{duration_nanos, Extra, Finished, Live, SlotKey};
+use crate::registry::http::{duration_nanos, status_class_index, Extra, Finished, Live, SlotKey};
 use crate::snapshot::Outcome;
 use crate::stats::Shared;
 use crate::uri_set::{UriSetEntry, STATUS_CLASSES};
@@ -138,6 +138,7 @@ impl RecordGuard {
                 live.stream = true;
                 live.bytes_read = live.bytes_read.saturating_add(read);
                 // Counted under the shard's lock, so the set needs no reference of its own.
+                live.uri_set.mark_used();
                 http.count_status(status.as_u16(), &live.uri_set);
                 live.uri_set.streams.fetch_add(1, Ordering::Relaxed);
             });
@@ -222,8 +223,11 @@ impl RecordGuard {
             // The client left before any status existed: nginx's 499.
             self.status = StatusCode::from_u16(499).ok();
         }
-        if let (false, Some(status)) = (self.counted, self.status) {
-            http.count_status(status.as_u16(), uri_set);
+        let code = self.status.map(|s| s.as_u16());
+        let class = code.and_then(status_class_index);
+        if let (false, Some(code)) = (self.counted, code) {
+            // Marked used below, with the timing (a stream's was at its head).
+            http.count_status_in(code, class, uri_set);
         }
 
         if live.bytes_read > 0 {
@@ -255,9 +259,8 @@ impl RecordGuard {
         let elapsed = end.saturating_duration_since(self.start);
         let nanos = duration_nanos(elapsed);
         if !self.stream {
-            let class = self.status.map_or(STATUS_CLASSES.len() - 1, |s| {
-                usize::from(s.as_u16() / 100).saturating_sub(1)
-            });
+            // Without a status, or outside 1xx-5xx: the "none" class.
+            let class = class.unwrap_or(STATUS_CLASSES.len() - 1);
             uri_set.record_timing(end, nanos, class, errored);
         }
 

@@ -389,6 +389,9 @@ pub(crate) struct HttpNamespace {
     pub(crate) streams_total: AtomicU64,
     pub(crate) status_classes: [AtomicU64; 5],
     pub(crate) tracked: Box<[(u16, AtomicU64)]>,
+    /// One bit per status code below 640: set for the tracked ones, so that an untracked
+    /// status (most of them) costs no search.
+    tracked_bits: [u64; 10],
     /// Nanoseconds from the stats base instant to the last reset.
     pub(crate) reset_offset_nanos: AtomicU64,
     pub(crate) in_flight: InFlight,
@@ -415,6 +418,16 @@ impl HttpNamespace {
             bytes_written_total: AtomicU64::new(0),
             streams_total: AtomicU64::new(0),
             status_classes: Default::default(),
+            tracked_bits: config
+                .tracked_status_codes
+                .iter()
+                .fold([0u64; 10], |mut bits, code| {
+                    let code = usize::from(code.as_u16());
+                    if let Some(word) = bits.get_mut(code / 64) {
+                        *word |= 1 << (code % 64);
+                    }
+                    bits
+                }),
             tracked: config
                 .tracked_status_codes
                 .iter()
@@ -430,16 +443,25 @@ impl HttpNamespace {
         }
     }
 
-    /// Counts a response status: its class, and its code when tracked.
+    /// Counts a response status: its class, and its code when tracked. The caller marks the
+    /// set used (recording a timing does).
     #[inline]
     pub(crate) fn count_status(&self, status: u16, uri_set: &UriSetEntry) {
-        uri_set.mark_used();
-        if let Some(i) = status_class_index(status) {
+        self.count_status_in(status, status_class_index(status), uri_set);
+    }
+
+    /// [`count_status`](Self::count_status) with the status's class index already found.
+    #[inline]
+    pub(crate) fn count_status_in(&self, status: u16, class: Option<usize>, uri_set: &UriSetEntry) {
+        if let Some(i) = class {
             self.status_classes[i].fetch_add(1, Ordering::Relaxed);
             uri_set.status[i].fetch_add(1, Ordering::Relaxed);
         }
-        if let Some((_, n)) = self.tracked.iter().find(|(c, _)| *c == status) {
-            n.fetch_add(1, Ordering::Relaxed);
+        let word = self.tracked_bits.get(usize::from(status / 64)).copied();
+        if word.is_some_and(|word| word >> (status % 64) & 1 == 1) {
+            if let Some((_, n)) = self.tracked.iter().find(|(c, _)| *c == status) {
+                n.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -688,7 +710,9 @@ pub(crate) fn duration_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-fn status_class_index(status: u16) -> Option<usize> {
+/// Index of a status's class in [`STATUS_CLASSES`], for `100..=599`.
+#[inline]
+pub(crate) fn status_class_index(status: u16) -> Option<usize> {
     match status {
         100..=599 => Some(usize::from(status / 100 - 1)),
         _ => None,
@@ -754,6 +778,7 @@ fn uri_set_snapshot(e: &UriSetEntry, latency: &Windows) -> UriSetSnapshot {
 }
 
 /// The path, with the query only when enabled, before cleaning.
+#[inline]
 pub(crate) fn raw_path<'a>(path: Option<&'a PathAndQuery>, config: &Config) -> &'a str {
     match (config.record_query, path) {
         (true, Some(pq)) => pq.as_str(),
