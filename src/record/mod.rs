@@ -1,9 +1,9 @@
 //! The recording middleware: [`StatsLayer`], [`StatsService`] and [`ResponseFuture`].
 //!
-//! The wrapped service receives its request with an [`axum_core::body::Body`] (axum's body
-//! type, `axum::body::Body`) and the response leaves with one, whatever body types come in and
-//! out: under axum nothing is converted, and a body is boxed only where the layer must watch it
-//! (a request body to count, a response body to time and count).
+//! The wrapped service receives its request with a [`Body`] (axum's body type,
+//! `axum::body::Body`, re-exported here) and the response leaves with one, whatever body types
+//! come in and out: under axum nothing is converted, and a body is boxed only where the layer
+//! must watch it (a request body to count, a response body to time and count).
 //!
 //! # When things are recorded
 //!
@@ -67,6 +67,9 @@ pub use self::future::ResponseFuture;
 pub use self::handle::{CustomEvent, EventError, EventTimer, RequestStats};
 pub use self::layer::StatsLayer;
 pub use self::service::StatsService;
+/// The body type the wrapped service receives and the layer's responses carry: axum's `Body`,
+/// re-exported for services that do not depend on axum.
+pub use axum_core::body::Body;
 
 pub(crate) use self::body::ResponseBody;
 pub(crate) use self::guard::RecordGuard;
