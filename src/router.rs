@@ -113,9 +113,9 @@ impl Stats {
             .route(&format!("{prefix}/events"), get(events));
         if !self.shared.config.read_only {
             router = router
-                .route(&format!("{prefix}/pause"), post(pause))
-                .route(&format!("{prefix}/resume"), post(resume))
-                .route(&format!("{prefix}/reset"), post(reset))
+                .route(&format!("{prefix}/pause"), control_route(Action::Pause))
+                .route(&format!("{prefix}/resume"), control_route(Action::Resume))
+                .route(&format!("{prefix}/reset"), control_route(Action::Reset))
                 .route(&format!("{prefix}/maintenance"), post(maintenance));
         }
         // `route_layer`: the fallback (404s of the app this router is merged into) is not ours.
@@ -415,31 +415,12 @@ impl Action {
     }
 }
 
-async fn pause(
-    State(stats): State<Stats>,
-    query: RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    control(&stats, Action::Pause, query, &headers, &body)
-}
-
-async fn resume(
-    State(stats): State<Stats>,
-    query: RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    control(&stats, Action::Resume, query, &headers, &body)
-}
-
-async fn reset(
-    State(stats): State<Stats>,
-    query: RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    control(&stats, Action::Reset, query, &headers, &body)
+/// The `POST` route of a pause, resume or reset control.
+fn control_route(action: Action) -> axum::routing::MethodRouter<Stats> {
+    let handler = move |State(stats): State<Stats>, query, headers: HeaderMap, body: Bytes| {
+        std::future::ready(control(&stats, action, query, &headers, &body))
+    };
+    post(handler)
 }
 
 /// `POST /stats/maintenance` with `on=true` or `on=false`: the switch of [`crate::Status`].
