@@ -595,19 +595,9 @@ fn cells(row: &str) -> Vec<String> {
         .collect()
 }
 
-/// The `<tbody>` rows of the first table with class `class`.
-fn table_rows<'a>(html: &'a str, class: &str) -> Vec<&'a str> {
-    let table = &html[html
-        .find(&format!(r#"<table class="{class}""#))
-        .unwrap_or_else(|| panic!("no {class} table"))..];
-    let table = &table[..table.find("</table>").expect("end of table")];
-    let body = &table[table.find("<tbody>").expect("tbody")..];
-    body.split("<tr>").skip(1).collect()
-}
-
 /// `(p50 bar width, p99 bar width)` of the URI set `key`'s latency bar.
 fn latency_bar(html: &str, key: &str) -> (f64, f64) {
-    let row = table_rows(html, "records uri-sets")
+    let row = body_rows(html, "records uri-sets")
         .into_iter()
         .find(|row| row.contains(&format!(r#"<td class="key">{key}</td>"#)))
         .unwrap_or_else(|| panic!("{key} row missing"));
@@ -692,7 +682,7 @@ async fn uri_sets_sort_by_p99_and_bars_use_the_histogram() -> TestResult {
     assert!(!columns.iter().any(|c| c == "Min"), "{columns:?}");
     assert!(html.contains("to the scale of the largest p99"), "{html}");
     let y = cells(
-        table_rows(&html, "records uri-sets")
+        body_rows(&html, "records uri-sets")
             .into_iter()
             .find(|row| row.contains("GET /y"))
             .expect("y row"),
@@ -758,10 +748,7 @@ async fn windows_table_and_requests_per_minute_sparkline() -> TestResult {
         head,
         ["Window", "Requests", "Req/s", "Errors", "Avg", "p50", "p90", "p99", "p99.9", "Max"]
     );
-    let rows: Vec<Vec<String>> = table_rows(&html, "windows")
-        .into_iter()
-        .map(cells)
-        .collect();
+    let rows: Vec<Vec<String>> = body_rows(&html, "windows").into_iter().map(cells).collect();
     assert_eq!(rows.len(), 3, "{rows:?}");
     let names: Vec<&str> = rows
         .iter()
