@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Requests per second over loopback, with and without the stats layer, measured with wrk.
 #
-#   benches/loopback.sh [ROUNDS] [SECONDS]       (default 3 rounds of 3 s: about 70 s in all)
+#   benches/loopback.sh [ROUNDS] [SECONDS]       (default 3 rounds of 3 s: about 100 s in all)
 #
-# Builds examples/bench_server.rs in release and starts it twice on 127.0.0.1, bare and
-# layered, both pinned to CPU 0; wrk runs pinned to CPU 1 with 64 connections. Each round
-# runs every workload against bare, then layered (the order alternates between rounds):
+# Builds examples/bench_server.rs in release and starts it three times on 127.0.0.1: bare,
+# with tower-http's in-flight request counter (the floor of any `Router::layer`) and with the
+# stats layer, all pinned to CPU 0; wrk runs pinned to CPU 1 with 64 connections. Each round
+# runs every workload against each server in turn (the order reverses between rounds):
 #   - hello:     GET /hello
 #   - mix:       GET /hello, GET /users/{id}, 1 KiB POST /echo, one request at a time
 #   - pipelined: the same mix, 16 requests pipelined per write (the server is the bottleneck)
-# Prints req/s of every run, the medians and the ratio layered/bare, then stops the servers.
+# Prints req/s of every run, the medians and the ratios to bare, then stops the servers.
 # Needs wrk (apt-get install wrk) and taskset (util-linux).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,7 @@ seconds=${2:-3}
 connections=64
 bare_port=${BARE_PORT:-3801}
 layered_port=${LAYERED_PORT:-3802}
+in_flight_port=${IN_FLIGHT_PORT:-3803}
 for tool in wrk taskset curl; do
     command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 1; }
 done
@@ -35,7 +37,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_server() { # port [--bare]
+start_server() { # port [--bare | --in-flight]
     taskset -c 0 "$bin" --port "$@" >"$work/server.$1.log" 2>&1 &
     pids+=("$!")
     for _ in $(seq 100); do
@@ -47,6 +49,7 @@ start_server() { # port [--bare]
     exit 1
 }
 start_server "$bare_port" --bare
+start_server "$in_flight_port" --in-flight
 start_server "$layered_port"
 
 # wrk scripts: the mix one request at a time, and pipelined 16 deep.
@@ -104,23 +107,28 @@ workloads=(hello mix pipelined)
 echo "wrk -t1 -c$connections -d${seconds}s, server on CPU 0, wrk on CPU 1, $rounds rounds"
 for r in $(seq "$rounds"); do
     for w in "${workloads[@]}"; do
-        if [ $((r % 2)) = 1 ]; then order=(bare layered); else order=(layered bare); fi
+        if [ $((r % 2)) = 1 ]; then order=(bare in-flight layered); else order=(layered in-flight bare); fi
         for v in "${order[@]}"; do
-            port=$bare_port
-            [ "$v" = layered ] && port=$layered_port
+            case "$v" in
+                bare) port=$bare_port ;;
+                in-flight) port=$in_flight_port ;;
+                layered) port=$layered_port ;;
+            esac
             rps=$(run_wrk "$port" "$w")
             echo "$rps" >>"$work/$w.$v"
-            printf 'round %d  %-9s  %-7s  %10.0f req/s\n' "$r" "$w" "$v" "$rps"
+            printf 'round %d  %-9s  %-9s  %10.0f req/s\n' "$r" "$w" "$v" "$rps"
         done
     done
 done
 
 echo
-printf '%-9s  %12s  %12s  %s\n' workload "bare req/s" "layered req/s" "layered/bare"
+printf '%-9s  %10s  %10s  %10s  %14s  %12s\n' workload bare in-flight layered "in-flight/bare" layered/bare
 for w in "${workloads[@]}"; do
     b=$(median <"$work/$w.bare")
+    f=$(median <"$work/$w.in-flight")
     l=$(median <"$work/$w.layered")
-    awk -v w="$w" -v b="$b" -v l="$l" 'BEGIN { printf "%-9s  %12.0f  %12.0f  %.3f\n", w, b, l, l / b }'
+    awk -v w="$w" -v b="$b" -v f="$f" -v l="$l" \
+        'BEGIN { printf "%-9s  %10.0f  %10.0f  %10.0f  %14.3f  %12.3f\n", w, b, f, l, f / b, l / b }'
 done
 recorded=$(curl -fs "http://127.0.0.1:$layered_port/stats/data" \
     | grep -o '"requests_total":[0-9]*' | head -1 | cut -d: -f2)

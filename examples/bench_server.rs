@@ -1,12 +1,15 @@
 //! The benchmark app on a loopback port, for `benches/loopback.sh` (wrk).
 //!
 //! ```not_rust
-//! cargo run --release --example bench_server -- --port 3001           # with the layer
-//! cargo run --release --example bench_server -- --port 3002 --bare    # without it
+//! cargo run --release --example bench_server -- --port 3001              # with the layer
+//! cargo run --release --example bench_server -- --port 3002 --bare       # without it
+//! cargo run --release --example bench_server -- --port 3003 --in-flight  # tower-http's counter
 //! ```
 //!
-//! Routes: `GET /hello`, `GET /users/{id}`, `POST /echo`, `GET /stream`; with the layer,
-//! also the stats router (`/stats`, `/stats/data`), which is not recorded.
+//! Routes: `GET /hello`, `GET /users/{id}`, `POST /echo`, `GET /stream`, and the stats router
+//! (`/stats`, `/stats/data`), which the layer does not record. `--in-flight` puts tower-http's
+//! in-flight request counter over the routes instead of the stats layer: the cheapest useful
+//! `Router::layer`, measured as the floor any such layer starts from.
 
 use axum::serve::ListenerExt;
 use tower_stats::Stats;
@@ -17,12 +20,13 @@ mod app;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut bare = false;
+    let mut variant = "layered";
     let mut port: u16 = 3000;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--bare" => bare = true,
+            "--bare" => variant = "bare",
+            "--in-flight" => variant = "in-flight",
             "--port" => {
                 let value = args.next().ok_or("--port needs a value")?;
                 port = value
@@ -30,20 +34,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .map_err(|_| format!("not a port number: {value}"))?;
             }
             _ => {
-                return Err(format!("usage: bench_server [--bare] [--port PORT], got {arg}").into())
+                return Err(format!(
+                    "usage: bench_server [--bare | --in-flight] [--port PORT], got {arg}"
+                )
+                .into())
             }
         }
     }
     let stats = Stats::new();
-    // Both variants serve the same routes, the stats router included: the difference is the
+    // Every variant serves the same routes, the stats router included: the difference is the
     // layer alone.
-    let app = if bare {
-        app::routes().merge(stats.router())
-    } else {
-        app::routes().merge(stats.router()).layer(stats.layer())
+    let routes = app::routes().merge(stats.router());
+    let app = match variant {
+        "bare" => routes,
+        "in-flight" => routes.layer(tower_http::metrics::InFlightRequestsLayer::pair().0),
+        _ => routes.layer(stats.layer()),
     };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    let variant = if bare { "bare" } else { "layered" };
     println!(
         "bench_server ({variant}) on http://{}",
         listener.local_addr()?
