@@ -52,27 +52,23 @@ start_server "$bare_port" --bare
 start_server "$in_flight_port" --in-flight
 start_server "$layered_port"
 
-# wrk scripts: the mix one request at a time, and pipelined 16 deep.
-cat >"$work/mix.lua" <<'LUA'
-local body = string.rep("x", 1024)
-local requests = {
-    wrk.format("GET", "/hello"),
-    wrk.format("GET", "/users/42"),
-    wrk.format("POST", "/echo", { ["Content-Type"] = "application/octet-stream" }, body),
-}
-local i = 0
-request = function()
-    i = i % #requests + 1
-    return requests[i]
-end
-LUA
-cat >"$work/pipelined.lua" <<'LUA'
+# wrk scripts: the mix one request at a time, and pipelined 16 deep; both start with the mix.
+cat >"$work/requests.lua" <<'LUA'
 local body = string.rep("x", 1024)
 local mix = {
     wrk.format("GET", "/hello"),
     wrk.format("GET", "/users/42"),
     wrk.format("POST", "/echo", { ["Content-Type"] = "application/octet-stream" }, body),
 }
+LUA
+cat "$work/requests.lua" - >"$work/mix.lua" <<'LUA'
+local i = 0
+request = function()
+    i = i % #mix + 1
+    return mix[i]
+end
+LUA
+cat "$work/requests.lua" - >"$work/pipelined.lua" <<'LUA'
 local batch = {}
 for i = 1, 16 do
     batch[i] = mix[(i - 1) % #mix + 1]
