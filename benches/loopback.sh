@@ -10,7 +10,8 @@
 #   - hello:     GET /hello
 #   - mix:       GET /hello, GET /users/{id}, 1 KiB POST /echo, one request at a time
 #   - pipelined: the same mix, 16 requests pipelined per write (the server is the bottleneck)
-# Prints req/s of every run, the medians and the ratios to bare, then stops the servers.
+# Prints req/s of every run, the medians and the ratios to bare (of the medians, and the
+# median of each round's paired ratio with its range), then stops the servers.
 # Needs wrk (apt-get install wrk) and taskset (util-linux).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -118,13 +119,22 @@ for r in $(seq "$rounds"); do
 done
 
 echo
-printf '%-9s  %10s  %10s  %10s  %14s  %12s\n' workload bare in-flight layered "in-flight/bare" layered/bare
+# Ratios of medians, and the median (with the range) of each round's own ratio to the bare
+# run of that round: pairing cancels the machine's drift between rounds.
+ratios() { # workload variant
+    paste -d' ' "$work/$1.bare" "$work/$1.$2" | awk '{ print $2 / $1 }' | sort -g \
+        | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
+                 printf "%.3f (%.3f-%.3f)", m, v[1], v[NR] }'
+}
+printf '%-9s  %10s  %10s  %10s  %14s  %12s  %21s  %21s\n' workload bare in-flight layered \
+    "in-flight/bare" layered/bare "paired in-flight/bare" "paired layered/bare"
 for w in "${workloads[@]}"; do
     b=$(median <"$work/$w.bare")
     f=$(median <"$work/$w.in-flight")
     l=$(median <"$work/$w.layered")
-    awk -v w="$w" -v b="$b" -v f="$f" -v l="$l" \
-        'BEGIN { printf "%-9s  %10.0f  %10.0f  %10.0f  %14.3f  %12.3f\n", w, b, f, l, f / b, l / b }'
+    awk -v w="$w" -v b="$b" -v f="$f" -v l="$l" -v pf="$(ratios "$w" in-flight)" \
+        -v pl="$(ratios "$w" layered)" \
+        'BEGIN { printf "%-9s  %10.0f  %10.0f  %10.0f  %14.3f  %12.3f  %21s  %21s\n", w, b, f, l, f / b, l / b, pf, pl }'
 done
 recorded=$(curl -fs "http://127.0.0.1:$layered_port/stats/data" \
     | grep -o '"requests_total":[0-9]*' | head -1 | cut -d: -f2)
