@@ -6,8 +6,9 @@
 # Builds examples/bench_callgrind.rs in release, runs the mix (GET /hello, GET /users/{id},
 # 1 KiB POST /echo) through `oneshot` on a current-thread runtime for N and 2N requests
 # (default 2000 and 4000) for each variant, and prints (I(2N) - I(N)) / N: start-up and
-# set-up cancel. Variants: bare, tower-http's in-flight counter, tower-http's TraceLayer
-# without a subscriber, and the stats layer. With --profile, also prints the tower-stats
+# set-up cancel. Variants: bare, tower-http's in-flight counter, a minimal per-route latency
+# layer (benches/support/minimal.rs), tower-http's TraceLayer without a subscriber, and the
+# stats layer. With --profile, also prints the tower-stats
 # functions that cost the most per request (inclusive, same N/2N difference).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +37,7 @@ instructions() { # variant requests
         | awk '/Collected :/ { print $NF }'
 }
 
-variants=(bare in-flight trace layered)
+variants=(bare in-flight minimal trace layered)
 declare -A per_request
 echo "instructions/request, mix, callgrind, (I(2N) - I(N)) / N with N = $n"
 for v in "${variants[@]}"; do

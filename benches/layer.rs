@@ -8,7 +8,8 @@
 //! - `request/<route>/{bare,layered}`: one request through `oneshot` on a current-thread
 //!   runtime, response body read to the end; the same app with and without `stats.layer()`.
 //!   `mix` cycles `GET /hello`, `GET /users/{id}` and a 1 KiB `POST /echo`; on the mix, also
-//!   tower-http's in-flight counter and `TraceLayer` (no subscriber) for comparison.
+//!   tower-http's in-flight counter, a minimal per-route latency layer
+//!   (`benches/support/minimal.rs`) and `TraceLayer` (no subscriber) for comparison.
 //! - `concurrent/{bare,layered}/<tasks>`: 1, 2 and 8 tasks sending the mix on a multi-thread
 //!   runtime with 2 workers; the time shown is per request (wall time / requests).
 //! - `histogram/record`: one `AtomicHistogram::record`.
@@ -80,9 +81,14 @@ fn request(c: &mut Criterion) {
             });
         }
     }
-    // The peers of the table, on the mix: tower-http's in-flight counter and
-    // `TraceLayer` without a subscriber.
-    for (variant, app) in [("in-flight", app::in_flight()), ("trace", app::trace())] {
+    // For comparison, on the mix: tower-http's in-flight counter, a minimal per-route latency
+    // layer and `TraceLayer` without a subscriber.
+    let peers = [
+        ("in-flight", app::in_flight()),
+        ("minimal", app::minimal()),
+        ("trace", app::trace()),
+    ];
+    for (variant, app) in peers {
         group.bench_function(BenchmarkId::new("mix", variant), |b| {
             b.iter_custom(|iters| run(&rt, &app, None, iters));
         });

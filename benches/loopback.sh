@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Requests per second over loopback, with and without the stats layer, measured with wrk.
 #
-#   benches/loopback.sh [ROUNDS] [SECONDS]       (default 3 rounds of 3 s: about 100 s in all)
+#   benches/loopback.sh [ROUNDS] [SECONDS]       (default 3 rounds of 3 s: about 2 minutes)
 #
-# Builds examples/bench_server.rs in release and starts it three times on 127.0.0.1: bare,
-# with tower-http's in-flight request counter (the floor of any `Router::layer`) and with the
-# stats layer, all pinned to CPU 0; wrk runs pinned to CPU 1 with 64 connections. Each round
+# Builds examples/bench_server.rs in release and starts it four times on 127.0.0.1: bare,
+# with tower-http's in-flight request counter (the floor of any `Router::layer`), with a
+# minimal per-route latency layer (benches/support/minimal.rs: counters, one histogram, two
+# clock reads) and with the stats layer, all pinned to CPU 0; wrk runs pinned to CPU 1 with 64 connections. Each round
 # runs every workload against each server in turn (the order reverses between rounds):
 #   - hello:     GET /hello
 #   - mix:       GET /hello, GET /users/{id}, 1 KiB POST /echo, one request at a time
@@ -22,6 +23,7 @@ connections=64
 bare_port=${BARE_PORT:-3801}
 layered_port=${LAYERED_PORT:-3802}
 in_flight_port=${IN_FLIGHT_PORT:-3803}
+minimal_port=${MINIMAL_PORT:-3804}
 for tool in wrk taskset curl; do
     command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 1; }
 done
@@ -38,7 +40,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_server() { # port [--bare | --in-flight]
+start_server() { # port [--bare | --in-flight | --minimal]
     taskset -c 0 "$bin" --port "$@" >"$work/server.$1.log" 2>&1 &
     pids+=("$!")
     for _ in $(seq 100); do
@@ -51,6 +53,7 @@ start_server() { # port [--bare | --in-flight]
 }
 start_server "$bare_port" --bare
 start_server "$in_flight_port" --in-flight
+start_server "$minimal_port" --minimal
 start_server "$layered_port"
 
 # wrk scripts: the mix one request at a time, and pipelined 16 deep; both start with the mix.
@@ -104,11 +107,16 @@ workloads=(hello mix pipelined)
 echo "wrk -t1 -c$connections -d${seconds}s, server on CPU 0, wrk on CPU 1, $rounds rounds"
 for r in $(seq "$rounds"); do
     for w in "${workloads[@]}"; do
-        if [ $((r % 2)) = 1 ]; then order=(bare in-flight layered); else order=(layered in-flight bare); fi
+        if [ $((r % 2)) = 1 ]; then
+            order=(bare in-flight minimal layered)
+        else
+            order=(layered minimal in-flight bare)
+        fi
         for v in "${order[@]}"; do
             case "$v" in
                 bare) port=$bare_port ;;
                 in-flight) port=$in_flight_port ;;
+                minimal) port=$minimal_port ;;
                 layered) port=$layered_port ;;
             esac
             rps=$(run_wrk "$port" "$w")
@@ -126,15 +134,18 @@ ratios() { # workload variant
         | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
                  printf "%.3f (%.3f-%.3f)", m, v[1], v[NR] }'
 }
-printf '%-9s  %10s  %10s  %10s  %14s  %12s  %21s  %21s\n' workload bare in-flight layered \
-    "in-flight/bare" layered/bare "paired in-flight/bare" "paired layered/bare"
+printf '%-9s  %10s  %10s  %10s  %10s  %14s  %12s  %12s  %21s  %21s  %21s\n' workload bare \
+    in-flight minimal layered in-flight/bare minimal/bare layered/bare "paired in-flight/bare" \
+    "paired minimal/bare" "paired layered/bare"
 for w in "${workloads[@]}"; do
     b=$(median <"$work/$w.bare")
     f=$(median <"$work/$w.in-flight")
+    m=$(median <"$work/$w.minimal")
     l=$(median <"$work/$w.layered")
-    awk -v w="$w" -v b="$b" -v f="$f" -v l="$l" -v pf="$(ratios "$w" in-flight)" \
-        -v pl="$(ratios "$w" layered)" \
-        'BEGIN { printf "%-9s  %10.0f  %10.0f  %10.0f  %14.3f  %12.3f  %21s  %21s\n", w, b, f, l, f / b, l / b, pf, pl }'
+    awk -v w="$w" -v b="$b" -v f="$f" -v m="$m" -v l="$l" -v pf="$(ratios "$w" in-flight)" \
+        -v pm="$(ratios "$w" minimal)" -v pl="$(ratios "$w" layered)" \
+        'BEGIN { printf "%-9s  %10.0f  %10.0f  %10.0f  %10.0f  %14.3f  %12.3f  %12.3f  %21s  %21s  %21s\n",
+                 w, b, f, m, l, f / b, m / b, l / b, pf, pm, pl }'
 done
 recorded=$(curl -fs "http://127.0.0.1:$layered_port/stats/data" \
     | grep -o '"requests_total":[0-9]*' | head -1 | cut -d: -f2)

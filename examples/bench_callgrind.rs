@@ -4,8 +4,9 @@
 //! cargo build --release --example bench_callgrind
 //! # N requests of the mix (GET /hello, GET /users/{id}, 1 KiB POST /echo), for callgrind:
 //! valgrind --tool=callgrind target/release/examples/bench_callgrind run layered 2000
-//! # interleaved rounds of bare, tower-http's in-flight counter and TraceLayer (no subscriber)
-//! # and layered; medians in ns/request:
+//! # interleaved rounds of bare, tower-http's in-flight counter, a minimal per-route latency
+//! # layer (benches/support/minimal.rs), TraceLayer (no subscriber) and layered; medians in
+//! # ns/request:
 //! target/release/examples/bench_callgrind time [ROUNDS] [REQUESTS_PER_ROUND]
 //! # request latency while another thread snapshots and renders /stats/data continuously:
 //! target/release/examples/bench_callgrind render [SECONDS]
@@ -27,9 +28,9 @@ use tower_stats::Stats;
 mod app;
 
 /// The variants, bare first and layered last.
-const VARIANTS: [&str; 4] = ["bare", "in-flight", "trace", "layered"];
+const VARIANTS: [&str; 5] = ["bare", "in-flight", "minimal", "trace", "layered"];
 
-const USAGE: &str = "usage: bench_callgrind run <bare|in-flight|trace|layered> <REQUESTS>
+const USAGE: &str = "usage: bench_callgrind run <bare|in-flight|minimal|trace|layered> <REQUESTS>
        bench_callgrind time [ROUNDS] [REQUESTS_PER_ROUND]
        bench_callgrind render [SECONDS]";
 

@@ -4,12 +4,15 @@
 //! cargo run --release --example bench_server -- --port 3001              # with the layer
 //! cargo run --release --example bench_server -- --port 3002 --bare       # without it
 //! cargo run --release --example bench_server -- --port 3003 --in-flight  # tower-http's counter
+//! cargo run --release --example bench_server -- --port 3004 --minimal    # a minimal layer
 //! ```
 //!
 //! Routes: `GET /hello`, `GET /users/{id}`, `POST /echo`, `GET /stream`, and the stats router
 //! (`/stats`, `/stats/data`), which the layer does not record. `--in-flight` puts tower-http's
 //! in-flight request counter over the routes instead of the stats layer: the cheapest useful
-//! `Router::layer`, measured as the floor any such layer starts from.
+//! `Router::layer`, measured as the floor any such layer starts from. `--minimal` puts a minimal
+//! per-route latency layer there instead (`benches/support/minimal.rs`): counters, one
+//! histogram and two clock reads.
 
 use axum::serve::ListenerExt;
 use tower_stats::Stats;
@@ -27,18 +30,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         match arg.as_str() {
             "--bare" => variant = "bare",
             "--in-flight" => variant = "in-flight",
+            "--minimal" => variant = "minimal",
             "--port" => {
                 let value = args.next().ok_or("--port needs a value")?;
                 port = value
                     .parse()
                     .map_err(|_| format!("not a port number: {value}"))?;
             }
-            _ => {
-                return Err(format!(
-                    "usage: bench_server [--bare | --in-flight] [--port PORT], got {arg}"
-                )
-                .into())
-            }
+            _ => return Err(format!(
+                "usage: bench_server [--bare | --in-flight | --minimal] [--port PORT], got {arg}"
+            )
+            .into()),
         }
     }
     let stats = Stats::new();
@@ -48,6 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let app = match variant {
         "bare" => routes,
         "in-flight" => routes.layer(tower_http::metrics::InFlightRequestsLayer::pair().0),
+        "minimal" => routes.layer(app::minimal::MinimalLayer),
         _ => routes.layer(stats.layer()),
     };
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;

@@ -16,6 +16,9 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 use tower_stats::Stats;
 
+#[path = "minimal.rs"]
+pub mod minimal;
+
 /// The 1 KiB body of `POST /echo`.
 pub static PAYLOAD: [u8; 1024] = [b'x'; 1024];
 
@@ -55,16 +58,24 @@ pub fn in_flight() -> Router {
     ready(routes().layer(layer))
 }
 
+/// The same app with a minimal per-route latency layer (`minimal.rs`): counters, one
+/// histogram and two clock reads, the least that any layer timing requests per route does.
+pub fn minimal() -> Router {
+    ready(routes().layer(minimal::MinimalLayer))
+}
+
 /// The same app with tower-http's `TraceLayer` and no `tracing` subscriber.
 pub fn trace() -> Router {
     ready(routes().layer(tower_http::trace::TraceLayer::new_for_http()))
 }
 
-/// The app of a variant name: `bare`, `in-flight`, `trace` or `layered` (with `stats`).
+/// The app of a variant name: `bare`, `in-flight`, `minimal`, `trace` or `layered` (with
+/// `stats`).
 pub fn variant(name: &str, stats: &Stats) -> Option<Router> {
     match name {
         "bare" => Some(bare()),
         "in-flight" => Some(in_flight()),
+        "minimal" => Some(minimal()),
         "trace" => Some(trace()),
         "layered" => Some(layered(stats)),
         _ => None,
