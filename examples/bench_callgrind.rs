@@ -6,8 +6,9 @@
 //! valgrind --tool=callgrind target/release/examples/bench_callgrind run layered 2000
 //! # interleaved rounds of bare, tower-http's in-flight counter, a minimal per-route latency
 //! # layer (benches/support/minimal.rs), TraceLayer (no subscriber) and layered; medians in
-//! # ns/request:
-//! target/release/examples/bench_callgrind time [ROUNDS] [REQUESTS_PER_ROUND]
+//! # ns/request. With EVICT_KIB, each request is followed by a write to every cache line of
+//! # that much other memory, as a server's network stack and buffers do between requests:
+//! target/release/examples/bench_callgrind time [ROUNDS] [REQUESTS_PER_ROUND] [EVICT_KIB]
 //! # request latency while another thread snapshots and renders /stats/data continuously:
 //! target/release/examples/bench_callgrind render [SECONDS]
 //! ```
@@ -31,7 +32,7 @@ mod app;
 const VARIANTS: [&str; 5] = ["bare", "in-flight", "minimal", "trace", "layered"];
 
 const USAGE: &str = "usage: bench_callgrind run <bare|in-flight|minimal|trace|layered> <REQUESTS>
-       bench_callgrind time [ROUNDS] [REQUESTS_PER_ROUND]
+       bench_callgrind time [ROUNDS] [REQUESTS_PER_ROUND] [EVICT_KIB]
        bench_callgrind render [SECONDS]";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -54,7 +55,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let n = arg(2, 2_000)?;
             rt.block_on(app::send_mix(&app, n, 0));
         }
-        Some("time") => time(&rt, arg(1, 41)?, arg(2, 20_000)?),
+        Some("time") => {
+            let evict = usize::try_from(arg(3, 0)?)?.saturating_mul(1024);
+            time(&rt, arg(1, 41)?, arg(2, 20_000)?, &mut vec![0; evict]);
+        }
         Some("render") => render(&rt, Duration::from_secs(arg(1, 3)?)),
         _ => return Err(USAGE.into()),
     }
@@ -62,9 +66,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// Nanoseconds per request for `n` requests of the mix.
-fn round(rt: &Runtime, app: &Router, n: u64) -> f64 {
+fn round(rt: &Runtime, app: &Router, n: u64, evict: &mut [u8]) -> f64 {
     let start = Instant::now();
-    rt.block_on(app::send_mix(app, n, 0));
+    if evict.is_empty() {
+        rt.block_on(app::send_mix(app, n, 0));
+    } else {
+        rt.block_on(async {
+            for i in 0..n {
+                app::send_mix(app, 1, i).await;
+                // One write per 64-byte line: the next request finds its data in a colder cache.
+                for byte in evict.iter_mut().step_by(64) {
+                    *byte = byte.wrapping_add(1);
+                }
+                std::hint::black_box(&*evict);
+            }
+        });
+    }
     start.elapsed().as_nanos() as f64 / n as f64
 }
 
@@ -79,7 +96,7 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 /// Interleaved rounds of every variant, rotating which goes first.
-fn time(rt: &Runtime, rounds: u64, n: u64) {
+fn time(rt: &Runtime, rounds: u64, n: u64, evict: &mut [u8]) {
     let stats = Stats::new();
     let apps: Vec<(&str, Router)> = VARIANTS
         .iter()
@@ -87,7 +104,7 @@ fn time(rt: &Runtime, rounds: u64, n: u64) {
         .collect();
     // Warm-up: caches, the allocator, the URI sets and histogram chunks.
     for (_, app) in &apps {
-        round(rt, app, n);
+        round(rt, app, n, evict);
     }
     let mut times = vec![Vec::new(); apps.len()];
     let mut added = Vec::new();
@@ -95,7 +112,7 @@ fn time(rt: &Runtime, rounds: u64, n: u64) {
         let mut this_round = vec![0.0; apps.len()];
         for k in 0..apps.len() {
             let i = (k + r as usize) % apps.len();
-            this_round[i] = round(rt, &apps[i].1, n);
+            this_round[i] = round(rt, &apps[i].1, n, evict);
         }
         added.push(this_round[apps.len() - 1] - this_round[0]);
         for (t, x) in times.iter_mut().zip(this_round) {
@@ -103,6 +120,12 @@ fn time(rt: &Runtime, rounds: u64, n: u64) {
         }
     }
     println!("mix, {rounds} interleaved rounds of {n} requests, current-thread runtime, oneshot");
+    if !evict.is_empty() {
+        println!(
+            "{} KiB of other memory written after each request (its time included)",
+            evict.len() / 1024
+        );
+    }
     let bare = median(&mut times[0]);
     for ((name, _), t) in apps.iter().zip(&mut times) {
         let m = median(t);

@@ -37,10 +37,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .parse()
                     .map_err(|_| format!("not a port number: {value}"))?;
             }
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "usage: bench_server [--bare | --in-flight | --minimal] [--port PORT], got {arg}"
             )
-            .into()),
+                .into())
+            }
         }
     }
     let stats = Stats::new();
