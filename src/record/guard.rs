@@ -7,7 +7,9 @@ use http::{HeaderMap, Method, StatusCode};
 use tokio::time::Instant;
 
 use super::handle::Current;
-use crate::registry::http::{duration_nanos, status_class_index, Extra, Finished, Live, SlotKey};
+use crate::registry::http::{
+    duration_nanos, status_class_index, Extra, Finished, NewLive, SlotKey,
+};
 use crate::snapshot::Outcome;
 use crate::stats::Shared;
 use crate::uri_set::{UriSetEntry, STATUS_CLASSES};
@@ -60,18 +62,14 @@ impl RecordGuard {
         http.requests_total.fetch_add(1, Ordering::Relaxed);
         let key = http.in_flight.insert(
             id,
-            Live {
-                method: method.clone(),
+            NewLive {
+                method,
                 path: uri
                     .path_and_query()
                     .cloned()
                     .or_else(|| http::uri::PathAndQuery::try_from(uri.path()).ok()),
                 uri_set,
                 start,
-                status: None,
-                bytes_read: 0,
-                bytes_written: 0,
-                stream: false,
                 detailed,
                 extra: client.map(|client| {
                     Box::new(Extra {
@@ -212,75 +210,75 @@ impl RecordGuard {
         let http = &shared.http;
         let config = &shared.config;
         let end = Instant::now();
-        let Some(mut live) = http.in_flight.remove(cur.key, id) else {
-            // Withdrawn while it ran: it leaves no trace.
-            return;
-        };
-        live.bytes_read = live.bytes_read.saturating_add(read);
-        let uri_set = &*live.uri_set;
-
         if self.status.is_none() && outcome == Outcome::Aborted {
             // The client left before any status existed: nginx's 499.
             self.status = StatusCode::from_u16(499).ok();
         }
-        let code = self.status.map(|s| s.as_u16());
-        let class = code.and_then(status_class_index);
-        if let (false, Some(code)) = (self.counted, code) {
-            // Marked used below, with the timing (a stream's was at its head).
-            http.count_status_in(code, class, uri_set);
-        }
-
-        if live.bytes_read > 0 {
-            uri_set
-                .bytes_read
-                .fetch_add(live.bytes_read, Ordering::Relaxed);
-        }
-        if self.bytes_written > 0 {
-            uri_set
-                .bytes_written
-                .fetch_add(self.bytes_written, Ordering::Relaxed);
-        }
-
-        let errored = matches!(outcome, Outcome::Error | Outcome::Panicked);
-        match outcome {
-            Outcome::Aborted => {
-                http.requests_aborted.fetch_add(1, Ordering::Relaxed);
-            }
-            Outcome::Error | Outcome::Panicked => {
-                http.requests_errored.fetch_add(1, Ordering::Relaxed);
-                uri_set.errors.fetch_add(1, Ordering::Relaxed);
-                if outcome == Outcome::Panicked {
-                    http.requests_panicked.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            _ => {}
-        }
-
+        let (status, counted, stream, bytes_written) =
+            (self.status, self.counted, self.stream, self.bytes_written);
         let elapsed = end.saturating_duration_since(self.start);
-        let nanos = duration_nanos(elapsed);
-        if !self.stream {
-            // Without a status, or outside 1xx-5xx: the "none" class.
-            let class = class.unwrap_or(STATUS_CLASSES.len() - 1);
-            uri_set.record_timing(end, nanos, class, errored);
-        }
-
-        if !live.detailed {
-            return;
-        }
-        live.status = self.status;
-        live.bytes_written = self.bytes_written;
-        let threshold = config.slow_threshold;
-        if !self.stream && !threshold.is_zero() && elapsed > threshold && config.slow_capacity > 0 {
-            let slow = Finished::new(id, live.clone(), end, outcome, config);
-            http.push_slow(slow, config.slow_capacity);
-        }
-        // Written in place over the oldest record.
-        http.recent.push_with(live, |old, live| match old {
-            Some(old) => {
-                old.overwrite(id, live, end, outcome, config);
-                None
+        // Recorded under the shard's lock, so that the record is read and written in place;
+        // withdrawn while it ran, the request leaves no trace.
+        let _ = http.in_flight.remove_with(cur.key, id, |live| {
+            live.bytes_read = live.bytes_read.saturating_add(read);
+            let uri_set = &*live.uri_set;
+            let code = status.map(|s| s.as_u16());
+            let class = code.and_then(status_class_index);
+            if let (false, Some(code)) = (counted, code) {
+                // Marked used below, with the timing (a stream's was at its head).
+                http.count_status_in(code, class, uri_set);
             }
-            None => Some(Finished::new(id, live, end, outcome, config)),
+
+            if live.bytes_read > 0 {
+                uri_set
+                    .bytes_read
+                    .fetch_add(live.bytes_read, Ordering::Relaxed);
+            }
+            if bytes_written > 0 {
+                uri_set
+                    .bytes_written
+                    .fetch_add(bytes_written, Ordering::Relaxed);
+            }
+
+            let errored = matches!(outcome, Outcome::Error | Outcome::Panicked);
+            match outcome {
+                Outcome::Aborted => {
+                    http.requests_aborted.fetch_add(1, Ordering::Relaxed);
+                }
+                Outcome::Error | Outcome::Panicked => {
+                    http.requests_errored.fetch_add(1, Ordering::Relaxed);
+                    uri_set.errors.fetch_add(1, Ordering::Relaxed);
+                    if outcome == Outcome::Panicked {
+                        http.requests_panicked.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                _ => {}
+            }
+
+            if !stream {
+                // Without a status, or outside 1xx-5xx: the "none" class.
+                let class = class.unwrap_or(STATUS_CLASSES.len() - 1);
+                uri_set.record_timing(end, duration_nanos(elapsed), class, errored);
+            }
+
+            if !live.detailed {
+                return;
+            }
+            live.status = status;
+            live.bytes_written = bytes_written;
+            let threshold = config.slow_threshold;
+            if !stream && !threshold.is_zero() && elapsed > threshold && config.slow_capacity > 0 {
+                let slow = Finished::new(id, live.clone(), end, outcome, config);
+                http.push_slow(slow, config.slow_capacity);
+            }
+            // Swapped with the oldest record, which the free slot keeps.
+            http.recent.push_with(live, |old, live| match old {
+                Some(old) => {
+                    old.overwrite(id, live, end, outcome, config);
+                    None
+                }
+                None => Some(Finished::new(id, live.clone(), end, outcome, config)),
+            });
         });
     }
 }

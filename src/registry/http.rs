@@ -52,7 +52,47 @@ pub(crate) struct Extra {
     pub(crate) events_dropped: u32,
 }
 
+/// What a request's live record starts with; the rest starts empty.
+pub(crate) struct NewLive<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) path: Option<PathAndQuery>,
+    pub(crate) uri_set: Arc<UriSetEntry>,
+    pub(crate) start: Instant,
+    pub(crate) detailed: bool,
+    pub(crate) extra: Option<Box<Extra>>,
+}
+
 impl Live {
+    fn new(new: NewLive<'_>) -> Self {
+        Self {
+            method: new.method.clone(),
+            path: new.path,
+            uri_set: new.uri_set,
+            start: new.start,
+            status: None,
+            bytes_read: 0,
+            bytes_written: 0,
+            stream: false,
+            detailed: new.detailed,
+            extra: new.extra,
+        }
+    }
+
+    /// Writes a new request's record over this one, field by field, in place.
+    #[inline]
+    fn restart(&mut self, new: NewLive<'_>) {
+        self.method.clone_from(new.method);
+        self.path = new.path;
+        self.uri_set = new.uri_set;
+        self.start = new.start;
+        self.status = None;
+        self.bytes_read = 0;
+        self.bytes_written = 0;
+        self.stream = false;
+        self.detailed = new.detailed;
+        self.extra = new.extra;
+    }
+
     /// The optional parts, created on first use.
     pub(crate) fn extra_mut(&mut self) -> &mut Extra {
         self.extra.get_or_insert_with(Box::default)
@@ -102,21 +142,22 @@ impl Finished {
         }
     }
 
-    /// Replaces this record with `live` finished, in place: only the live record is moved,
-    /// and the path is copied into the buffer already there.
+    /// Replaces this record with `live` finished, in place: the path is copied into the buffer
+    /// already here, and the two live records swap places, so that `live` is left holding
+    /// this record's old one (without a path) rather than anything being moved or dropped.
     #[inline]
     pub(crate) fn overwrite(
         &mut self,
         id: u64,
-        mut live: Live,
+        live: &mut Live,
         end: Instant,
         outcome: Outcome,
         config: &Config,
     ) {
         self.path.set(raw_path(live.path.as_ref(), config));
         live.path = None;
+        std::mem::swap(&mut self.live, live);
         self.id = id;
-        self.live = live;
         self.end = end;
         self.outcome = outcome;
     }
@@ -216,11 +257,19 @@ impl SlotKey {
 /// One shard: slots reused through a free list, so that entering and leaving the table is a
 /// push and a pop under the shard's lock, without hashing, and allocates nothing once the
 /// shard has grown to the number of requests in flight.
+///
+/// A free slot keeps a finished record under the [`FREE`] id (without its path or optional
+/// parts): the record the request left there, or the one it swapped out of the
+/// recent-requests ring. The next request writes its fields over it in place, so a record is
+/// never moved in or out of the table whole. Only a withdrawn request empties its slot.
 #[derive(Debug, Default)]
 struct Shard {
     slots: Vec<Option<(u64, Live)>>,
     free: Vec<u32>,
 }
+
+/// The id of a free slot's record (ids are sequential from 0: never reached).
+const FREE: u64 = u64::MAX;
 
 /// Slots per shard whose response status can be published without the shard's lock.
 const HEAD_SLOTS: usize = 64;
@@ -292,7 +341,7 @@ impl InFlight {
 
     /// Enters request `id`; the key finds it again without a search.
     #[inline]
-    pub(crate) fn insert(&self, id: u64, live: Live) -> SlotKey {
+    pub(crate) fn insert(&self, id: u64, new: NewLive<'_>) -> SlotKey {
         // Ids are sequential, so their low bits spread requests evenly over the shards.
         let shard = (id % SHARDS as u64) as u32;
         let Some(mut guard) = self.lock(shard) else {
@@ -303,22 +352,27 @@ impl InFlight {
         };
         let index = match guard.free.pop() {
             Some(index) => {
-                if let Some(slot) = guard.slots.get_mut(index as usize) {
-                    *slot = Some((id, live));
+                match guard.slots.get_mut(index as usize) {
+                    Some(Some((slot_id, live))) => {
+                        *slot_id = id;
+                        live.restart(new);
+                    }
+                    Some(slot) => *slot = Some((id, Live::new(new))),
+                    None => {}
                 }
                 index
             }
             None => {
                 let index = u32::try_from(guard.slots.len()).unwrap_or(u32::MAX);
-                guard.slots.push(Some((id, live)));
+                guard.slots.push(Some((id, Live::new(new))));
                 index
             }
         };
         SlotKey { shard, index }
     }
 
-    /// Takes request `id` out of the table.
-    #[inline]
+    /// Takes request `id` out of the table, emptying its slot (a withdrawn request).
+    #[cfg(any(test, feature = "axum"))]
     pub(crate) fn remove(&self, key: SlotKey, id: u64) -> Option<Live> {
         let mut guard = self.lock(key.shard)?;
         let slot = guard.slots.get_mut(key.index as usize)?;
@@ -328,6 +382,31 @@ impl InFlight {
         let (_, live) = slot.take()?;
         guard.free.push(key.index);
         Some(live)
+    }
+
+    /// Ends request `id`: runs `f` on its record under the shard's lock, then frees the slot.
+    /// What `f` leaves in the record stays in the free slot, without its path (which holds
+    /// the request's buffer) and its optional parts.
+    #[inline]
+    pub(crate) fn remove_with<R>(
+        &self,
+        key: SlotKey,
+        id: u64,
+        f: impl FnOnce(&mut Live) -> R,
+    ) -> Option<R> {
+        let mut guard = self.lock(key.shard)?;
+        let r = match guard.slots.get_mut(key.index as usize)? {
+            Some((slot_id, live)) if *slot_id == id => {
+                let r = f(live);
+                *slot_id = FREE;
+                live.path = None;
+                live.extra = None;
+                r
+            }
+            _ => return None,
+        };
+        guard.free.push(key.index);
+        Some(r)
     }
 
     /// Runs `f` on the live record, if request `id` is still in flight.
@@ -347,6 +426,9 @@ impl InFlight {
 
     /// Runs `f` on the live record of request `id`, searching for it (for reports).
     pub(crate) fn find<R>(&self, id: u64, f: impl FnOnce(&Live) -> R) -> Option<R> {
+        if id == FREE {
+            return None;
+        }
         let shard = (id % SHARDS as u64) as u32;
         let mut guard = self.lock(shard)?;
         let (index, live) =
@@ -367,7 +449,7 @@ impl InFlight {
         for (shard_index, shard) in (0u32..).zip(&*self.shards) {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
             for (index, slot) in shard.slots.iter_mut().enumerate() {
-                if let Some((id, live)) = slot {
+                if let Some((id, live)) = slot.as_mut().filter(|(id, _)| *id != FREE) {
                     self.fold_head(shard_index, index, *id, live);
                     f(*id, live);
                 }
@@ -852,16 +934,12 @@ fn live_record(
 mod tests {
     use super::*;
 
-    fn live(sets: &UriSets) -> Live {
-        Live {
-            method: Method::GET,
+    fn live(sets: &UriSets) -> NewLive<'static> {
+        NewLive {
+            method: &Method::GET,
             path: None,
             uri_set: sets.get(0, "/"),
             start: Instant::now(),
-            status: None,
-            bytes_read: 0,
-            bytes_written: 0,
-            stream: false,
             detailed: true,
             extra: None,
         }
@@ -887,6 +965,63 @@ mod tests {
         let mut seen = Vec::new();
         table.collect(|id, live| seen.push((id, live.status)));
         assert_eq!(seen, vec![(32, None)]);
+    }
+
+    #[test]
+    fn a_finished_record_stays_in_its_free_slot_unseen_until_reused_in_place() {
+        let sets = UriSets::new(16, Instant::now(), Arc::from([]));
+        let table = InFlight::new();
+        let mut first = live(&sets);
+        first.path = Some(PathAndQuery::from_static("/held?q=1"));
+        first.extra = Some(Box::default());
+        let key = table.insert(16, first);
+        let read = table.remove_with(key, 16, |live| {
+            live.bytes_read = 7;
+            live.bytes_read
+        });
+        assert_eq!(read, Some(7));
+        assert_eq!(table.remove_with(key, 16, |_| ()), None, "ended once");
+        assert!(table.update(key, 16, |_| ()).is_none());
+        assert!(table.find(16, |_| ()).is_none());
+        assert!(
+            table.find(FREE, |_| ()).is_none(),
+            "a free slot is never found"
+        );
+        let mut seen = Vec::new();
+        table.collect(|id, _| seen.push(id));
+        assert!(seen.is_empty(), "free slots are not in flight: {seen:?}");
+        {
+            let shard = table.lock(key.shard).expect("shard");
+            let Some(Some((id, kept))) = shard.slots.get(key.index as usize) else {
+                panic!("the free slot keeps its record");
+            };
+            assert_eq!(*id, FREE);
+            assert!(kept.path.is_none(), "the request's buffer is let go");
+            assert!(kept.extra.is_none());
+        }
+
+        let again = table.insert(32, live(&sets));
+        assert_eq!(again, key, "the freed slot is reused");
+        assert_eq!(
+            table.find(32, |live| (live.bytes_read, live.status, live.detailed)),
+            Some((0, None, true)),
+            "every field is written anew"
+        );
+    }
+
+    #[test]
+    fn a_removed_request_empties_its_slot() {
+        let sets = UriSets::new(16, Instant::now(), Arc::from([]));
+        let table = InFlight::new();
+        let key = table.insert(16, live(&sets));
+        let removed = table.remove(key, 16).expect("in flight");
+        assert_eq!(
+            Arc::strong_count(&removed.uri_set),
+            2,
+            "the table keeps no reference"
+        );
+        let shard = table.lock(key.shard).expect("shard");
+        assert!(matches!(shard.slots.get(key.index as usize), Some(None)));
     }
 
     #[test]
