@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::Router;
 use http::{header, Method, Request, Response, StatusCode};
@@ -848,6 +848,36 @@ async fn a_renamed_request_leaves_no_empty_uri_set_behind() {
     assert_eq!(keys, ["GET /other", "GET users"], "{:?}", http.uri_sets);
     assert_eq!(http.uri_sets_overflowed, 0);
     assert!(!http.uri_sets.contains_key(OVERFLOW));
+}
+
+#[tokio::test]
+async fn after_a_reset_a_renamed_request_still_leaves_no_empty_uri_set_behind() {
+    let stats = build(Stats::builder().max_uri_sets(2));
+    let app = with_stats(
+        &stats,
+        Router::new()
+            .route(
+                "/users/{id}",
+                get(|Path(id): Path<String>, stats: RequestStats| async move {
+                    if id == "rename" {
+                        stats.set_uri_set("users");
+                    }
+                    "user"
+                }),
+            )
+            .route("/other", get(ok)),
+    );
+    // Recorded in the route's own set, which a reset empties but keeps.
+    get_req(&app, "/users/7").await;
+    stats.reset(None).expect("reset");
+    // The only request of the emptied set moves to another set: the emptied set goes, and
+    // leaves its place to the next route.
+    get_req(&app, "/users/rename").await;
+    get_req(&app, "/other").await;
+    let http = stats.snapshot().http;
+    let keys: Vec<&String> = http.uri_sets.keys().collect();
+    assert_eq!(keys, ["GET /other", "GET users"], "{:?}", http.uri_sets);
+    assert_eq!(http.uri_sets_overflowed, 0);
 }
 
 // ---------------------------------------------------------------------------------------------

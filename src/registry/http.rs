@@ -409,6 +409,20 @@ impl InFlight {
         Some(r)
     }
 
+    /// Drops the finished records that free slots keep, so that they hold no URI set (after a
+    /// reset, when every set is empty again and an unused one must be free to go).
+    pub(crate) fn clear_free(&self) {
+        for shard in &*self.shards {
+            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            let Shard { slots, free } = &mut *shard;
+            for index in free.iter() {
+                if let Some(slot) = slots.get_mut(*index as usize) {
+                    *slot = None;
+                }
+            }
+        }
+    }
+
     /// Runs `f` on the live record, if request `id` is still in flight.
     #[inline]
     pub(crate) fn update<R>(
@@ -582,6 +596,7 @@ impl HttpNamespace {
         let slow = std::mem::take(&mut *self.slow.lock().unwrap_or_else(|e| e.into_inner()));
         drop(slow);
         self.recent.clear();
+        self.in_flight.clear_free();
         self.uri_sets.zero(now);
         self.latency.reset(now);
         self.reset_offset_nanos
@@ -1007,6 +1022,34 @@ mod tests {
             Some((0, None, true)),
             "every field is written anew"
         );
+    }
+
+    #[test]
+    fn clearing_free_slots_lets_go_of_their_records_only() {
+        let sets = UriSets::new(16, Instant::now(), Arc::from([]));
+        let table = InFlight::new();
+        let set = sets.get(0, "/");
+        let done = table.insert(16, live(&sets));
+        let running = table.insert(32, live(&sets));
+        table.remove_with(done, 16, |_| ()).expect("in flight");
+        // The table's own reference, the two records and `set`.
+        assert_eq!(Arc::strong_count(&set), 4);
+        table.clear_free();
+        assert_eq!(
+            Arc::strong_count(&set),
+            3,
+            "the free slot's record is dropped"
+        );
+        assert!(
+            table.find(32, |_| ()).is_some(),
+            "a request in flight stays"
+        );
+        assert_eq!(
+            table.insert(48, live(&sets)),
+            done,
+            "the emptied slot is reused"
+        );
+        assert_ne!(running, done);
     }
 
     #[test]
