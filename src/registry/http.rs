@@ -394,19 +394,14 @@ impl InFlight {
         id: u64,
         f: impl FnOnce(&mut Live) -> R,
     ) -> Option<R> {
-        let mut guard = self.lock(key.shard)?;
-        let r = match guard.slots.get_mut(key.index as usize)? {
-            Some((slot_id, live)) if *slot_id == id => {
-                let r = f(live);
-                *slot_id = FREE;
-                live.path = None;
-                live.extra = None;
-                r
-            }
-            _ => return None,
-        };
-        guard.free.push(key.index);
-        Some(r)
+        self.with_entry(key, id, |(slot_id, live), free| {
+            let r = f(live);
+            *slot_id = FREE;
+            live.path = None;
+            live.extra = None;
+            free.push(key.index);
+            r
+        })
     }
 
     /// Drops the finished records that free slots keep, so that they hold no URI set (after a
@@ -431,9 +426,22 @@ impl InFlight {
         id: u64,
         f: impl FnOnce(&mut Live) -> R,
     ) -> Option<R> {
+        self.with_entry(key, id, |(_, live), _| f(live))
+    }
+
+    /// Runs `f` under the shard's lock on request `id`'s slot (its id and record) and on the
+    /// shard's free list, if the request is still in flight.
+    #[inline]
+    fn with_entry<R>(
+        &self,
+        key: SlotKey,
+        id: u64,
+        f: impl FnOnce(&mut (u64, Live), &mut Vec<u32>) -> R,
+    ) -> Option<R> {
         let mut guard = self.lock(key.shard)?;
-        match guard.slots.get_mut(key.index as usize)? {
-            Some((slot_id, live)) if *slot_id == id => Some(f(live)),
+        let Shard { slots, free } = &mut *guard;
+        match slots.get_mut(key.index as usize)? {
+            Some(entry) if entry.0 == id => Some(f(entry, free)),
             _ => None,
         }
     }
