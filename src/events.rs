@@ -68,14 +68,16 @@ impl EventLog {
             status: None,
             duration_seconds: None,
         };
-        let mut events: Vec<(Instant, u8, StreamEvent)> = Vec::new();
+        // Sorted by instant; at the same instant application events come last, and requests
+        // in the order they started (by id), each one's start before its end.
+        let mut events: Vec<(Instant, (u8, u64, u8), StreamEvent)> = Vec::new();
         for (at, message) in self
             .ring
             .collect(|(at, m)| fresh(*at).then(|| (*at, m.clone())))
         {
             events.push((
                 at,
-                2,
+                (1, 0, 0),
                 StreamEvent {
                     message,
                     ..event(at)
@@ -95,19 +97,19 @@ impl EventLog {
         http.in_flight.collect(|id, live| {
             if live.detailed && fresh(live.start) {
                 let path = raw_path(live.path.as_ref(), config);
-                events.push((live.start, 0, started(id, live, path)));
+                events.push((live.start, (0, id, 0), started(id, live, path)));
             }
         });
-        for (start, finish) in http.recent.collect(|f| {
+        for (id, start, finish) in http.recent.collect(|f| {
             let start = fresh(f.live.start)
                 .then(|| (f.live.start, started(f.id, &f.live, f.path.as_str())));
             let finish = fresh(f.end).then(|| (f.end, finished(f, config, event(f.end))));
-            Some((start, finish))
+            Some((f.id, start, finish))
         }) {
-            events.extend(start.map(|(at, e)| (at, 0, e)));
-            events.extend(finish.map(|(at, e)| (at, 1, e)));
+            events.extend(start.map(|(at, e)| (at, (0, id, 0), e)));
+            events.extend(finish.map(|(at, e)| (at, (0, id, 1), e)));
         }
-        // Newest first; at the same instant an end comes after (so above) its start.
+        // Newest first.
         events.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
         events.truncate(config.event_capacity);
         events.into_iter().map(|(_, _, e)| e).collect()
