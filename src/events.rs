@@ -17,12 +17,12 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::registry::http::{raw_path, Clock, Finished, HttpNamespace, Live};
 use crate::registry::ring::Ring;
+pub use crate::snapshot::StreamEvent;
 use crate::snapshot::Outcome;
 
 /// Application events, kept in a fixed ring. Request events are not stored here: they are
@@ -62,7 +62,7 @@ impl EventLog {
             time: clock.epoch_of(at),
             age_seconds: now.saturating_duration_since(at).as_secs_f64(),
             instance: instance.to_owned(),
-            kind: "application",
+            kind: "application".to_owned(),
             request_id: None,
             message: String::new(),
             status: None,
@@ -85,7 +85,7 @@ impl EventLog {
             ));
         }
         let started = |id: u64, live: &Live, path: &str| StreamEvent {
-            kind: "request_started",
+            kind: "request_started".to_owned(),
             request_id: Some(id.to_string()),
             message: format!(
                 "Started {} {}",
@@ -144,7 +144,7 @@ fn finished(f: &Finished, config: &Config, base: StreamEvent) -> StreamEvent {
         ),
     };
     StreamEvent {
-        kind,
+        kind: kind.to_owned(),
         request_id: Some(f.id.to_string()),
         message,
         status: status.map(|s| s.as_u16()),
@@ -155,29 +155,6 @@ fn finished(f: &Finished, config: &Config, base: StreamEvent) -> StreamEvent {
 
 fn clean(s: &str, config: &Config) -> String {
     crate::sanitize::clean(s, config.max_string_len)
-}
-
-/// One entry of the event stream, as `/stats/events?format=json` serves it.
-#[derive(Debug, Clone, Default, Serialize)]
-#[non_exhaustive]
-pub struct StreamEvent {
-    /// When it happened, in Unix epoch seconds.
-    pub time: f64,
-    /// Seconds between the event and the moment the stream was read.
-    pub age_seconds: f64,
-    /// The instance it happened on.
-    pub instance: String,
-    /// `request_started`, `request_finished`, `request_error`, `request_aborted`,
-    /// `request_panicked` or `application`.
-    pub kind: &'static str,
-    /// The request's id, for request events.
-    pub request_id: Option<String>,
-    /// A one-line description, such as `Finished GET /users/7 200 in 0.004 seconds`.
-    pub message: String,
-    /// The response status of a finished request, when it had one.
-    pub status: Option<u16>,
-    /// The processing time of a finished request, in seconds.
-    pub duration_seconds: Option<f64>,
 }
 
 /// Renders events in TileStache's plain-text layout: the current epoch second, a rule, the
@@ -235,7 +212,7 @@ mod tests {
             time: 1000.0 - age,
             age_seconds: age,
             instance: instance.to_owned(),
-            kind: "application",
+            kind: "application".to_owned(),
             message: message.to_owned(),
             ..StreamEvent::default()
         }

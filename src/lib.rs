@@ -65,9 +65,12 @@ mod window;
 pub use self::filter::Filter;
 pub use self::record::{CustomEvent, EventError, RequestStats, StatsLayer};
 pub use self::registry::{Combine, Namespace, RegistryError};
+pub use self::histogram::{Histogram, HistogramLayout};
 pub use self::snapshot::{
-    HttpSnapshot, NamespaceSnapshot, Outcome, RequestRecord, ServerInfo, Snapshot,
-    StatusClassDurations, TimelineEvent, UriSetSnapshot, WindowSnapshot, SCHEMA_VERSION,
+    HttpSnapshot, InstanceSummary, LatencyHistograms, Limits, NamespaceSnapshot, Outcome,
+    PeriodHistogram, RequestRecord, ServerInfo, Snapshot, SnapshotError, StatusClassDurations,
+    StatusSnapshot, StreamEvent, TimelineEvent, UriSetSnapshot, WindowSnapshot,
+    MAX_SNAPSHOT_BYTES, SCHEMA_VERSION,
 };
 pub use self::stats::{ConfigError, Stats, StatsBuilder, UnknownNamespace, HTTP_NAMESPACE};
 #[cfg(feature = "axum")]

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::record::StatsLayer;
 use crate::registry::http::{duration_nanos, Clock, HttpNamespace};
 use crate::registry::{check_name, Namespace, NamespaceInner, RegistryError};
-use crate::snapshot::{ServerInfo, Snapshot, SCHEMA_VERSION};
+use crate::snapshot::Snapshot;
 
 /// Name of the built-in namespace that holds the request statistics.
 pub const HTTP_NAMESPACE: &str = "http";
@@ -29,6 +29,9 @@ pub(crate) struct Shared {
     nested_stats_routes: RwLock<Vec<Box<str>>>,
     /// The application's health status served at `/status`.
     pub(crate) status: crate::status::Status,
+    /// 16 random hex digits chosen at creation: with the instance name, the identity of
+    /// this store across restarts.
+    pub(crate) boot_id: String,
 }
 
 impl Shared {
@@ -59,6 +62,34 @@ impl Shared {
             routes.push(matched.into());
         }
     }
+}
+
+impl Shared {
+    /// The application namespaces, by name.
+    pub(crate) fn app_namespaces(&self) -> Vec<(String, Arc<NamespaceInner>)> {
+        self.namespaces
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .collect()
+    }
+}
+
+/// 16 hex digits that differ from one store to the next, even in one process: the standard
+/// library's randomly keyed hasher over the time, the process id and a counter.
+fn new_boot_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    hasher.write_u128(nanos);
+    hasher.write_u32(std::process::id());
+    hasher.write_u64(COUNT.fetch_add(1, Ordering::Relaxed));
+    format!("{:016x}", hasher.finish())
 }
 
 impl fmt::Debug for Shared {
@@ -144,7 +175,7 @@ impl Stats {
 
     fn from_config(config: Config) -> Self {
         let clock = Clock::new();
-        let http = HttpNamespace::new(&config, clock.base);
+        let http = HttpNamespace::new(&config, &clock);
         let status = crate::status::Status::new(config.max_string_len);
         Self {
             shared: Arc::new(Shared {
@@ -155,6 +186,7 @@ impl Stats {
                 namespaces: RwLock::default(),
                 nested_stats_routes: RwLock::default(),
                 status,
+                boot_id: new_boot_id(),
             }),
         }
     }
@@ -277,35 +309,19 @@ impl Stats {
         Ok(())
     }
 
-    /// A consistent copy of every namespace, taken without stopping recording.
+    /// A consistent copy of every namespace, taken without stopping recording: the read model
+    /// every page is rendered from. See [`Snapshot`].
     #[must_use]
     pub fn snapshot(&self) -> Snapshot {
-        let shared = &*self.shared;
-        let now = Instant::now();
-        let namespaces: Vec<(String, Arc<NamespaceInner>)> = shared
-            .namespaces
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(k, v)| (k.clone(), Arc::clone(v)))
-            .collect();
-        Snapshot {
-            schema_version: SCHEMA_VERSION,
-            generated_at: shared.clock.epoch_of(now),
-            server: ServerInfo {
-                version: concat!("tower-stats ", env!("CARGO_PKG_VERSION")).to_owned(),
-                instance: shared.config.instance.clone(),
-                start_time: shared.clock.base_epoch,
-                uptime_seconds: now
-                    .saturating_duration_since(shared.clock.base)
-                    .as_secs_f64(),
-            },
-            http: shared.http.snapshot(&shared.clock, now, &shared.config),
-            namespaces: namespaces
-                .into_iter()
-                .map(|(name, ns)| (name, ns.snapshot(shared.config.max_string_len)))
-                .collect(),
-        }
+        crate::snapshot::collect::snapshot(&self.shared)
+    }
+
+    /// The random id of this store (16 hex digits), chosen when it was created. With the
+    /// instance name it identifies this run of the application: a restart under the same name
+    /// gets a new one.
+    #[must_use]
+    pub fn boot_id(&self) -> &str {
+        &self.shared.boot_id
     }
 
     /// The most recent finished requests with a detailed record, newest first (at most

@@ -119,6 +119,12 @@ impl Serialize for AppStatus {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for AppStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        <String as serde::Deserialize>::deserialize(deserializer).map(Self::from)
+    }
+}
+
 /// One reading of the status: what `/status` serves, computed once.
 ///
 /// Serializes to `{"application", "version", "status"}`, in that order.

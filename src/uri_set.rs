@@ -114,12 +114,12 @@ pub(crate) struct UriSetEntry {
 }
 
 impl UriSetEntry {
-    fn new(key: Box<str>, method: usize, base: Instant, bounds: Arc<[u64]>) -> Self {
+    fn new(key: Box<str>, method: usize, base: Instant, origin: u64, bounds: Arc<[u64]>) -> Self {
         Self {
             key,
             method,
             used: AtomicBool::new(false),
-            latency: WindowedHistogram::new(base),
+            latency: WindowedHistogram::new(base, origin),
             streams: AtomicU64::new(0),
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
@@ -212,11 +212,13 @@ pub(crate) struct UriSets {
     overflow: Arc<UriSetEntry>,
     pub(crate) overflowed: AtomicU64,
     base: Instant,
+    /// Unix time of `base` in nanoseconds.
+    origin: u64,
     bounds: Arc<[u64]>,
 }
 
 impl UriSets {
-    pub(crate) fn new(cap: usize, base: Instant, bounds: Arc<[u64]>) -> Self {
+    pub(crate) fn new(cap: usize, base: Instant, origin: u64, bounds: Arc<[u64]>) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             hasher: RandomState::new(),
@@ -226,10 +228,12 @@ impl UriSets {
                 OVERFLOW.into(),
                 0,
                 base,
+                origin,
                 Arc::clone(&bounds),
             )),
             overflowed: AtomicU64::new(0),
             base,
+            origin,
             bounds,
         }
     }
@@ -269,6 +273,7 @@ impl UriSets {
             key,
             method,
             self.base,
+            self.origin,
             Arc::clone(&self.bounds),
         ));
         let slots = map.entry(route.into()).or_default();
@@ -357,7 +362,7 @@ mod tests {
 
     #[test]
     fn same_key_same_entry_and_cap() {
-        let sets = UriSets::new(2, Instant::now(), Arc::from(vec![1_000]));
+        let sets = UriSets::new(2, Instant::now(), 0, Arc::from(vec![1_000]));
         let a = sets.get(0, "/a");
         assert!(Arc::ptr_eq(&a, &sets.get(0, "/a")));
         assert_eq!(&*a.key, "GET /a");
@@ -374,7 +379,7 @@ mod tests {
 
     #[test]
     fn release_frees_unused_keys_only() {
-        let sets = UriSets::new(1, Instant::now(), Arc::from(vec![1_000]));
+        let sets = UriSets::new(1, Instant::now(), 0, Arc::from(vec![1_000]));
         let a = sets.get(0, "/a");
         let held = Arc::clone(&a);
         sets.release(a);
@@ -390,7 +395,7 @@ mod tests {
 
     #[test]
     fn zero_keeps_keys_and_handles() {
-        let sets = UriSets::new(4, Instant::now(), Arc::from(vec![1_000]));
+        let sets = UriSets::new(4, Instant::now(), 0, Arc::from(vec![1_000]));
         let held = sets.get(0, "/a");
         held.record_timing(Instant::now(), 500, 1, false);
         sets.zero(Instant::now());
@@ -399,7 +404,7 @@ mod tests {
             Arc::ptr_eq(&held, &again),
             "a handle taken before the reset stays valid"
         );
-        assert_eq!(again.latency.snapshot(Instant::now()).total.count(), 0);
+        assert_eq!(again.latency.data(Instant::now()).total.count(), 0);
         assert!(again
             .le_counts
             .iter()

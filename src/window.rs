@@ -9,8 +9,10 @@
 //! * a ring of [`QUARTER_SLOTS`] = 5 slots of [`QUARTER`] = 15 s for "1m";
 //! * a ring of [`MINUTE_SLOTS`] = 16 slots of [`MINUTE`] = 60 s for "15m".
 //!
-//! Time is `tokio::time::Instant` (so tests can pause and advance the clock);
-//! period `p` of a ring of period `P` is `floor((now - base) / P)`. A record
+//! Time is `tokio::time::Instant` (so tests can pause and advance the clock),
+//! mapped to Unix time: period `p` of a ring of period `P` is
+//! `floor(unix_nanos(now) / P)`, so that the periods of two instances line up
+//! and their windows can be merged. A record
 //! is 3 histogram records: total + one quarter slot + one minute slot (each a
 //! bucket `fetch_add`, a sum `fetch_add` and, rarely, `fetch_min`/`fetch_max`),
 //! plus one counter add per level for errors.
@@ -31,10 +33,11 @@
 //! Each window reports the duration it covers, `now - max(window start, base,
 //! last reset)`, so `count / covered_secs` is an exact rate over that span.
 //!
-//! Reading checks each slot's period tag against the window of the reader's
-//! `now` and ignores slots that are too old (or tagged for a period outside the
-//! window), so windows age out with time even when nothing is recorded. Reading
-//! only loads atomics: it never blocks recording.
+//! Reading ([`WindowedHistogram::data`]) checks each slot's period tag against
+//! the window of the reader's `now` and hands out only the slots of the window,
+//! each with its period, so windows age out with time even when nothing is
+//! recorded; the read model computes the windows' figures from those periods.
+//! Reading only loads atomics: it never blocks recording.
 //!
 //! # Rotation (lock-free)
 //!
@@ -82,7 +85,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::histogram::{bucket_index, AtomicHistogram, HistogramSnapshot, BUCKETS, SUB_BUCKETS};
+use crate::histogram::{bucket_index, AtomicHistogram, Histogram, BUCKETS, SUB_BUCKETS};
 
 /// Length of a quarter slot (15 s); "1m" is made of these.
 pub(crate) const QUARTER: Duration = Duration::from_secs(15);
@@ -135,11 +138,6 @@ const CHUNK_BYTES: usize = std::mem::size_of::<Chunk>();
 /// Converts a duration to whole nanoseconds, saturating at `u64::MAX`.
 fn duration_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// Nanoseconds to seconds as `f64`.
-fn nanos_to_secs(nanos: u64) -> f64 {
-    nanos as f64 / 1e9
 }
 
 /// Sparse-by-octave atomic histogram used by window slots: same layout as
@@ -198,32 +196,25 @@ impl SlotHistogram {
         self.max.store(0, Ordering::Relaxed);
     }
 
-    /// Copies the counters into a dense [`HistogramSnapshot`].
-    fn snapshot(&self) -> HistogramSnapshot {
-        let mut counts = vec![0u64; BUCKETS];
-        for (dst, cell) in counts.chunks_mut(CHUNK).zip(self.chunks.iter()) {
-            if let Some(chunk) = cell.get() {
-                for (d, c) in dst.iter_mut().zip(chunk.iter()) {
-                    *d = u64::from(c.load(Ordering::Relaxed));
+    /// Copies the non-empty counters into a sparse [`Histogram`].
+    fn sparse(&self) -> Histogram {
+        let mut buckets = Vec::new();
+        for (chunk_index, cell) in self.chunks.iter().enumerate() {
+            let Some(chunk) = cell.get() else { continue };
+            for (offset, counter) in chunk.iter().enumerate() {
+                let n = u64::from(counter.load(Ordering::Relaxed));
+                if n != 0 {
+                    let index = chunk_index * CHUNK + offset;
+                    buckets.push((u16::try_from(index).unwrap_or(u16::MAX), n));
                 }
             }
         }
-        HistogramSnapshot::from_parts(
-            counts,
+        Histogram::from_sorted_buckets(
+            buckets,
             self.sum.load(Ordering::Relaxed),
             self.min.load(Ordering::Relaxed),
             self.max.load(Ordering::Relaxed),
         )
-    }
-
-    /// Number of values recorded (sum of the allocated counters).
-    fn count(&self) -> u64 {
-        self.chunks
-            .iter()
-            .filter_map(OnceLock::get)
-            .flat_map(|chunk| chunk.iter())
-            .map(|c| u64::from(c.load(Ordering::Relaxed)))
-            .fold(0u64, u64::wrapping_add)
     }
 
     #[cfg(test)]
@@ -301,40 +292,27 @@ impl Slot {
         }
     }
 
-    /// Adds this slot to `out`/`errors` if it holds a period in `first..=last`.
-    fn read_into(&self, first: u64, last: u64, out: &mut HistogramSnapshot, errors: &mut u64) {
+    /// The slot's period, errors and histogram, if it holds a period in `first..=last`.
+    fn read_period(&self, first: u64, last: u64) -> Option<PeriodData> {
         let tag = self.tag.load(Ordering::Acquire);
         if tag == 0 || tag & ROTATING != 0 {
-            return;
+            return None;
         }
         let period = tag.wrapping_sub(1);
         if period < first || period > last {
-            return;
+            return None;
         }
-        let snap = self.hist.snapshot();
-        let slot_errors = self.errors.load(Ordering::Relaxed);
+        let histogram = self.hist.sparse();
+        let errors = self.errors.load(Ordering::Relaxed);
         std::sync::atomic::fence(Ordering::Acquire);
-        if self.tag.load(Ordering::Relaxed) != tag {
-            // Rotated while reading: the data belongs to another period.
-            return;
+        if self.tag.load(Ordering::Relaxed) != tag || histogram.is_empty() {
+            return None;
         }
-        out.merge(&snap);
-        *errors = errors.wrapping_add(slot_errors);
-    }
-
-    /// The number of records the slot holds for `period`, 0 if it holds another period.
-    fn count_for(&self, period: u64) -> u64 {
-        let tag = self.tag.load(Ordering::Acquire);
-        if tag != period.saturating_add(1) {
-            return 0;
-        }
-        let count = self.hist.count();
-        std::sync::atomic::fence(Ordering::Acquire);
-        if self.tag.load(Ordering::Relaxed) == tag {
-            count
-        } else {
-            0
-        }
+        Some(PeriodData {
+            period,
+            errors,
+            histogram,
+        })
     }
 
     /// Forgets the slot's data (it is cleared by the next record).
@@ -349,16 +327,6 @@ impl Slot {
 struct Ring<const LEN: usize, const PERIOD_NANOS: u64> {
     /// The slots; period `p` lives in `slots[p % LEN]`.
     slots: Box<[Slot]>,
-}
-
-/// A window read from a ring.
-struct WindowRead {
-    /// Merged histogram of the valid slots.
-    hist: HistogramSnapshot,
-    /// Summed error counters of the valid slots.
-    errors: u64,
-    /// Covered duration in nanoseconds.
-    covered_nanos: u64,
 }
 
 impl<const LEN: usize, const PERIOD_NANOS: u64> Ring<LEN, PERIOD_NANOS> {
@@ -393,48 +361,21 @@ impl<const LEN: usize, const PERIOD_NANOS: u64> Ring<LEN, PERIOD_NANOS> {
         }
     }
 
-    /// Reads the window of the last `len` periods (current included) at
-    /// `elapsed`, not reaching back before `reset_at` (ns since base).
-    fn read(&self, elapsed: u64, reset_at: u64) -> WindowRead {
-        let current = self.period_of(elapsed);
+    /// The periods of the window of the last `LEN` periods at `now` (not before `reset_at`),
+    /// by ascending period.
+    fn periods(&self, now: u64, reset_at: u64) -> Vec<PeriodData> {
+        let current = self.period_of(now);
         let span = u64::try_from(self.slots.len())
             .unwrap_or(1)
             .saturating_sub(1);
         let first = current.saturating_sub(span).max(self.period_of(reset_at));
-        let mut hist = HistogramSnapshot::new();
-        let mut errors = 0u64;
-        for slot in self.slots.iter() {
-            slot.read_into(first, current, &mut hist, &mut errors);
-        }
-        let start = first.saturating_mul(Self::PERIOD).max(reset_at);
-        WindowRead {
-            hist,
-            errors,
-            covered_nanos: elapsed.saturating_sub(start),
-        }
-    }
-
-    /// Count recorded in each period of the ring, oldest first, ending with the current
-    /// (partial) period; periods before a reset or not recorded read as 0.
-    fn counts(&self, elapsed: u64, reset_at: u64) -> Vec<u64> {
-        let current = self.period_of(elapsed);
-        let reset_period = self.period_of(reset_at);
-        let len = u64::try_from(self.slots.len()).unwrap_or(1).max(1);
-        (0..len)
-            .rev()
-            .map(|back| {
-                let Some(period) = current.checked_sub(back) else {
-                    return 0;
-                };
-                if period < reset_period {
-                    return 0;
-                }
-                let index = usize::try_from(period % len).unwrap_or(0);
-                self.slots
-                    .get(index)
-                    .map_or(0, |slot| slot.count_for(period))
-            })
-            .collect()
+        let mut periods: Vec<PeriodData> = self
+            .slots
+            .iter()
+            .filter_map(|slot| slot.read_period(first, current))
+            .collect();
+        periods.sort_by_key(|p| p.period);
+        periods
     }
 
     /// Invalidates every slot.
@@ -449,50 +390,26 @@ impl<const LEN: usize, const PERIOD_NANOS: u64> Ring<LEN, PERIOD_NANOS> {
     }
 }
 
-/// Snapshot of the three windows of a [`WindowedHistogram`].
+/// What one ring slot held for one period: the period's number (Unix time divided by the
+/// period's length), the errors and the latencies recorded in it.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Windows {
-    /// Latencies of the last 60..75 s (see module docs).
-    pub(crate) one_minute: HistogramSnapshot,
-    /// Latencies of the last 15..16 min.
-    pub(crate) fifteen_minutes: HistogramSnapshot,
-    /// Latencies since base or the last reset.
-    pub(crate) total: HistogramSnapshot,
-    /// Errors in the "1m" window.
-    pub(crate) one_minute_errors: u64,
-    /// Errors in the "15m" window.
-    pub(crate) fifteen_minutes_errors: u64,
-    /// Errors since base or the last reset.
-    pub(crate) total_errors: u64,
-    /// Seconds covered by `one_minute` (0..=75).
-    pub(crate) one_minute_secs: f64,
-    /// Seconds covered by `fifteen_minutes` (0..=960).
-    pub(crate) fifteen_minutes_secs: f64,
-    /// Seconds covered by `total`.
-    pub(crate) total_secs: f64,
+pub(crate) struct PeriodData {
+    pub(crate) period: u64,
+    pub(crate) errors: u64,
+    pub(crate) histogram: Histogram,
 }
 
-#[cfg(test)]
-impl Windows {
-    fn rate(count: u64, secs: f64) -> f64 {
-        if secs > 0.0 {
-            count as f64 / secs
-        } else {
-            0.0
-        }
-    }
-
-    fn one_minute_rps(&self) -> f64 {
-        Self::rate(self.one_minute.count(), self.one_minute_secs)
-    }
-
-    fn fifteen_minutes_rps(&self) -> f64 {
-        Self::rate(self.fifteen_minutes.count(), self.fifteen_minutes_secs)
-    }
-
-    fn total_rps(&self) -> f64 {
-        Self::rate(self.total.count(), self.total_secs)
-    }
+/// The raw contents of a [`WindowedHistogram`]: what the read model keeps of it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct WindowData {
+    /// Everything since the origin or the last reset.
+    pub(crate) total: Histogram,
+    /// Errors since the origin or the last reset.
+    pub(crate) total_errors: u64,
+    /// The 15-second periods of the "1m" window, by ascending period.
+    pub(crate) quarters: Vec<PeriodData>,
+    /// The one-minute periods of the "15m" window, by ascending period.
+    pub(crate) minutes: Vec<PeriodData>,
 }
 
 /// Latency histograms and error counters over "1m", "15m" and "total" windows.
@@ -501,9 +418,12 @@ impl Windows {
 /// window definitions, the rotation protocol and the memory figures.
 #[derive(Debug)]
 pub(crate) struct WindowedHistogram {
-    /// Time origin; periods are counted from here.
+    /// The monotonic instant of `origin`.
     base: Instant,
-    /// Nanoseconds since `base` of the last reset (0 if never reset).
+    /// Unix time of `base` in nanoseconds: periods are counted from the Unix epoch, so that
+    /// two instances' periods line up.
+    origin: u64,
+    /// Unix time of the last reset in nanoseconds (`origin` if never reset).
     reset_at: AtomicU64,
     /// Everything since base/reset.
     total: AtomicHistogram,
@@ -516,13 +436,14 @@ pub(crate) struct WindowedHistogram {
 }
 
 impl WindowedHistogram {
-    /// Creates empty windows with time origin `base` (usually
-    /// `Instant::now()`). Allocates the dense total histogram and the slot
-    /// headers; slot counters are allocated on first use.
-    pub(crate) fn new(base: Instant) -> Self {
+    /// Creates empty windows whose monotonic instant `base` is Unix time `origin`
+    /// (nanoseconds). Allocates the dense total histogram and the slot headers; slot counters
+    /// are allocated on first use.
+    pub(crate) fn new(base: Instant, origin: u64) -> Self {
         Self {
             base,
-            reset_at: AtomicU64::new(0),
+            origin,
+            reset_at: AtomicU64::new(origin),
             total: AtomicHistogram::new(),
             total_errors: AtomicU64::new(0),
             quarters: Ring::new(),
@@ -530,10 +451,11 @@ impl WindowedHistogram {
         }
     }
 
-    /// Nanoseconds from `base` to `now` (0 if `now` is before `base`).
+    /// Unix time of `now` in nanoseconds (`origin` if `now` is before `base`).
     #[inline]
     fn elapsed(&self, now: Instant) -> u64 {
-        duration_nanos(now.saturating_duration_since(self.base))
+        self.origin
+            .saturating_add(duration_nanos(now.saturating_duration_since(self.base)))
     }
 
     #[cfg(test)]
@@ -560,31 +482,22 @@ impl WindowedHistogram {
             .record(quarter / QUARTERS_PER_MINUTE, index, nanos, error);
     }
 
-    /// Reads all windows as of `now`. Slots whose period is outside a window
-    /// are ignored, so windows age out even without new records.
-    pub(crate) fn snapshot(&self, now: Instant) -> Windows {
+    /// The raw contents as of `now`: the total, and the periods of the "1m" and "15m"
+    /// windows that hold data.
+    pub(crate) fn data(&self, now: Instant) -> WindowData {
         let elapsed = self.elapsed(now);
         let reset_at = self.reset_at.load(Ordering::Acquire);
-        let one = self.quarters.read(elapsed, reset_at);
-        let fifteen = self.minutes.read(elapsed, reset_at);
-        Windows {
-            one_minute: one.hist,
-            fifteen_minutes: fifteen.hist,
+        WindowData {
             total: self.total.snapshot(),
-            one_minute_errors: one.errors,
-            fifteen_minutes_errors: fifteen.errors,
             total_errors: self.total_errors.load(Ordering::Relaxed),
-            one_minute_secs: nanos_to_secs(one.covered_nanos),
-            fifteen_minutes_secs: nanos_to_secs(fifteen.covered_nanos),
-            total_secs: nanos_to_secs(elapsed.saturating_sub(reset_at)),
+            quarters: self.quarters.periods(elapsed, reset_at),
+            minutes: self.minutes.periods(elapsed, reset_at),
         }
     }
 
-    /// Values recorded in each of the last 16 minutes, oldest first; the last entry is the
-    /// current, partial minute.
-    pub(crate) fn minute_counts(&self, now: Instant) -> Vec<u64> {
-        let reset_at = self.reset_at.load(Ordering::Acquire);
-        self.minutes.counts(self.elapsed(now), reset_at)
+    /// Unix time of the last reset (or of the origin) in nanoseconds.
+    pub(crate) fn reset_time_nanos(&self) -> u64 {
+        self.reset_at.load(Ordering::Acquire)
     }
 
     /// Clears every window as of `now`; covered durations restart at `now`.
@@ -624,11 +537,83 @@ impl WindowedHistogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::collect::latency;
+    use crate::snapshot::derive::{minute_counts, window_histogram};
+
+    /// The three windows as the read model derives them from the raw data.
+    struct Windows {
+        one_minute: Histogram,
+        fifteen_minutes: Histogram,
+        total: Histogram,
+        one_minute_errors: u64,
+        fifteen_minutes_errors: u64,
+        total_errors: u64,
+        one_minute_secs: f64,
+        fifteen_minutes_secs: f64,
+        total_secs: f64,
+    }
+
+    impl Windows {
+        fn rate(count: u64, secs: f64) -> f64 {
+            if secs > 0.0 {
+                count as f64 / secs
+            } else {
+                0.0
+            }
+        }
+
+        fn one_minute_rps(&self) -> f64 {
+            Self::rate(self.one_minute.count(), self.one_minute_secs)
+        }
+
+        fn fifteen_minutes_rps(&self) -> f64 {
+            Self::rate(self.fifteen_minutes.count(), self.fifteen_minutes_secs)
+        }
+
+        fn total_rps(&self) -> f64 {
+            Self::rate(self.total.count(), self.total_secs)
+        }
+    }
+
+    /// Unix seconds of `now` and of the last reset, on the histogram's clock.
+    fn times(w: &WindowedHistogram, now: Instant) -> (f64, f64) {
+        (
+            w.elapsed(now) as f64 / 1e9,
+            w.reset_time_nanos() as f64 / 1e9,
+        )
+    }
+
+    impl WindowedHistogram {
+        fn snapshot(&self, now: Instant) -> Windows {
+            let data = latency(self.data(now));
+            let (at, reset) = times(self, now);
+            let (one_minute, one_minute_errors, one_minute_secs) =
+                window_histogram(&data.quarters, 5, 15, at, reset);
+            let (fifteen_minutes, fifteen_minutes_errors, fifteen_minutes_secs) =
+                window_histogram(&data.minutes, 16, 60, at, reset);
+            Windows {
+                one_minute,
+                fifteen_minutes,
+                total: data.total,
+                one_minute_errors,
+                fifteen_minutes_errors,
+                total_errors: data.total_errors,
+                one_minute_secs,
+                fifteen_minutes_secs,
+                total_secs: (at - reset).max(0.0),
+            }
+        }
+
+        fn minute_counts(&self, now: Instant) -> Vec<u64> {
+            let (at, reset) = times(self, now);
+            minute_counts(&latency(self.data(now)).minutes, at, reset)
+        }
+    }
 
     #[tokio::test(start_paused = true)]
     async fn minute_counts_follow_the_clock() {
         let base = Instant::now();
-        let w = WindowedHistogram::new(base);
+        let w = WindowedHistogram::new(base, 0);
         w.record(Instant::now(), 1_000);
         w.record(Instant::now(), 2_000);
         tokio::time::advance(MINUTE).await;
@@ -661,7 +646,7 @@ mod tests {
         // Try bursts at several offsets inside a quarter.
         for offset_ms in [0u64, 1, 7_500, 14_999, 15_000, 44_321] {
             let base = Instant::now();
-            let w = WindowedHistogram::new(base);
+            let w = WindowedHistogram::new(base, 0);
             let t0 = Duration::from_millis(offset_ms);
             advance_to(base, t0).await;
             for i in 0..100u64 {
@@ -709,7 +694,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn windows_rotate_without_records_and_after_ring_wraps() {
         let base = Instant::now();
-        let w = WindowedHistogram::new(base);
+        let w = WindowedHistogram::new(base, 0);
         w.record(Instant::now(), 5_000);
         // Far in the future (many ring turns), no writes in between.
         advance(Duration::from_secs(3 * 3600 + 7)).await;
@@ -719,7 +704,7 @@ mod tests {
         assert_eq!(s.total.count(), 1);
         // Exactly one ring turn later the same slots are reused: old data must
         // not leak into the new period.
-        let w = WindowedHistogram::new(base);
+        let w = WindowedHistogram::new(base, 0);
         w.record(base, 7_000);
         let later = base + 16 * MINUTE;
         w.record(later, 9_000);
@@ -733,7 +718,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn covered_durations_and_rates() {
         let base = Instant::now();
-        let w = WindowedHistogram::new(base);
+        let w = WindowedHistogram::new(base, 0);
         advance(Duration::from_secs(10)).await;
         for _ in 0..50 {
             w.record(Instant::now(), 2_000_000);
@@ -755,7 +740,7 @@ mod tests {
         assert_eq!(s.fifteen_minutes_rps(), 0.0);
 
         // Before base: nothing covered, no panic.
-        let w2 = WindowedHistogram::new(Instant::now() + Duration::from_secs(5));
+        let w2 = WindowedHistogram::new(Instant::now() + Duration::from_secs(5), 0);
         w2.record(Instant::now(), 1);
         let s = w2.snapshot(Instant::now());
         assert_eq!(s.total_secs, 0.0);
@@ -766,7 +751,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn reset_clears_all_windows() {
         let base = Instant::now();
-        let w = WindowedHistogram::new(base);
+        let w = WindowedHistogram::new(base, 0);
         advance(Duration::from_secs(20)).await;
         for _ in 0..10 {
             w.record_outcome(Instant::now(), 3_000, true);
@@ -795,7 +780,7 @@ mod tests {
     #[test]
     fn windowed_quantiles_match_total_and_edge_values() {
         let base = Instant::now();
-        let w = WindowedHistogram::new(base);
+        let w = WindowedHistogram::new(base, 0);
         let values = [
             0,
             1,
@@ -822,7 +807,7 @@ mod tests {
         const THREADS: u64 = 8;
         const PER_THREAD: u64 = 50_000;
         let base = Instant::now();
-        let w = WindowedHistogram::new(base);
+        let w = WindowedHistogram::new(base, 0);
         std::thread::scope(|scope| {
             for t in 0..THREADS {
                 let w = &w;
@@ -842,25 +827,25 @@ mod tests {
             .flat_map(|t| (0..PER_THREAD).map(move |i| 1_000 + t * 10_007 + i))
             .sum();
         assert_eq!(s.total.count(), n);
-        assert_eq!(s.total.sum(), sum);
+        assert_eq!(s.total.sum_nanos(), sum);
         assert_eq!(s.total_errors, n / 2);
         // All records are within the last 60..75 s and 15..16 min windows.
         assert_eq!(s.one_minute.count(), n);
-        assert_eq!(s.one_minute.sum(), sum);
+        assert_eq!(s.one_minute.sum_nanos(), sum);
         assert_eq!(s.fifteen_minutes.count(), n);
         assert_eq!(s.fifteen_minutes_errors, n / 2);
-        assert_eq!(s.one_minute.counts(), s.total.counts());
+        assert_eq!(s.one_minute, s.total);
     }
 
     #[test]
     fn memory_figures() {
         let base = Instant::now();
-        let w = WindowedHistogram::new(base);
+        let w = WindowedHistogram::new(base, 0);
         let idle = w.memory_bytes();
         // A windowed histogram with one value of each octave in `octaves` in every slot of
         // both rings.
         let filled = |octaves: std::ops::Range<u32>| {
-            let w = WindowedHistogram::new(base);
+            let w = WindowedHistogram::new(base, 0);
             for period in 0..MINUTE_SLOTS as u64 {
                 let at = base + MINUTE * u32::try_from(period).unwrap();
                 for q in 0..QUARTER_SLOTS as u64 {

@@ -157,7 +157,7 @@ async fn data_document_has_spec_keys_and_exact_counts() {
     let doc = json(&response);
 
     // Top level.
-    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["schema_version"], 2);
     assert_number(&doc["generated_at"], "generated_at");
     let server = &doc["server"];
     assert!(
@@ -851,7 +851,7 @@ async fn custom_prefix_serves_its_routes_there() -> TestResult {
     let app = app(&stats);
 
     let doc = data_at(&app, "/internal/metrics-ui/data").await;
-    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["schema_version"], 2);
     let page = get_req(&app, "/internal/metrics-ui").await;
     assert_eq!(page.status(), StatusCode::OK);
     let text = String::from_utf8(page.body().to_vec())?;

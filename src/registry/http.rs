@@ -1,6 +1,6 @@
 //! The built-in `http` namespace: counters, the in-flight table, the slow list and URI sets.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,14 +12,10 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::events::EventLog;
-use crate::histogram::HistogramSnapshot;
 use crate::registry::ring::Ring;
-use crate::snapshot::{
-    HttpSnapshot, Outcome, RequestRecord, StatusClassDurations, TimelineEvent, UriSetSnapshot,
-    WindowSnapshot,
-};
-use crate::uri_set::{UriSetEntry, UriSets, STATUS_CLASSES};
-use crate::window::{WindowedHistogram, Windows};
+use crate::snapshot::{Outcome, RequestRecord, TimelineEvent};
+use crate::uri_set::{UriSetEntry, UriSets};
+use crate::window::WindowedHistogram;
 
 const SHARDS: usize = 16;
 
@@ -511,7 +507,8 @@ pub(crate) struct HttpNamespace {
 }
 
 impl HttpNamespace {
-    pub(crate) fn new(config: &Config, base: Instant) -> Self {
+    pub(crate) fn new(config: &Config, clock: &Clock) -> Self {
+        let (base, origin) = (clock.base, clock.base_epoch_nanos);
         Self {
             enabled: AtomicBool::new(true),
             requests_total: AtomicU64::new(0),
@@ -542,8 +539,13 @@ impl HttpNamespace {
             slow: Mutex::new(VecDeque::with_capacity(config.slow_capacity.min(1024))),
             recent: Ring::new(config.recent_capacity),
             events: EventLog::new(config.event_capacity),
-            uri_sets: UriSets::new(config.max_uri_sets, base, config.bucket_nanos().into()),
-            latency: WindowedHistogram::new(base),
+            uri_sets: UriSets::new(
+                config.max_uri_sets,
+                base,
+                origin,
+                config.bucket_nanos().into(),
+            ),
+            latency: WindowedHistogram::new(base, origin),
         }
     }
 
@@ -610,205 +612,33 @@ impl HttpNamespace {
         self.reset_offset_nanos
             .store(offset_nanos, Ordering::Relaxed);
     }
-
-    /// Reads the namespace. Each live record is copied under its shard's lock, so no record
-    /// is torn; counters are read one by one while recording goes on.
-    pub(crate) fn snapshot(&self, clock: &Clock, now: Instant, config: &Config) -> HttpSnapshot {
-        let mut in_flight = Vec::new();
-        let mut open_streams = Vec::new();
-        self.in_flight.collect(|id, live| {
-            let record = live_record(id, live, clock, now, config);
-            if live.stream {
-                open_streams.push(record);
-            } else {
-                in_flight.push(record);
-            }
-        });
-        let by_start = |a: &RequestRecord, b: &RequestRecord| {
-            a.start_time
-                .total_cmp(&b.start_time)
-                .then_with(|| a.id.len().cmp(&b.id.len()))
-                .then_with(|| a.id.cmp(&b.id))
-        };
-        in_flight.sort_by(by_start);
-        open_streams.sort_by(by_start);
-
-        let slow: Vec<Finished> = self
-            .slow
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .cloned()
-            .collect();
-        let slow_requests: Vec<RequestRecord> =
-            slow.iter().map(|f| f.record(clock, config)).collect();
-
-        // The namespace's windows are the merge of every URI set's (merging is exact):
-        // recording a request touches one histogram, not two.
-        let mut latency = self.latency.snapshot(now);
-        let mut requests_per_minute = vec![0u64; latency_minutes()];
-        let uri_sets = self
-            .uri_sets
-            .entries()
-            .into_iter()
-            .map(|e| {
-                let windows = e.latency.snapshot(now);
-                latency.one_minute.merge(&windows.one_minute);
-                latency.fifteen_minutes.merge(&windows.fifteen_minutes);
-                latency.total.merge(&windows.total);
-                latency.one_minute_errors = latency
-                    .one_minute_errors
-                    .wrapping_add(windows.one_minute_errors);
-                latency.fifteen_minutes_errors = latency
-                    .fifteen_minutes_errors
-                    .wrapping_add(windows.fifteen_minutes_errors);
-                latency.total_errors = latency.total_errors.wrapping_add(windows.total_errors);
-                for (sum, n) in requests_per_minute
-                    .iter_mut()
-                    .zip(e.latency.minute_counts(now))
-                {
-                    *sum = sum.wrapping_add(n);
-                }
-                (e.key.to_string(), uri_set_snapshot(&e, &windows))
-            })
-            .collect();
-
-        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let requests_total = load(&self.requests_total);
-        let bytes_read_total = load(&self.bytes_read_total);
-        let bytes_written_total = load(&self.bytes_written_total);
-        let reset_offset = Duration::from_nanos(load(&self.reset_offset_nanos));
-        let counting = now
-            .saturating_duration_since(clock.base + reset_offset)
-            .as_secs_f64();
-        let per_second = |n: u64| {
-            if counting > 0.0 {
-                n as f64 / counting
-            } else {
-                0.0
-            }
-        };
-        let per_request = |n: u64| {
-            if requests_total > 0 {
-                n as f64 / requests_total as f64
-            } else {
-                0.0
-            }
-        };
-
-        HttpSnapshot {
-            enabled: self.enabled.load(Ordering::Relaxed),
-            requests_total,
-            requests_in_flight: in_flight.len() as u64,
-            requests_aborted: load(&self.requests_aborted),
-            requests_errored: load(&self.requests_errored),
-            requests_panicked: load(&self.requests_panicked),
-            requests_per_second: per_second(requests_total),
-            processing_seconds_total: nanos_to_secs(latency.total.sum()),
-            bytes_read_total,
-            bytes_written_total,
-            bytes_read_per_second: per_second(bytes_read_total),
-            bytes_written_per_second: per_second(bytes_written_total),
-            bytes_read_per_request: per_request(bytes_read_total),
-            bytes_written_per_request: per_request(bytes_written_total),
-            status_1xx: load(&self.status_classes[0]),
-            status_2xx: load(&self.status_classes[1]),
-            status_3xx: load(&self.status_classes[2]),
-            status_4xx: load(&self.status_classes[3]),
-            status_5xx: load(&self.status_classes[4]),
-            status_codes: self
-                .tracked
-                .iter()
-                .map(|(code, n)| (code.to_string(), load(n)))
-                .collect(),
-            uri_sets_overflowed: self.uri_sets.overflowed.load(Ordering::Relaxed),
-            uptime_seconds: now.saturating_duration_since(clock.base).as_secs_f64(),
-            reset_time: clock.epoch_of(clock.base + reset_offset),
-            streams_open: open_streams.len() as u64,
-            streams_total: load(&self.streams_total),
-            in_flight,
-            open_streams,
-            slow_requests,
-            uri_sets,
-            p50_seconds: latency.total.quantile_secs(0.5),
-            p90_seconds: latency.total.quantile_secs(0.9),
-            p99_seconds: latency.total.quantile_secs(0.99),
-            p999_seconds: latency.total.quantile_secs(0.999),
-            windows: windows_of(&latency),
-            requests_per_minute,
-            duration_buckets: config.duration_buckets.clone(),
-        }
-    }
-}
-
-fn latency_minutes() -> usize {
-    crate::window::MINUTE_SLOTS
-}
-
-/// The `"1m"`, `"15m"` and `"total"` figures of a windowed histogram.
-pub(crate) fn windows_of(w: &Windows) -> BTreeMap<String, WindowSnapshot> {
-    let window = |h: &HistogramSnapshot, errors: u64, secs: f64| WindowSnapshot {
-        count: h.count(),
-        requests_per_second: if secs > 0.0 {
-            h.count() as f64 / secs
-        } else {
-            0.0
-        },
-        errors,
-        covered_seconds: secs,
-        avg_seconds: h.mean().map(|ns| ns / 1e9),
-        min_seconds: h.min().map(nanos_to_secs),
-        max_seconds: h.max().map(nanos_to_secs),
-        p50_seconds: h.quantile_secs(0.5),
-        p90_seconds: h.quantile_secs(0.9),
-        p99_seconds: h.quantile_secs(0.99),
-        p999_seconds: h.quantile_secs(0.999),
-    };
-    BTreeMap::from([
-        (
-            "1m".to_owned(),
-            window(&w.one_minute, w.one_minute_errors, w.one_minute_secs),
-        ),
-        (
-            "15m".to_owned(),
-            window(
-                &w.fifteen_minutes,
-                w.fifteen_minutes_errors,
-                w.fifteen_minutes_secs,
-            ),
-        ),
-        (
-            "total".to_owned(),
-            window(&w.total, w.total_errors, w.total_secs),
-        ),
-    ])
 }
 
 /// Maps a monotonic instant to Unix epoch seconds.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Clock {
     pub(crate) base: Instant,
+    /// Unix time of `base` in seconds.
     pub(crate) base_epoch: f64,
+    /// Unix time of `base` in nanoseconds.
+    pub(crate) base_epoch_nanos: u64,
 }
 
 impl Clock {
     pub(crate) fn new() -> Self {
-        let base_epoch = std::time::SystemTime::now()
+        let since_epoch = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+            .unwrap_or_default();
         Self {
             base: Instant::now(),
-            base_epoch,
+            base_epoch: since_epoch.as_secs_f64(),
+            base_epoch_nanos: duration_nanos(since_epoch),
         }
     }
 
     pub(crate) fn epoch_of(&self, instant: Instant) -> f64 {
         self.base_epoch + instant.saturating_duration_since(self.base).as_secs_f64()
     }
-}
-
-pub(crate) fn nanos_to_secs(nanos: u64) -> f64 {
-    Duration::from_nanos(nanos).as_secs_f64()
 }
 
 pub(crate) fn duration_nanos(d: Duration) -> u64 {
@@ -821,64 +651,6 @@ pub(crate) fn status_class_index(status: u16) -> Option<usize> {
     match status {
         100..=599 => Some(usize::from(status / 100 - 1)),
         _ => None,
-    }
-}
-
-fn uri_set_snapshot(e: &UriSetEntry, latency: &Windows) -> UriSetSnapshot {
-    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    let total = &latency.total;
-    let count = total.count();
-    let sum = nanos_to_secs(total.sum());
-    let per_class = e.bounds.len() + 1;
-    let durations = STATUS_CLASSES
-        .iter()
-        .enumerate()
-        .filter_map(|(class, name)| {
-            let counts = e
-                .le_counts
-                .get(class * per_class..(class + 1) * per_class)?;
-            let mut running = 0u64;
-            let cumulative: Vec<u64> = counts
-                .iter()
-                .map(|c| {
-                    running = running.wrapping_add(load(c));
-                    running
-                })
-                .collect();
-            (running > 0).then(|| StatusClassDurations {
-                status_class: name,
-                cumulative,
-                sum_seconds: nanos_to_secs(load(&e.class_sum_nanos[class])),
-            })
-        })
-        .collect();
-    let (method, route) = match e.key.split_once(' ') {
-        Some((m, r)) => (m.to_owned(), r.to_owned()),
-        None => (String::new(), e.key.to_string()),
-    };
-    UriSetSnapshot {
-        method,
-        route,
-        count,
-        streams: load(&e.streams),
-        min_seconds: total.min().map(nanos_to_secs),
-        max_seconds: total.max().map(nanos_to_secs),
-        sum_seconds: sum,
-        avg_seconds: if count == 0 { 0.0 } else { sum / count as f64 },
-        bytes_read: load(&e.bytes_read),
-        bytes_written: load(&e.bytes_written),
-        errors: load(&e.errors),
-        status_1xx: load(&e.status[0]),
-        status_2xx: load(&e.status[1]),
-        status_3xx: load(&e.status[2]),
-        status_4xx: load(&e.status[3]),
-        status_5xx: load(&e.status[4]),
-        p50_seconds: total.quantile_secs(0.5),
-        p90_seconds: total.quantile_secs(0.9),
-        p99_seconds: total.quantile_secs(0.99),
-        p999_seconds: total.quantile_secs(0.999),
-        windows: windows_of(latency),
-        durations,
     }
 }
 
@@ -932,25 +704,8 @@ pub(crate) fn record_of(
             })
             .collect(),
         events_dropped: live.extra.as_ref().map_or(0, |x| x.events_dropped),
+        instance: None,
     }
-}
-
-fn live_record(
-    id: u64,
-    live: &Live,
-    clock: &Clock,
-    now: Instant,
-    config: &Config,
-) -> RequestRecord {
-    record_of(
-        id,
-        live,
-        raw_path(live.path.as_ref(), config),
-        clock,
-        now,
-        None,
-        config,
-    )
 }
 
 #[cfg(test)]
@@ -974,7 +729,7 @@ mod tests {
 
     #[test]
     fn a_published_status_shows_for_its_own_request_only() {
-        let sets = UriSets::new(16, Instant::now(), Arc::from([]));
+        let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]));
         let table = InFlight::new();
         let key = table.insert(16, live(&sets));
         assert!(table.set_head(key, 16, StatusCode::CREATED));
@@ -992,7 +747,7 @@ mod tests {
 
     #[test]
     fn a_finished_record_stays_in_its_free_slot_unseen_until_reused_in_place() {
-        let sets = UriSets::new(16, Instant::now(), Arc::from([]));
+        let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]));
         let table = InFlight::new();
         let mut first = live(&sets);
         first.path = Some(PathAndQuery::from_static("/held?q=1"));
@@ -1034,7 +789,7 @@ mod tests {
 
     #[test]
     fn clearing_free_slots_lets_go_of_their_records_only() {
-        let sets = UriSets::new(16, Instant::now(), Arc::from([]));
+        let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]));
         let table = InFlight::new();
         let set = sets.get(0, "/");
         let done = table.insert(16, live(&sets));
@@ -1062,7 +817,7 @@ mod tests {
 
     #[test]
     fn a_removed_request_empties_its_slot() {
-        let sets = UriSets::new(16, Instant::now(), Arc::from([]));
+        let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]));
         let table = InFlight::new();
         let key = table.insert(16, live(&sets));
         let removed = table.remove(key, 16).expect("in flight");
@@ -1077,7 +832,7 @@ mod tests {
 
     #[test]
     fn slots_beyond_the_published_ones_take_the_lock() {
-        let sets = UriSets::new(16, Instant::now(), Arc::from([]));
+        let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]));
         let table = InFlight::new();
         // Ids that are multiples of the shard count all land in shard 0.
         let keys: Vec<(u64, SlotKey)> = (0..=HEAD_SLOTS as u64)

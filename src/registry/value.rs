@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::NamespaceView;
 
 /// How a value combines across instances of a service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Combine {
@@ -25,7 +25,7 @@ pub enum Combine {
 }
 
 /// What kind of value an application statistic is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ValueKind {

@@ -535,7 +535,7 @@ fn events_section(events: &[StreamEvent], view: &View) -> Markup {
                     } }
                     tbody {
                         @for event in &events[..shown] {
-                            tr class=(event_class(event.kind)) {
+                            tr class=(event_class(&event.kind)) {
                                 td.when {
                                     time datetime=(format::iso_time(event.time)) title=(format::iso_time(event.time)) {
                                         (format::ago(event.age_seconds))

@@ -120,7 +120,7 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
             let labels = [
                 ("method", set.method.as_str()),
                 ("route", set.route.as_str()),
-                ("status_class", class.status_class),
+                ("status_class", class.status_class.as_str()),
             ];
             for (i, count) in class.cumulative.iter().enumerate() {
                 let le = bounds.get(i).map_or("+Inf", String::as_str);

@@ -1,7 +1,7 @@
 //! Fixed-layout base-2 log-linear ("HDR-style") latency histogram on atomics.
 //!
 //! Values are `u64` nanoseconds. The layout is fixed at compile time, so every
-//! histogram (and every [`HistogramSnapshot`]) has the same buckets and merging
+//! histogram (and every [`Histogram`]) has the same buckets and merging
 //! is exact, bucket for bucket.
 //!
 //! # Layout
@@ -36,10 +36,14 @@
 //!
 //! An [`AtomicHistogram`] is 865 x 8 = 6,920 bytes of counters on the heap
 //! ([`HISTOGRAM_HEAP_BYTES`]) plus a 40-byte header: 6,960 bytes in total. A
-//! [`HistogramSnapshot`] is a dense `Vec<u64>` of the same 6,920 bytes plus 56
-//! bytes.
+//! [`Histogram`], the read model's copy, keeps only its non-empty buckets (10
+//! bytes each) and 56 bytes.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+mod sparse;
+
+pub use self::sparse::{Histogram, HistogramLayout};
 
 /// Bits of linear sub-bucket resolution inside each octave (`2^5` = 32).
 pub const SUB_BUCKET_BITS: u32 = 5;
@@ -74,7 +78,7 @@ pub const BUCKETS: usize = OVERFLOW_BUCKET + 1;
 /// Maximum relative error of a reported bucket midpoint against any value in
 /// that bucket, for values in 1 µs ..= `2^36 - 1` ns: `1/64` = 1.5625 %.
 ///
-/// Since [`HistogramSnapshot::quantile`] returns the midpoint of the bucket that
+/// Since [`Histogram::quantile`] returns the midpoint of the bucket that
 /// holds the exact nearest-rank sample, this is also the bound on the
 /// quantile error.
 pub const RELATIVE_ERROR: f64 = 1.0 / 64.0;
@@ -164,21 +168,6 @@ pub const fn bucket_midpoint(index: usize) -> u64 {
     } else {
         bucket_lower(index).wrapping_add(bucket_width(index) / 2)
     }
-}
-
-/// Nearest-rank position (1-based) of quantile `q` among `n >= 1` samples:
-/// `ceil(q * n)` clamped to `1..=n` (`q` is clamped to `0.0..=1.0`).
-fn nearest_rank(q: f64, n: u64) -> u64 {
-    let q = if q > 1.0 {
-        1.0
-    } else if q > 0.0 {
-        q
-    } else {
-        0.0
-    };
-    // `as` from f64 saturates, never panics.
-    let rank = (q * n as f64).ceil() as u64;
-    rank.max(1).min(n)
 }
 
 /// A lock-free histogram of nanosecond values with the fixed layout of this
@@ -288,14 +277,27 @@ impl AtomicHistogram {
         (self.min.load(Relaxed) <= max).then_some(max)
     }
 
-    /// Copies the histogram into a plain [`HistogramSnapshot`].
+    /// Copies the histogram into a plain, sparse [`Histogram`].
     ///
     /// Concurrent records may be partially included (e.g. in a bucket but not
-    /// yet in `sum`); the snapshot's count is always the sum of its buckets.
-    pub fn snapshot(&self) -> HistogramSnapshot {
-        let counts = self.counts.iter().map(|c| c.load(Relaxed)).collect();
-        HistogramSnapshot::from_parts(
-            counts,
+    /// yet in `sum`); the copy's count is always the sum of its buckets.
+    pub fn snapshot(&self) -> Histogram {
+        self.to_histogram()
+    }
+
+    /// Copies the non-empty buckets into a sparse [`Histogram`].
+    fn to_histogram(&self) -> Histogram {
+        let buckets = self
+            .counts
+            .iter()
+            .enumerate()
+            .filter_map(|(index, c)| {
+                let n = c.load(Relaxed);
+                (n != 0).then(|| (u16::try_from(index).unwrap_or(u16::MAX), n))
+            })
+            .collect();
+        Histogram::from_sorted_buckets(
+            buckets,
             self.sum.load(Relaxed),
             self.min.load(Relaxed),
             self.max.load(Relaxed),
@@ -313,225 +315,9 @@ impl AtomicHistogram {
         self.max.store(0, Relaxed);
     }
 
-    /// Adds every sample of `other` to this histogram (exact, bucket for bucket).
-    pub fn merge_from(&self, other: &HistogramSnapshot) {
-        for (dst, &src) in self.counts.iter().zip(other.counts.iter()) {
-            if src != 0 {
-                dst.fetch_add(src, Relaxed);
-            }
-        }
-        self.sum.fetch_add(other.sum, Relaxed);
-        self.min.fetch_min(other.min, Relaxed);
-        self.max.fetch_max(other.max, Relaxed);
-    }
-
     /// Bytes used by this histogram: header plus heap counters (6,960).
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>().saturating_add(std::mem::size_of_val(&*self.counts))
-    }
-}
-
-/// A plain (non-atomic) copy of a histogram: dense bucket counts, count, sum,
-/// min and max. Same layout as [`AtomicHistogram`].
-///
-/// Counts and `sum` use wrapping arithmetic (modulo `2^64`) so that
-/// [`merge`](Self::merge) is exact and associative even in the (unreachable in
-/// practice) overflow case.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HistogramSnapshot {
-    /// Dense bucket counts, always exactly `BUCKETS` long.
-    counts: Vec<u64>,
-    /// Sum of `counts` (wrapping).
-    count: u64,
-    /// Wrapping sum of the recorded values (ns).
-    sum: u64,
-    /// Smallest value, `u64::MAX` when empty.
-    min: u64,
-    /// Largest value, `0` when empty.
-    max: u64,
-}
-
-impl Default for HistogramSnapshot {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl HistogramSnapshot {
-    /// An empty snapshot.
-    pub fn new() -> Self {
-        Self {
-            counts: vec![0; BUCKETS],
-            count: 0,
-            sum: 0,
-            min: u64::MAX,
-            max: 0,
-        }
-    }
-
-    /// Builds a snapshot from raw parts. `counts` is truncated or zero-padded
-    /// to [`BUCKETS`]; the count is recomputed from the buckets.
-    pub(crate) fn from_parts(mut counts: Vec<u64>, sum: u64, min: u64, max: u64) -> Self {
-        counts.resize(BUCKETS, 0);
-        let count = counts.iter().fold(0u64, |acc, &c| acc.wrapping_add(c));
-        Self {
-            counts,
-            count,
-            sum,
-            min,
-            max,
-        }
-    }
-
-    /// Records one value (single-threaded convenience, same layout as
-    /// [`AtomicHistogram::record`]).
-    pub fn record(&mut self, nanos: u64) {
-        if let Some(c) = self.counts.get_mut(bucket_index(nanos)) {
-            *c = c.wrapping_add(1);
-            self.count = self.count.wrapping_add(1);
-        }
-        self.sum = self.sum.wrapping_add(nanos);
-        self.min = self.min.min(nanos);
-        self.max = self.max.max(nanos);
-    }
-
-    /// Number of values.
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-
-    /// `true` when no value was recorded.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// Wrapping sum of the values, in nanoseconds.
-    pub fn sum(&self) -> u64 {
-        self.sum
-    }
-
-    /// Smallest value, `None` when empty.
-    pub fn min(&self) -> Option<u64> {
-        (self.count != 0 && self.min <= self.max).then_some(self.min)
-    }
-
-    /// Largest value, `None` when empty.
-    pub fn max(&self) -> Option<u64> {
-        (self.count != 0 && self.min <= self.max).then_some(self.max)
-    }
-
-    /// Arithmetic mean in nanoseconds, `None` when empty.
-    pub fn mean(&self) -> Option<f64> {
-        (self.count != 0).then(|| self.sum as f64 / self.count as f64)
-    }
-
-    /// Number of buckets of the layout ([`BUCKETS`] = 865).
-    pub fn bucket_count(&self) -> usize {
-        self.counts.len()
-    }
-
-    /// Dense per-bucket counts, indexed like [`bucket_index`].
-    pub fn counts(&self) -> &[u64] {
-        &self.counts
-    }
-
-    /// Non-empty buckets as `(lower_ns, upper_ns_inclusive, count)`, ascending.
-    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
-        self.counts
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c != 0)
-            .map(|(i, &c)| (bucket_lower(i), bucket_upper(i), c))
-    }
-
-    /// Quantile `q` (`0.0..=1.0`, clamped) in nanoseconds, `None` when empty or
-    /// `q` is NaN.
-    ///
-    /// Definition: nearest rank. The target is the `r`-th smallest sample with
-    /// `r = max(1, ceil(q * count))`; the result is the midpoint of the bucket
-    /// holding that sample, clamped to `[min, max]`. For samples in
-    /// 1 µs ..= `2^36 - 1` ns it is within [`RELATIVE_ERROR`] (1/64) of the
-    /// exact nearest-rank sample. If the sample is in the overflow bucket
-    /// (`>= 2^36` ns) the recorded maximum is returned.
-    pub fn quantile(&self, q: f64) -> Option<u64> {
-        if self.count == 0 || q.is_nan() {
-            return None;
-        }
-        let rank = nearest_rank(q, self.count);
-        let mut seen = 0u64;
-        let mut found = OVERFLOW_BUCKET;
-        for (i, &c) in self.counts.iter().enumerate() {
-            seen = seen.saturating_add(c);
-            if seen >= rank {
-                found = i;
-                break;
-            }
-        }
-        let value = if found >= OVERFLOW_BUCKET {
-            self.max
-        } else {
-            bucket_midpoint(found)
-        };
-        // Manual clamp: never panics even if min > max in a racy snapshot.
-        Some(value.max(self.min).min(self.max))
-    }
-
-    /// [`quantile`](Self::quantile) in seconds.
-    pub fn quantile_secs(&self, q: f64) -> Option<f64> {
-        self.quantile(q).map(|ns| ns as f64 / 1e9)
-    }
-
-    /// Number of values in buckets whose inclusive upper edge is `<= bound_nanos`
-    /// (for Prometheus cumulative `le` buckets).
-    ///
-    /// Rounding: exact when `bound_nanos` is a bucket's upper edge
-    /// ([`bucket_upper`]); otherwise the one bucket straddling `bound_nanos` is
-    /// left out, i.e. the boundary is rounded down by less than one internal
-    /// bucket width (32 ns below 2,048 ns, else at most 1/32 of the bound). Values
-    /// in the overflow bucket are only counted for `bound_nanos == u64::MAX`.
-    pub fn count_le(&self, bound_nanos: u64) -> u64 {
-        self.counts
-            .iter()
-            .enumerate()
-            .take_while(|(i, _)| bucket_upper(*i) <= bound_nanos)
-            .fold(0u64, |acc, (_, &c)| acc.wrapping_add(c))
-    }
-
-    /// Adds all samples of `other` (exact: the result equals the snapshot of
-    /// the concatenated samples, bucket for bucket, including count, sum, min
-    /// and max).
-    pub fn merge(&mut self, other: &Self) {
-        for (a, &b) in self.counts.iter_mut().zip(other.counts.iter()) {
-            *a = a.wrapping_add(b);
-        }
-        self.count = self.count.wrapping_add(other.count);
-        self.sum = self.sum.wrapping_add(other.sum);
-        self.min = self.min.min(other.min);
-        self.max = self.max.max(other.max);
-    }
-
-    /// Difference `self - older`, for two snapshots of the same histogram taken
-    /// at different times (samples recorded in between).
-    ///
-    /// Bucket counts subtract saturating at zero, `sum` wrapping (exact across a
-    /// wrap of the sum). Min and max of the difference are not tracked: they are
-    /// `self`'s min/max tightened to the edges of the first and last non-empty
-    /// difference buckets, so quantiles stay within the same error bound.
-    #[must_use]
-    pub fn sub(&self, older: &Self) -> Self {
-        let counts: Vec<u64> = self
-            .counts
-            .iter()
-            .zip(older.counts.iter())
-            .map(|(&a, &b)| a.saturating_sub(b))
-            .collect();
-        let first = counts.iter().position(|&c| c != 0);
-        let last = counts.iter().rposition(|&c| c != 0);
-        let (min, max) = match (first, last) {
-            (Some(f), Some(l)) => (self.min.max(bucket_lower(f)), self.max.min(bucket_upper(l))),
-            _ => (u64::MAX, 0),
-        };
-        Self::from_parts(counts, self.sum.wrapping_sub(older.sum), min, max)
     }
 }
 
@@ -674,25 +460,13 @@ mod tests {
         let mut merged = ha.snapshot();
         merged.merge(&hb.snapshot());
         assert_eq!(merged, expected);
-        assert_eq!(merged.counts(), expected.counts());
+        merged.merge(&Histogram::new());
+        assert_eq!(merged, expected, "merging an empty histogram changes nothing");
 
-        // Atomic merge_from gives the same, and merging an empty one is a no-op.
-        let target = AtomicHistogram::new();
-        target.merge_from(&ha.snapshot());
-        target.merge_from(&hb.snapshot());
-        target.merge_from(&HistogramSnapshot::new());
-        assert_eq!(target.snapshot(), expected);
-
-        // A plain snapshot built by `record` matches too.
-        let mut plain = HistogramSnapshot::new();
+        // A plain histogram built by `record` matches too.
+        let mut plain = Histogram::new();
         a.iter().chain(&b).for_each(|&v| plain.record(v));
         assert_eq!(plain, expected);
-
-        // Difference of cumulative snapshots recovers the later part.
-        let diff = expected.sub(&ha.snapshot());
-        assert_eq!(diff.counts(), hb.snapshot().counts());
-        assert_eq!(diff.sum(), hb.snapshot().sum());
-        assert!(diff.min().unwrap() <= hb.snapshot().min().unwrap());
     }
 
     #[test]
@@ -773,19 +547,16 @@ mod tests {
         assert_eq!(s.max(), Some(u64::MAX));
         assert_eq!(s.quantile(1.0), Some(u64::MAX));
         assert_eq!(s.quantile(0.0), Some(16));
-        assert_eq!(s.count_le(u64::MAX), s.count());
-        assert!(s.mean().is_some());
+        assert!(s.mean_secs().is_some());
     }
 
     #[test]
     fn single_value_and_edge_quantiles() {
-        let empty = HistogramSnapshot::new();
+        let empty = Histogram::new();
         assert_eq!(empty.quantile(0.5), None);
         assert_eq!(empty.min(), None);
         assert_eq!(empty.max(), None);
-        assert_eq!(empty.mean(), None);
-        assert_eq!(empty.count_le(u64::MAX), 0);
-        assert_eq!(empty.bucket_count(), BUCKETS);
+        assert_eq!(empty.mean_secs(), None);
 
         let h = AtomicHistogram::new();
         assert_eq!((h.min(), h.max(), h.count()), (None, None, 0));
@@ -798,32 +569,8 @@ mod tests {
         assert_eq!(s.quantile_secs(0.5), Some(0.123456789));
         assert_eq!(s.buckets().count(), 1);
         h.reset();
-        assert_eq!(h.snapshot(), HistogramSnapshot::new());
+        assert_eq!(h.snapshot(), Histogram::new());
         assert_eq!(h.memory_bytes(), 6_960);
-    }
-
-    #[test]
-    fn count_le_rounds_down_at_most_one_bucket() {
-        let mut s = HistogramSnapshot::new();
-        for v in (1_000..5_000_000u64).step_by(997) {
-            s.record(v);
-        }
-        let values: Vec<u64> = (1_000..5_000_000u64).step_by(997).collect();
-        for bound in [
-            1_000u64, 5_000, 10_000, 25_000, 100_000, 1_000_000, 2_500_000,
-        ] {
-            let exact = values.iter().filter(|&&v| v <= bound).count() as u64;
-            let got = s.count_le(bound);
-            assert!(got <= exact);
-            // Everything up to one bucket below the bound is counted.
-            let lower_edge = bucket_lower(bucket_index(bound));
-            let floor = values.iter().filter(|&&v| v < lower_edge).count() as u64;
-            assert!(got >= floor, "bound={bound}");
-            // Exact on a bucket edge.
-            let edge = bucket_upper(bucket_index(bound));
-            let exact_edge = values.iter().filter(|&&v| v <= edge).count() as u64;
-            assert_eq!(s.count_le(edge), exact_edge);
-        }
     }
 
     #[test]
@@ -847,7 +594,7 @@ mod tests {
         let s = h.snapshot();
         assert_eq!(s.count(), THREADS * PER_THREAD);
         assert_eq!(h.count(), THREADS * PER_THREAD);
-        assert_eq!(s.sum(), expected_sum);
+        assert_eq!(s.sum_nanos(), expected_sum);
         assert_eq!(s.min(), Some(1_000));
         assert_eq!(
             s.max(),

@@ -1,55 +1,55 @@
-//! The plain-data read model of the statistics: what [`Stats::snapshot`] returns and what every
-//! report format (JSON, HTML) is rendered from.
-//!
-//! [`Stats::snapshot`]: crate::Stats::snapshot
+//! The types of the read model: plain data, serializable both ways.
 
 use std::collections::BTreeMap;
 
 use serde::ser::{SerializeMap, Serializer};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::histogram::{Histogram, HistogramLayout};
 use crate::registry::{Combine, ValueKind};
+use crate::status::AppStatus;
 
 /// Version of the `/stats/data` JSON schema. Keys are only ever added within a version.
-pub const SCHEMA_VERSION: u32 = 1;
-
-/// A consistent copy of every namespace, taken without stopping recording.
 ///
-/// Serializes to the `/stats/data` document: `schema_version`, `generated_at`, `server`, and
-/// `namespaces` holding `http` and every application namespace, sorted by name.
-#[derive(Debug, Clone, Default)]
+/// Version 2 keeps every key of version 1 and adds the raw, mergeable data: latency
+/// histograms with their wall-clock periods, the instance's identity with a boot id, the
+/// recent requests, the event stream, the application status and the value rules of
+/// application namespaces.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// A consistent copy of every namespace, taken without stopping recording: the one read
+/// model that every page, the JSON, the metrics and the event stream are rendered from.
+///
+/// It holds raw, mergeable data (counters, latency histograms keyed by wall-clock periods,
+/// records, events, the application status, application values with their [`Combine`] rule)
+/// and the values derived from it (rates, averages, quantiles, window figures), which are
+/// always computed from the raw data in one place. [`Snapshot::merge`] combines the snapshots
+/// of several instances; [`Snapshot::from_json`] reads one back, checking it.
+///
+/// Serializes to the `/stats/data` document: `schema_version`, `generated_at`, `server`,
+/// `histogram_layout`, `limits`, `namespaces` holding `http` and every application namespace
+/// sorted by name, `rules`, `events`, `status`, and `instances` for a merged snapshot.
+#[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Snapshot {
     /// Always [`SCHEMA_VERSION`].
     pub schema_version: u32,
     /// When the snapshot was taken, in Unix epoch seconds.
     pub generated_at: f64,
-    /// Version, instance name, start time and uptime of this server.
+    /// Version, instance name, boot id, start time and uptime of this server.
     pub server: ServerInfo,
+    /// The caps the snapshot was taken under, which a merge keeps to.
+    pub limits: Limits,
     /// The built-in `http` namespace.
     pub http: HttpSnapshot,
     /// Application namespaces by name.
     pub namespaces: BTreeMap<String, NamespaceSnapshot>,
-}
-
-impl Snapshot {
-    /// Every namespace, `http` included, as generic JSON objects in name order.
-    ///
-    /// This is the view the renderers use: each value is a scalar or a collection.
-    #[must_use]
-    pub fn namespace_values(
-        &self,
-    ) -> Vec<(String, bool, serde_json::Map<String, serde_json::Value>)> {
-        let mut out = Vec::with_capacity(self.namespaces.len() + 1);
-        if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(&self.http) {
-            out.push(("http".to_owned(), self.http.enabled, map));
-        }
-        for (name, ns) in &self.namespaces {
-            out.push((name.clone(), ns.enabled, ns.values.clone()));
-        }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
-    }
+    /// The event stream, newest first.
+    pub events: Vec<StreamEvent>,
+    /// The application's status, as `/status` reports it.
+    pub status: StatusSnapshot,
+    /// For a merged snapshot: each instance that went into it; empty otherwise.
+    pub instances: Vec<InstanceSummary>,
 }
 
 impl Serialize for Snapshot {
@@ -72,31 +72,119 @@ impl Serialize for Snapshot {
                 map.end()
             }
         }
-        let mut map = serializer.serialize_map(Some(4))?;
+        let mut map = serializer.serialize_map(None)?;
         map.serialize_entry("schema_version", &self.schema_version)?;
         map.serialize_entry("generated_at", &self.generated_at)?;
         map.serialize_entry("server", &self.server)?;
+        map.serialize_entry("histogram_layout", &HistogramLayout::CURRENT)?;
+        map.serialize_entry("limits", &self.limits)?;
         map.serialize_entry("namespaces", &Namespaces(self))?;
+        map.serialize_entry("rules", &super::wire::Rules(self))?;
+        map.serialize_entry("events", &self.events)?;
+        map.serialize_entry("status", &self.status)?;
+        if !self.instances.is_empty() {
+            map.serialize_entry("instances", &self.instances)?;
+        }
         map.end()
     }
 }
 
-/// Facts about the server the statistics come from.
-#[derive(Debug, Clone, Default, Serialize)]
+/// Facts about the server the statistics come from: its identity.
+///
+/// An instance is its name plus a random boot id, so a restarted process under the same name
+/// is a new instance.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct ServerInfo {
     /// `tower-stats <version>`.
     pub version: String,
     /// Instance name, `host:pid` unless configured.
     pub instance: String,
+    /// A random id chosen when the [`Stats`](crate::Stats) value was created: 16 hex digits.
+    pub boot_id: String,
     /// When the [`Stats`](crate::Stats) value was created, in Unix epoch seconds.
     pub start_time: f64,
-    /// Seconds since `start_time`.
+    /// Seconds since `start_time` (derived).
     pub uptime_seconds: f64,
 }
 
+/// The caps a snapshot was taken under (see [`StatsBuilder`](crate::StatsBuilder)); a merge
+/// keeps to the largest of its inputs'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct Limits {
+    /// [`StatsBuilder::max_uri_sets`](crate::StatsBuilder::max_uri_sets).
+    pub max_uri_sets: usize,
+    /// [`StatsBuilder::slow_capacity`](crate::StatsBuilder::slow_capacity).
+    pub slow_capacity: usize,
+    /// [`StatsBuilder::recent_capacity`](crate::StatsBuilder::recent_capacity).
+    pub recent_capacity: usize,
+    /// [`StatsBuilder::event_capacity`](crate::StatsBuilder::event_capacity).
+    pub event_capacity: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_uri_sets: 256,
+            slow_capacity: 100,
+            recent_capacity: 1000,
+            event_capacity: 1000,
+        }
+    }
+}
+
+/// The application's status in a snapshot: what `/status` serves, and the maintenance switch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct StatusSnapshot {
+    /// The application name, `unknown` until set.
+    pub application: String,
+    /// The application version, `unknown` until set.
+    pub version: String,
+    /// `ok`, `maintenance`, or what the application reported.
+    pub status: AppStatus,
+    /// Whether the maintenance switch is on.
+    pub maintenance: bool,
+}
+
+/// One instance of a merged snapshot: its identity, whether it was live, its headline
+/// figures, and the values that are only shown per instance ([`Combine::Instance`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct InstanceSummary {
+    /// The instance's identity.
+    pub server: ServerInfo,
+    /// When the instance's snapshot was taken, in Unix epoch seconds.
+    pub generated_at: f64,
+    /// Whether its gauges (in flight, open streams, application gauges) were counted.
+    pub live: bool,
+    /// Its `requests_total`.
+    pub requests_total: u64,
+    /// Its `requests_per_second`.
+    pub requests_per_second: f64,
+    /// Its `requests_in_flight`.
+    pub requests_in_flight: u64,
+    /// Its `requests_errored`.
+    pub requests_errored: u64,
+    /// Its 99th percentile processing time in seconds.
+    pub p99_seconds: Option<f64>,
+    /// Its application status.
+    pub status: AppStatus,
+    /// Its values that are not combined across instances, by namespace.
+    pub values: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
+}
+
 /// The built-in `http` namespace.
-#[derive(Debug, Clone, Default, Serialize)]
+///
+/// Raw fields are counters, records and [`latency`](Self::latency); the others are derived
+/// from them whenever the snapshot is built, merged or read back.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct HttpSnapshot {
     /// Whether new requests are being recorded (false while paused).
@@ -150,10 +238,16 @@ pub struct HttpSnapshot {
     /// Streams started since start or the last reset.
     pub streams_total: u64,
     /// Live requests by id, oldest first.
-    #[serde(serialize_with = "records_by_id")]
+    #[serde(
+        serialize_with = "records_by_id",
+        deserialize_with = "super::wire::records_from_map"
+    )]
     pub in_flight: Vec<RequestRecord>,
     /// Open streams by id, oldest first.
-    #[serde(serialize_with = "records_by_id")]
+    #[serde(
+        serialize_with = "records_by_id",
+        deserialize_with = "super::wire::records_from_map"
+    )]
     pub open_streams: Vec<RequestRecord>,
     /// Finished requests slower than the threshold, oldest first.
     pub slow_requests: Vec<RequestRecord>,
@@ -174,8 +268,43 @@ pub struct HttpSnapshot {
     /// current, partial minute.
     pub requests_per_minute: Vec<u64>,
     /// Upper bounds of the Prometheus duration buckets, in seconds.
-    #[serde(skip)]
     pub duration_buckets: Vec<f64>,
+    /// The most recent finished requests with a detailed record, newest first.
+    pub recent_requests: Vec<RequestRecord>,
+    /// The latency histograms of every URI set together (raw).
+    pub latency: LatencyHistograms,
+}
+
+/// Latency histograms since start or the last reset, and per wall-clock period (raw).
+///
+/// Periods are numbered from the Unix epoch, so two instances' periods line up: a quarter is
+/// `floor(unix_seconds / 15)` and a minute `floor(unix_seconds / 60)`. The `"1m"` window is
+/// made of the last five quarters and `"15m"` of the last sixteen minutes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct LatencyHistograms {
+    /// Every finished request since start or the last reset (streams excluded).
+    pub total: Histogram,
+    /// Requests since start or the last reset that ended in an error or a panic.
+    pub total_errors: u64,
+    /// The 15-second periods that hold data, by ascending period.
+    pub quarters: Vec<PeriodHistogram>,
+    /// The one-minute periods that hold data, by ascending period.
+    pub minutes: Vec<PeriodHistogram>,
+}
+
+/// The latencies and errors of one wall-clock period.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct PeriodHistogram {
+    /// The period's number: Unix seconds divided by the period's length, rounded down.
+    pub period: u64,
+    /// Requests in the period that ended in an error or a panic.
+    pub errors: u64,
+    /// Their processing times.
+    pub histogram: Histogram,
 }
 
 /// Latency and rate figures over one time window.
@@ -184,7 +313,8 @@ pub struct HttpSnapshot {
 /// [`RELATIVE_ERROR`](crate::histogram::RELATIVE_ERROR) (1/64) of the exact value between
 /// 1 µs and 60 s. `"1m"` covers the last 60 to 75 seconds and `"15m"` the last 15 to 16
 /// minutes, in 15-second and one-minute steps; `covered_seconds` says exactly how long.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct WindowSnapshot {
     /// Finished requests in the window (streams excluded).
@@ -211,12 +341,13 @@ pub struct WindowSnapshot {
     pub p999_seconds: Option<f64>,
 }
 
-/// Prometheus duration buckets of one URI set and status class.
-#[derive(Debug, Clone, Default)]
+/// Prometheus duration buckets of one URI set and status class (raw).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct StatusClassDurations {
     /// `1xx` … `5xx`, or `none` for requests that ended without a status.
-    pub status_class: &'static str,
+    pub status_class: String,
     /// Cumulative counts for each bound of [`HttpSnapshot::duration_buckets`], then `+Inf`.
     pub cumulative: Vec<u64>,
     /// Sum of processing times in seconds.
@@ -235,7 +366,7 @@ fn records_by_id<S: Serializer>(
 }
 
 /// How a request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Outcome {
@@ -267,10 +398,12 @@ impl Outcome {
 }
 
 /// One request, live or finished.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct RequestRecord {
-    /// Unique id within this [`Stats`](crate::Stats) value.
+    /// Unique id within this [`Stats`](crate::Stats) value; in a merged snapshot, qualified
+    /// by the instance's boot id (`<boot id>-<id>`), so that ids never collide.
     pub id: String,
     /// Request method.
     pub method: String,
@@ -300,10 +433,14 @@ pub struct RequestRecord {
     pub events: Vec<TimelineEvent>,
     /// Custom events dropped because the timeline was full.
     pub events_dropped: u32,
+    /// In a merged snapshot, the instance the request ran on; `None` otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 /// A custom event on a request's timeline.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct TimelineEvent {
     /// What happened, as the handler named it.
@@ -317,7 +454,11 @@ pub struct TimelineEvent {
 }
 
 /// Timings and counters of one URI set.
-#[derive(Debug, Clone, Default, Serialize)]
+///
+/// Raw fields are the counters, [`durations`](Self::durations) and
+/// [`latency`](Self::latency); the timings are derived from `latency`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 #[non_exhaustive]
 pub struct UriSetSnapshot {
     /// The method part of the key (`_OTHER` for non-standard methods; empty for `<overflow>`).
@@ -363,12 +504,16 @@ pub struct UriSetSnapshot {
     /// The figures over `"1m"`, `"15m"` and `"total"`.
     pub windows: BTreeMap<String, WindowSnapshot>,
     /// Duration buckets per status class that has seen requests, for Prometheus.
-    #[serde(skip)]
     pub durations: Vec<StatusClassDurations>,
+    /// The set's latency histograms (raw).
+    pub latency: LatencyHistograms,
 }
 
 /// An application namespace: its state and its values, computed ones already evaluated.
-#[derive(Debug, Clone, Default, Serialize)]
+///
+/// Serializes as one object: `enabled` and every value by name. Each value's kind and
+/// [`Combine`] rule go in the document's `rules`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct NamespaceSnapshot {
     /// Whether the namespace is recording (false while paused).
@@ -382,4 +527,28 @@ pub struct NamespaceSnapshot {
     /// The kind of each value.
     #[serde(skip)]
     pub kinds: BTreeMap<String, ValueKind>,
+}
+
+/// One entry of the event stream, as `/stats/events?format=json` serves it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct StreamEvent {
+    /// When it happened, in Unix epoch seconds.
+    pub time: f64,
+    /// Seconds between the event and the moment the snapshot was taken (derived).
+    pub age_seconds: f64,
+    /// The instance it happened on.
+    pub instance: String,
+    /// `request_started`, `request_finished`, `request_error`, `request_aborted`,
+    /// `request_panicked` or `application`.
+    pub kind: String,
+    /// The request's id, for request events.
+    pub request_id: Option<String>,
+    /// A one-line description, such as `Finished GET /users/7 200 in 0.004 seconds`.
+    pub message: String,
+    /// The response status of a finished request, when it had one.
+    pub status: Option<u16>,
+    /// The processing time of a finished request, in seconds.
+    pub duration_seconds: Option<f64>,
 }

@@ -1,0 +1,249 @@
+//! Taking a snapshot of the store: the raw data is copied out while recording goes on, then
+//! the derived values are computed from it.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::time::Instant;
+
+use crate::registry::http::{record_of, raw_path, HttpNamespace};
+use crate::stats::Shared;
+use crate::uri_set::{UriSetEntry, STATUS_CLASSES};
+use crate::window::{PeriodData, WindowData};
+
+use super::model::{
+    HttpSnapshot, LatencyHistograms, Limits, PeriodHistogram, RequestRecord, ServerInfo,
+    Snapshot, StatusClassDurations, UriSetSnapshot, SCHEMA_VERSION,
+};
+
+/// The version string of this crate, as snapshots report it.
+pub(crate) const VERSION: &str = concat!("tower-stats ", env!("CARGO_PKG_VERSION"));
+
+/// Takes a snapshot of every part of the store.
+pub(crate) fn snapshot(shared: &Shared) -> Snapshot {
+    let now = Instant::now();
+    let clock = &shared.clock;
+    let config = &shared.config;
+    let status = shared.status.report();
+    let mut snapshot = Snapshot {
+        schema_version: SCHEMA_VERSION,
+        generated_at: clock.epoch_of(now),
+        server: ServerInfo {
+            version: VERSION.to_owned(),
+            instance: config.instance.clone(),
+            boot_id: shared.boot_id.clone(),
+            start_time: clock.base_epoch,
+            uptime_seconds: 0.0,
+        },
+        limits: Limits {
+            max_uri_sets: config.max_uri_sets,
+            slow_capacity: config.slow_capacity,
+            recent_capacity: config.recent_capacity,
+            event_capacity: config.event_capacity,
+        },
+        http: http(&shared.http, shared, now),
+        namespaces: shared
+            .app_namespaces()
+            .into_iter()
+            .map(|(name, ns)| (name, ns.snapshot(config.max_string_len)))
+            .collect(),
+        events: shared.http.events.read(
+            &shared.http,
+            clock,
+            now,
+            &config.instance,
+            config,
+        ),
+        status: super::model::StatusSnapshot {
+            application: status.application,
+            version: status.version,
+            status: status.status,
+            maintenance: shared.status.is_maintenance(),
+        },
+        instances: Vec::new(),
+    };
+    snapshot.derive();
+    snapshot
+}
+
+/// The raw `http` namespace. Each live record is copied under its shard's lock, so no record
+/// is torn; counters are read one by one while recording goes on.
+fn http(ns: &HttpNamespace, shared: &Shared, now: Instant) -> HttpSnapshot {
+    let clock = &shared.clock;
+    let config = &shared.config;
+    let mut in_flight = Vec::new();
+    let mut open_streams = Vec::new();
+    ns.in_flight.collect(|id, live| {
+        let path = raw_path(live.path.as_ref(), config);
+        let record = record_of(id, live, path, clock, now, None, config);
+        if live.stream {
+            open_streams.push(record);
+        } else {
+            in_flight.push(record);
+        }
+    });
+    let by_start = |a: &RequestRecord, b: &RequestRecord| {
+        a.start_time
+            .total_cmp(&b.start_time)
+            .then_with(|| a.id.len().cmp(&b.id.len()))
+            .then_with(|| a.id.cmp(&b.id))
+    };
+    in_flight.sort_by(by_start);
+    open_streams.sort_by(by_start);
+
+    let slow_requests: Vec<RequestRecord> = ns
+        .slow
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .cloned()
+        .collect::<Vec<_>>()
+        .iter()
+        .map(|f| f.record(clock, config))
+        .collect();
+    let recent_requests = ns.recent.collect(|f| Some(f.record(clock, config)));
+
+    // The namespace's histograms are the merge of every URI set's (merging is exact):
+    // recording a request touches one set's histograms, not two.
+    let mut latency = LatencyHistograms::default();
+    let uri_sets: BTreeMap<String, UriSetSnapshot> = ns
+        .uri_sets
+        .entries()
+        .into_iter()
+        .map(|e| {
+            let set = uri_set(&e, now);
+            add_latency(&mut latency, &set.latency);
+            (e.key.to_string(), set)
+        })
+        .collect();
+
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    HttpSnapshot {
+        enabled: ns.enabled.load(Ordering::Relaxed),
+        requests_total: load(&ns.requests_total),
+        requests_aborted: load(&ns.requests_aborted),
+        requests_errored: load(&ns.requests_errored),
+        requests_panicked: load(&ns.requests_panicked),
+        bytes_read_total: load(&ns.bytes_read_total),
+        bytes_written_total: load(&ns.bytes_written_total),
+        status_1xx: load(&ns.status_classes[0]),
+        status_2xx: load(&ns.status_classes[1]),
+        status_3xx: load(&ns.status_classes[2]),
+        status_4xx: load(&ns.status_classes[3]),
+        status_5xx: load(&ns.status_classes[4]),
+        status_codes: ns
+            .tracked
+            .iter()
+            .map(|(code, n)| (code.to_string(), load(n)))
+            .collect(),
+        uri_sets_overflowed: ns.uri_sets.overflowed.load(Ordering::Relaxed),
+        reset_time: nanos_to_epoch(ns.latency.reset_time_nanos()),
+        streams_total: load(&ns.streams_total),
+        in_flight,
+        open_streams,
+        slow_requests,
+        uri_sets,
+        duration_buckets: config.duration_buckets.clone(),
+        recent_requests,
+        latency,
+        ..HttpSnapshot::default()
+    }
+}
+
+/// Unix nanoseconds as Unix seconds.
+fn nanos_to_epoch(nanos: u64) -> f64 {
+    nanos as f64 / 1e9
+}
+
+fn nanos_to_secs(nanos: u64) -> f64 {
+    nanos as f64 / 1e9
+}
+
+/// Adds one set's histograms into the namespace's.
+pub(crate) fn add_latency(into: &mut LatencyHistograms, from: &LatencyHistograms) {
+    into.total.merge(&from.total);
+    into.total_errors = into.total_errors.wrapping_add(from.total_errors);
+    add_periods(&mut into.quarters, &from.quarters);
+    add_periods(&mut into.minutes, &from.minutes);
+}
+
+/// Adds periods into a list sorted by period, merging equal periods.
+pub(crate) fn add_periods(into: &mut Vec<PeriodHistogram>, from: &[PeriodHistogram]) {
+    for p in from {
+        match into.binary_search_by_key(&p.period, |q| q.period) {
+            Ok(at) => {
+                if let Some(q) = into.get_mut(at) {
+                    q.errors = q.errors.wrapping_add(p.errors);
+                    q.histogram.merge(&p.histogram);
+                }
+            }
+            Err(at) => into.insert(at, p.clone()),
+        }
+    }
+}
+
+pub(crate) fn latency(data: WindowData) -> LatencyHistograms {
+    let periods = |list: Vec<PeriodData>| {
+        list.into_iter()
+            .map(|p| PeriodHistogram {
+                period: p.period,
+                errors: p.errors,
+                histogram: p.histogram,
+            })
+            .collect()
+    };
+    LatencyHistograms {
+        total: data.total,
+        total_errors: data.total_errors,
+        quarters: periods(data.quarters),
+        minutes: periods(data.minutes),
+    }
+}
+
+/// The raw figures of one URI set.
+fn uri_set(e: &UriSetEntry, now: Instant) -> UriSetSnapshot {
+    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let per_class = e.bounds.len() + 1;
+    let durations = STATUS_CLASSES
+        .iter()
+        .enumerate()
+        .filter_map(|(class, name)| {
+            let counts = e
+                .le_counts
+                .get(class * per_class..(class + 1) * per_class)?;
+            let mut running = 0u64;
+            let cumulative: Vec<u64> = counts
+                .iter()
+                .map(|c| {
+                    running = running.wrapping_add(load(c));
+                    running
+                })
+                .collect();
+            (running > 0).then(|| StatusClassDurations {
+                status_class: (*name).to_owned(),
+                cumulative,
+                sum_seconds: nanos_to_secs(load(&e.class_sum_nanos[class])),
+            })
+        })
+        .collect();
+    let (method, route) = match e.key.split_once(' ') {
+        Some((m, r)) => (m.to_owned(), r.to_owned()),
+        None => (String::new(), e.key.to_string()),
+    };
+    UriSetSnapshot {
+        method,
+        route,
+        streams: load(&e.streams),
+        bytes_read: load(&e.bytes_read),
+        bytes_written: load(&e.bytes_written),
+        errors: load(&e.errors),
+        status_1xx: load(&e.status[0]),
+        status_2xx: load(&e.status[1]),
+        status_3xx: load(&e.status[2]),
+        status_4xx: load(&e.status[3]),
+        status_5xx: load(&e.status[4]),
+        durations,
+        latency: latency(e.latency.data(now)),
+        ..UriSetSnapshot::default()
+    }
+}
