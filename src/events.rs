@@ -22,8 +22,8 @@ use tokio::time::Instant;
 use crate::config::Config;
 use crate::registry::http::{raw_path, Clock, Finished, HttpNamespace, Live};
 use crate::registry::ring::Ring;
-pub use crate::snapshot::StreamEvent;
 use crate::snapshot::Outcome;
+pub use crate::snapshot::StreamEvent;
 
 /// Application events, kept in a fixed ring. Request events are not stored here: they are
 /// read from the recent requests and the in-flight table, so a request costs the stream

@@ -63,14 +63,14 @@ mod uri_set;
 mod window;
 
 pub use self::filter::Filter;
+pub use self::histogram::{Histogram, HistogramLayout};
 pub use self::record::{CustomEvent, EventError, RequestStats, StatsLayer};
 pub use self::registry::{Combine, Namespace, RegistryError};
-pub use self::histogram::{Histogram, HistogramLayout};
 pub use self::snapshot::{
     HttpSnapshot, InstanceSummary, LatencyHistograms, Limits, NamespaceSnapshot, Outcome,
     PeriodHistogram, RequestRecord, ServerInfo, Snapshot, SnapshotError, StatusClassDurations,
-    StatusSnapshot, StreamEvent, TimelineEvent, UriSetSnapshot, WindowSnapshot,
-    MAX_SNAPSHOT_BYTES, SCHEMA_VERSION,
+    StatusSnapshot, StreamEvent, TimelineEvent, UriSetSnapshot, WindowSnapshot, MAX_SNAPSHOT_BYTES,
+    SCHEMA_VERSION,
 };
 pub use self::stats::{ConfigError, Stats, StatsBuilder, UnknownNamespace, HTTP_NAMESPACE};
 #[cfg(feature = "axum")]

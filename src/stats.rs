@@ -174,7 +174,11 @@ impl Stats {
     }
 
     fn from_config(config: Config) -> Self {
-        let clock = Clock::new();
+        Self::with_clock(config, Clock::new())
+    }
+
+    /// A store whose clock is `clock` (tests line several stores up on one clock).
+    pub(crate) fn with_clock(config: Config, clock: Clock) -> Self {
         let http = HttpNamespace::new(&config, &clock);
         let status = crate::status::Status::new(config.max_string_len);
         Self {
@@ -636,6 +640,11 @@ impl StatsBuilder {
 
     /// Checks the options and creates the store.
     pub fn build(self) -> Result<Stats, ConfigError> {
+        self.build_with_clock(Clock::new())
+    }
+
+    /// [`build`](Self::build) with the clock given.
+    pub(crate) fn build_with_clock(self, clock: Clock) -> Result<Stats, ConfigError> {
         let mut config = self.config;
         let p = &config.prefix;
         if !p.starts_with('/')
@@ -672,6 +681,6 @@ impl StatsBuilder {
         buckets.sort_by(f64::total_cmp);
         buckets.dedup();
         config.instance = crate::sanitize::clean(&config.instance, config.max_string_len);
-        Ok(Stats::from_config(config))
+        Ok(Stats::with_clock(config, clock))
     }
 }

@@ -461,7 +461,10 @@ mod tests {
         merged.merge(&hb.snapshot());
         assert_eq!(merged, expected);
         merged.merge(&Histogram::new());
-        assert_eq!(merged, expected, "merging an empty histogram changes nothing");
+        assert_eq!(
+            merged, expected,
+            "merging an empty histogram changes nothing"
+        );
 
         // A plain histogram built by `record` matches too.
         let mut plain = Histogram::new();

@@ -241,7 +241,10 @@ impl Histogram {
             return;
         }
         let mut merged = Vec::with_capacity(self.buckets.len().max(other.buckets.len()));
-        let (mut a, mut b) = (self.buckets.iter().peekable(), other.buckets.iter().peekable());
+        let (mut a, mut b) = (
+            self.buckets.iter().peekable(),
+            other.buckets.iter().peekable(),
+        );
         loop {
             match (a.peek(), b.peek()) {
                 (Some(&&(ia, ca)), Some(&&(ib, cb))) => {
@@ -311,13 +314,17 @@ impl<'de> Deserialize<'de> for Histogram {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let wire = HistogramWire::deserialize(deserializer)?;
         if wire.buckets.len() > BUCKETS {
-            return Err(de::Error::custom("more histogram buckets than the layout has"));
+            return Err(de::Error::custom(
+                "more histogram buckets than the layout has",
+            ));
         }
         let mut buckets = Vec::with_capacity(wire.buckets.len());
         let mut count = 0u64;
         for (index, n) in wire.buckets {
             let ok_index = usize::try_from(index).is_ok_and(|i| i < BUCKETS);
-            let ascending = buckets.last().is_none_or(|(last, _)| u64::from(*last) < index);
+            let ascending = buckets
+                .last()
+                .is_none_or(|(last, _)| u64::from(*last) < index);
             if !ok_index || !ascending || n == 0 {
                 return Err(de::Error::custom(format_args!(
                     "histogram bucket {index} is out of range, out of order or empty"

@@ -636,6 +636,16 @@ impl Clock {
         }
     }
 
+    /// A clock whose `base` is Unix time `epoch_nanos` (tests line stores up on one clock).
+    #[cfg(test)]
+    pub(crate) fn at(base: Instant, epoch_nanos: u64) -> Self {
+        Self {
+            base,
+            base_epoch: epoch_nanos as f64 / 1e9,
+            base_epoch_nanos: epoch_nanos,
+        }
+    }
+
     pub(crate) fn epoch_of(&self, instant: Instant) -> f64 {
         self.base_epoch + instant.saturating_duration_since(self.base).as_secs_f64()
     }

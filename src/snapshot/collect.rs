@@ -6,14 +6,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::time::Instant;
 
-use crate::registry::http::{record_of, raw_path, HttpNamespace};
+use crate::registry::http::{raw_path, record_of, HttpNamespace};
 use crate::stats::Shared;
 use crate::uri_set::{UriSetEntry, STATUS_CLASSES};
 use crate::window::{PeriodData, WindowData};
 
 use super::model::{
-    HttpSnapshot, LatencyHistograms, Limits, PeriodHistogram, RequestRecord, ServerInfo,
-    Snapshot, StatusClassDurations, UriSetSnapshot, SCHEMA_VERSION,
+    HttpSnapshot, LatencyHistograms, Limits, PeriodHistogram, RequestRecord, ServerInfo, Snapshot,
+    StatusClassDurations, UriSetSnapshot, SCHEMA_VERSION,
 };
 
 /// The version string of this crate, as snapshots report it.
@@ -47,13 +47,10 @@ pub(crate) fn snapshot(shared: &Shared) -> Snapshot {
             .into_iter()
             .map(|(name, ns)| (name, ns.snapshot(config.max_string_len)))
             .collect(),
-        events: shared.http.events.read(
-            &shared.http,
-            clock,
-            now,
-            &config.instance,
-            config,
-        ),
+        events: shared
+            .http
+            .events
+            .read(&shared.http, clock, now, &config.instance, config),
         status: super::model::StatusSnapshot {
             application: status.application,
             version: status.version,
@@ -155,10 +152,6 @@ fn nanos_to_epoch(nanos: u64) -> f64 {
     nanos as f64 / 1e9
 }
 
-fn nanos_to_secs(nanos: u64) -> f64 {
-    nanos as f64 / 1e9
-}
-
 /// Adds one set's histograms into the namespace's.
 pub(crate) fn add_latency(into: &mut LatencyHistograms, from: &LatencyHistograms) {
     into.total.merge(&from.total);
@@ -222,7 +215,8 @@ fn uri_set(e: &UriSetEntry, now: Instant) -> UriSetSnapshot {
             (running > 0).then(|| StatusClassDurations {
                 status_class: (*name).to_owned(),
                 cumulative,
-                sum_seconds: nanos_to_secs(load(&e.class_sum_nanos[class])),
+                sum_seconds: 0.0,
+                sum_nanos: load(&e.class_sum_nanos[class]),
             })
         })
         .collect();

@@ -38,7 +38,13 @@ impl Snapshot {
 fn derive_http(http: &mut HttpSnapshot, now: f64) {
     let reset = http.reset_time;
     let counting = (now - reset).max(0.0);
-    let per_second = |n: u64| if counting > 0.0 { n as f64 / counting } else { 0.0 };
+    let per_second = |n: u64| {
+        if counting > 0.0 {
+            n as f64 / counting
+        } else {
+            0.0
+        }
+    };
     let requests_total = http.requests_total;
     let per_request = |n: u64| {
         if requests_total > 0 {
@@ -81,6 +87,9 @@ fn derive_uri_set(set: &mut UriSetSnapshot, now: f64, reset: f64) {
     set.p99_seconds = total.quantile_secs(0.99);
     set.p999_seconds = total.quantile_secs(0.999);
     set.windows = windows(&set.latency, now, reset);
+    for class in &mut set.durations {
+        class.sum_seconds = secs(class.sum_nanos);
+    }
 }
 
 fn secs(nanos: u64) -> f64 {
@@ -96,7 +105,13 @@ fn period_of(at: f64, length: u64) -> u64 {
 /// The periods of a window of `len` periods of `length` seconds ending now, not before the
 /// reset: `(first period, covered seconds)`. The current period is the one holding `now`, or
 /// a later one that holds data (a clock a little ahead).
-fn window_span(periods: &[PeriodHistogram], len: u64, length: u64, now: f64, reset: f64) -> (u64, u64, f64) {
+fn window_span(
+    periods: &[PeriodHistogram],
+    len: u64,
+    length: u64,
+    now: f64,
+    reset: f64,
+) -> (u64, u64, f64) {
     let latest = periods.iter().map(|p| p.period).max().unwrap_or(0);
     let current = period_of(now, length).max(latest);
     let first = current
@@ -118,7 +133,10 @@ pub(crate) fn window_histogram(
     let (first, current, covered) = window_span(periods, len, length, now, reset);
     let mut histogram = Histogram::new();
     let mut errors = 0u64;
-    for p in periods.iter().filter(|p| (first..=current).contains(&p.period)) {
+    for p in periods
+        .iter()
+        .filter(|p| (first..=current).contains(&p.period))
+    {
         histogram.merge(&p.histogram);
         errors = errors.wrapping_add(p.errors);
     }

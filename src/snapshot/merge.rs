@@ -31,8 +31,8 @@ use crate::uri_set::OVERFLOW;
 
 use super::collect::{add_latency, VERSION};
 use super::model::{
-    HttpSnapshot, InstanceSummary, Limits, NamespaceSnapshot, RequestRecord, ServerInfo,
-    Snapshot, StatusSnapshot, StreamEvent, UriSetSnapshot, SCHEMA_VERSION,
+    HttpSnapshot, InstanceSummary, Limits, NamespaceSnapshot, RequestRecord, ServerInfo, Snapshot,
+    StatusSnapshot, StreamEvent, UriSetSnapshot, SCHEMA_VERSION,
 };
 
 impl Snapshot {
@@ -160,7 +160,10 @@ fn summary(snapshot: &Snapshot, live: bool) -> InstanceSummary {
 }
 
 fn server(parts: &[(&Snapshot, bool)], instances: usize) -> ServerInfo {
-    let mut versions: Vec<&str> = parts.iter().map(|(s, _)| s.server.version.as_str()).collect();
+    let mut versions: Vec<&str> = parts
+        .iter()
+        .map(|(s, _)| s.server.version.as_str())
+        .collect();
     versions.sort_unstable();
     versions.dedup();
     let version = match versions.as_slice() {
@@ -170,7 +173,10 @@ fn server(parts: &[(&Snapshot, bool)], instances: usize) -> ServerInfo {
     };
     ServerInfo {
         version,
-        instance: format!("{instances} instance{}", if instances == 1 { "" } else { "s" }),
+        instance: format!(
+            "{instances} instance{}",
+            if instances == 1 { "" } else { "s" }
+        ),
         boot_id: String::new(),
         start_time: parts
             .iter()
@@ -209,7 +215,9 @@ fn http(parts: &[(&Snapshot, bool)], limits: &Limits) -> HttpSnapshot {
         out.requests_errored = out.requests_errored.saturating_add(h.requests_errored);
         out.requests_panicked = out.requests_panicked.saturating_add(h.requests_panicked);
         out.bytes_read_total = out.bytes_read_total.saturating_add(h.bytes_read_total);
-        out.bytes_written_total = out.bytes_written_total.saturating_add(h.bytes_written_total);
+        out.bytes_written_total = out
+            .bytes_written_total
+            .saturating_add(h.bytes_written_total);
         out.status_1xx = out.status_1xx.saturating_add(h.status_1xx);
         out.status_2xx = out.status_2xx.saturating_add(h.status_2xx);
         out.status_3xx = out.status_3xx.saturating_add(h.status_3xx);
@@ -219,7 +227,9 @@ fn http(parts: &[(&Snapshot, bool)], limits: &Limits) -> HttpSnapshot {
             let total = out.status_codes.entry(code.clone()).or_default();
             *total = total.saturating_add(*n);
         }
-        out.uri_sets_overflowed = out.uri_sets_overflowed.saturating_add(h.uri_sets_overflowed);
+        out.uri_sets_overflowed = out
+            .uri_sets_overflowed
+            .saturating_add(h.uri_sets_overflowed);
         out.streams_total = out.streams_total.saturating_add(h.streams_total);
         add_latency(&mut out.latency, &h.latency);
         if *live {
@@ -228,14 +238,25 @@ fn http(parts: &[(&Snapshot, bool)], limits: &Limits) -> HttpSnapshot {
             out.open_streams
                 .extend(h.open_streams.iter().map(|r| qualify(r, &s.server, merged)));
         }
-        slow.extend(h.slow_requests.iter().map(|r| qualify(r, &s.server, merged)));
-        recent.extend(h.recent_requests.iter().map(|r| qualify(r, &s.server, merged)));
+        slow.extend(
+            h.slow_requests
+                .iter()
+                .map(|r| qualify(r, &s.server, merged)),
+        );
+        recent.extend(
+            h.recent_requests
+                .iter()
+                .map(|r| qualify(r, &s.server, merged)),
+        );
         for (key, set) in &h.uri_sets {
-            let into = out.uri_sets.entry(key.clone()).or_insert_with(|| UriSetSnapshot {
-                method: set.method.clone(),
-                route: set.route.clone(),
-                ..UriSetSnapshot::default()
-            });
+            let into = out
+                .uri_sets
+                .entry(key.clone())
+                .or_insert_with(|| UriSetSnapshot {
+                    method: set.method.clone(),
+                    route: set.route.clone(),
+                    ..UriSetSnapshot::default()
+                });
             add_uri_set(into, set, same_buckets);
         }
     }
@@ -289,13 +310,14 @@ fn add_uri_set(into: &mut UriSetSnapshot, set: &UriSetSnapshot, same_buckets: bo
                 for (a, b) in d.cumulative.iter_mut().zip(&class.cumulative) {
                     *a = a.saturating_add(*b);
                 }
-                d.sum_seconds += class.sum_seconds;
+                d.sum_nanos = d.sum_nanos.wrapping_add(class.sum_nanos);
             }
             Some(_) => {}
             None => into.durations.push(class.clone()),
         }
     }
-    into.durations.sort_by(|a, b| class_order(&a.status_class).cmp(&class_order(&b.status_class)));
+    into.durations
+        .sort_by(|a, b| class_order(&a.status_class).cmp(&class_order(&b.status_class)));
 }
 
 /// `1xx` … `5xx`, then `none`.
@@ -345,7 +367,10 @@ fn rule_of(ns: &NamespaceSnapshot, key: &str) -> Option<(ValueKind, Combine)> {
 }
 
 fn namespaces(parts: &[(&Snapshot, bool)]) -> BTreeMap<String, NamespaceSnapshot> {
-    let mut names: Vec<&String> = parts.iter().flat_map(|(s, _)| s.namespaces.keys()).collect();
+    let mut names: Vec<&String> = parts
+        .iter()
+        .flat_map(|(s, _)| s.namespaces.keys())
+        .collect();
     names.sort_unstable();
     names.dedup();
     names
@@ -461,7 +486,11 @@ fn status(parts: &[(&Snapshot, bool)]) -> StatusSnapshot {
         match all.as_slice() {
             [one] => (*one).clone(),
             [] => "unknown".to_owned(),
-            _ => all.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+            _ => all
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
         }
     };
     // The worst status of a live instance: another status, then maintenance, then ok.

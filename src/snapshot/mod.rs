@@ -11,6 +11,8 @@ pub(crate) mod collect;
 pub(crate) mod derive;
 mod merge;
 mod model;
+#[cfg(all(test, feature = "axum"))]
+mod tests;
 mod wire;
 
 pub use self::model::{

@@ -350,8 +350,10 @@ pub struct StatusClassDurations {
     pub status_class: String,
     /// Cumulative counts for each bound of [`HttpSnapshot::duration_buckets`], then `+Inf`.
     pub cumulative: Vec<u64>,
-    /// Sum of processing times in seconds.
+    /// Sum of processing times in seconds (derived).
     pub sum_seconds: f64,
+    /// Sum of processing times in nanoseconds (raw; `sum_seconds` is derived from it).
+    pub sum_nanos: u64,
 }
 
 fn records_by_id<S: Serializer>(

@@ -13,8 +13,8 @@ use crate::registry::{Combine, ValueKind};
 use crate::sanitize::{clean, clean_value, needs_cleaning};
 
 use super::model::{
-    HttpSnapshot, InstanceSummary, Limits, NamespaceSnapshot, RequestRecord, ServerInfo,
-    Snapshot, StatusSnapshot, StreamEvent, SCHEMA_VERSION,
+    HttpSnapshot, InstanceSummary, Limits, NamespaceSnapshot, RequestRecord, ServerInfo, Snapshot,
+    StatusSnapshot, StreamEvent, SCHEMA_VERSION,
 };
 
 /// Largest document [`Snapshot::from_json`] reads: 64 MiB.
@@ -246,7 +246,12 @@ impl Serialize for Rules<'_> {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 let mut map = serializer.serialize_map(Some(self.0.kinds.len()))?;
                 for (name, kind) in &self.0.kinds {
-                    let combine = self.0.combine.get(name).copied().unwrap_or(Combine::Instance);
+                    let combine = self
+                        .0
+                        .combine
+                        .get(name)
+                        .copied()
+                        .unwrap_or(Combine::Instance);
                     map.serialize_entry(
                         name,
                         &Rule {

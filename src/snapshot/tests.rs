@@ -1,0 +1,287 @@
+//! Properties of the read model: merging two stores' snapshots is recording both stores'
+//! requests into one; merging is commutative and associative; a snapshot survives JSON.
+
+use std::time::Duration;
+
+use axum::extract::Query;
+use axum::routing::get;
+use axum::Router;
+use http::StatusCode;
+use proptest::prelude::*;
+use tower::ServiceExt;
+
+use crate::registry::http::Clock;
+use crate::registry::Combine;
+use crate::{Snapshot, Stats};
+
+/// Unix time of the stores' common start: not on a period boundary.
+const ORIGIN_NANOS: u64 = 1_700_000_007_123_456_789;
+
+/// One request: its route, status, processing time, the pause before it, and which of the
+/// two stores gets it.
+#[derive(Debug, Clone)]
+struct Req {
+    route: u8,
+    status: u16,
+    millis: u64,
+    gap_millis: u64,
+    to_first: bool,
+}
+
+fn req() -> impl Strategy<Value = Req> {
+    (
+        0u8..4,
+        prop::sample::select(vec![200u16, 201, 302, 404, 499, 500, 503]),
+        prop_oneof![0u64..5, 5u64..2_000],
+        prop_oneof![0u64..100, 100u64..90_000],
+        any::<bool>(),
+    )
+        .prop_map(|(route, status, millis, gap_millis, to_first)| Req {
+            route,
+            status,
+            millis,
+            gap_millis,
+            to_first,
+        })
+}
+
+#[derive(serde::Deserialize)]
+struct Params {
+    ms: u64,
+    status: u16,
+}
+
+async fn handler(Query(p): Query<Params>) -> StatusCode {
+    tokio::time::sleep(Duration::from_millis(p.ms)).await;
+    StatusCode::from_u16(p.status).unwrap_or(StatusCode::OK)
+}
+
+fn app(stats: &Stats) -> Router {
+    Router::new()
+        .route("/r/{n}", get(handler))
+        .layer(stats.layer())
+}
+
+fn store(clock: Clock, name: &str) -> Stats {
+    let stats = Stats::builder()
+        .instance(name)
+        .slow_threshold(Duration::from_millis(500))
+        .slow_capacity(1000)
+        .build_with_clock(clock)
+        .expect("valid options");
+    let ns = stats.namespace("shop").expect("namespace");
+    ns.counter("orders", Combine::Sum).expect("counter");
+    ns.counter("largest_basket", Combine::Max).expect("counter");
+    ns.counter("smallest_basket", Combine::Min)
+        .expect("counter");
+    ns.text("region").expect("text");
+    stats
+}
+
+async fn send(app: &Router, r: &Req) {
+    let uri = format!("/r/{}?ms={}&status={}", r.route, r.millis, r.status);
+    let request = http::Request::get(uri)
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = app.clone().oneshot(request).await.expect("infallible");
+    let _ = http_body_util::BodyExt::collect(response.into_body()).await;
+}
+
+/// Runs `reqs` on a paused clock: each goes to one of the first two stores and, at the same
+/// instants, to the third.
+fn record(reqs: &[Req]) -> (Snapshot, Snapshot, Snapshot) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let clock = Clock::at(tokio::time::Instant::now(), ORIGIN_NANOS);
+        let (a, b, both) = (store(clock, "a"), store(clock, "b"), store(clock, "both"));
+        let (app_a, app_b, app_both) = (app(&a), app(&b), app(&both));
+        for r in reqs {
+            tokio::time::advance(Duration::from_millis(r.gap_millis)).await;
+            let one = if r.to_first { &app_a } else { &app_b };
+            tokio::join!(send(one, r), send(&app_both, r));
+        }
+        tokio::time::advance(Duration::from_millis(1_234)).await;
+        (a.snapshot(), b.snapshot(), both.snapshot())
+    })
+}
+
+/// What a request record is, whatever its id.
+fn shape(records: &[crate::RequestRecord]) -> Vec<(String, Option<u16>, u64, u64)> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                r.path.clone(),
+                r.status,
+                (r.start_time * 1e3).round() as u64,
+                (r.end_time.unwrap_or(0.0) * 1e3).round() as u64,
+            )
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn merging_two_stores_is_recording_both_into_one(reqs in prop::collection::vec(req(), 1..24)) {
+        let (a, b, both) = record(&reqs);
+        let merged = Snapshot::merge([&a, &b]);
+        let (m, e) = (&merged.http, &both.http);
+        prop_assert_eq!(merged.generated_at, both.generated_at);
+        prop_assert_eq!(m.requests_total, e.requests_total);
+        prop_assert_eq!(m.requests_errored, e.requests_errored);
+        prop_assert_eq!(m.requests_aborted, e.requests_aborted);
+        prop_assert_eq!(m.bytes_written_total, e.bytes_written_total);
+        prop_assert_eq!(
+            [m.status_1xx, m.status_2xx, m.status_3xx, m.status_4xx, m.status_5xx],
+            [e.status_1xx, e.status_2xx, e.status_3xx, e.status_4xx, e.status_5xx]
+        );
+        prop_assert_eq!(&m.status_codes, &e.status_codes);
+        prop_assert_eq!(m.requests_per_second, e.requests_per_second);
+        prop_assert_eq!(m.processing_seconds_total, e.processing_seconds_total);
+        prop_assert_eq!(
+            [m.p50_seconds, m.p90_seconds, m.p99_seconds, m.p999_seconds],
+            [e.p50_seconds, e.p90_seconds, e.p99_seconds, e.p999_seconds]
+        );
+        prop_assert_eq!(&m.latency, &e.latency);
+        prop_assert_eq!(&m.windows, &e.windows);
+        prop_assert_eq!(&m.requests_per_minute, &e.requests_per_minute);
+        // Every URI set: counts, sums, minimum, maximum, quantiles, windows, status classes
+        // and the Prometheus buckets.
+        prop_assert_eq!(&m.uri_sets, &e.uri_sets);
+        prop_assert_eq!(shape(&m.slow_requests), shape(&e.slow_requests));
+        prop_assert_eq!(shape(&m.recent_requests), shape(&e.recent_requests));
+        prop_assert_eq!(merged.events.len(), both.events.len());
+        // Ids are qualified by instance: no two records share one.
+        let mut ids: Vec<&String> = m.recent_requests.iter().map(|r| &r.id).collect();
+        ids.sort();
+        ids.dedup();
+        prop_assert_eq!(ids.len(), m.recent_requests.len());
+    }
+
+    #[test]
+    fn merge_is_commutative_and_associative(
+        reqs in prop::collection::vec(req(), 0..16),
+        more in prop::collection::vec(req(), 0..16),
+    ) {
+        let (a, b, c) = record(&reqs);
+        let (d, _, _) = record(&more);
+        let ab = Snapshot::merge([&a, &b]);
+        prop_assert_eq!(&ab, &Snapshot::merge([&b, &a]));
+        let left = Snapshot::merge([&ab, &c, &d]);
+        let bc = Snapshot::merge([&b, &c]);
+        let right = Snapshot::merge([&a, &Snapshot::merge([&bc, &d])]);
+        prop_assert_eq!(&left, &right);
+        prop_assert_eq!(&left, &Snapshot::merge([&a, &b, &c, &d]));
+        prop_assert_eq!(left.instances.len(), 4);
+    }
+
+    #[test]
+    fn a_snapshot_survives_a_json_round_trip(reqs in prop::collection::vec(req(), 0..16)) {
+        let (a, _, _) = record(&reqs);
+        let json = serde_json::to_vec(&a).expect("serializes");
+        let back = Snapshot::from_json(&json).expect("reads back");
+        prop_assert_eq!(&back, &a);
+        let merged = Snapshot::merge([&a, &back]);
+        let json = serde_json::to_vec(&merged).expect("serializes");
+        prop_assert_eq!(&Snapshot::from_json(&json).expect("reads back"), &merged);
+    }
+}
+
+#[test]
+fn application_values_combine_by_their_rule() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let clock = Clock::at(tokio::time::Instant::now(), ORIGIN_NANOS);
+        let snapshots: Vec<Snapshot> = [(3u64, 7u64, "eu"), (5, 2, "us")]
+            .iter()
+            .enumerate()
+            .map(|(i, (orders, basket, region))| {
+                let stats = store(clock, &format!("i{i}"));
+                let ns = stats.namespace("shop").expect("namespace");
+                ns.counter("orders", Combine::Sum).expect("c").add(*orders);
+                ns.counter("largest_basket", Combine::Max)
+                    .expect("c")
+                    .add(*basket);
+                ns.counter("smallest_basket", Combine::Min)
+                    .expect("c")
+                    .add(*basket);
+                ns.text("region").expect("t").set(*region);
+                ns.gauge("queue", Combine::Sum).expect("g").set(10.0);
+                stats.snapshot()
+            })
+            .collect();
+        let merged = Snapshot::merge_instances([(&snapshots[0], true), (&snapshots[1], false)]);
+        let shop = &merged.namespaces["shop"].values;
+        assert_eq!(shop["orders"], 8);
+        assert_eq!(shop["largest_basket"], 7);
+        assert_eq!(shop["smallest_basket"], 2);
+        assert_eq!(shop["queue"], 10.0, "a gauge counts live instances only");
+        assert!(shop.get("region").is_none(), "texts are per instance");
+        let regions: Vec<&serde_json::Value> = merged
+            .instances
+            .iter()
+            .map(|i| &i.values["shop"]["region"])
+            .collect();
+        assert_eq!(regions, ["eu", "us"]);
+        assert_eq!(
+            merged.instances.iter().map(|i| i.live).collect::<Vec<_>>(),
+            [true, false]
+        );
+    });
+}
+
+#[test]
+fn uri_sets_past_the_cap_fold_into_overflow() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let clock = Clock::at(tokio::time::Instant::now(), ORIGIN_NANOS);
+        let make = |route: &'static str, times: usize| async move {
+            let stats = Stats::builder()
+                .max_uri_sets(2)
+                .build_with_clock(clock)
+                .expect("options");
+            let app = Router::new()
+                .route(route, get(|| async { "ok" }))
+                .layer(stats.layer());
+            for _ in 0..times {
+                let request = http::Request::get(route)
+                    .body(axum::body::Body::empty())
+                    .expect("request");
+                let response = app.clone().oneshot(request).await.expect("infallible");
+                let _ = http_body_util::BodyExt::collect(response.into_body()).await;
+            }
+            stats.snapshot()
+        };
+        let (a, b, c) = (
+            make("/a", 3).await,
+            make("/b", 2).await,
+            make("/c", 1).await,
+        );
+        let merged = Snapshot::merge([&c, &a, &b]);
+        let sets = &merged.http.uri_sets;
+        let keys: Vec<&String> = sets.keys().collect();
+        assert_eq!(keys, ["<overflow>", "GET /a", "GET /b"]);
+        assert_eq!(
+            sets["<overflow>"].count, 1,
+            "the set with the fewest requests"
+        );
+        assert_eq!(sets["<overflow>"].status_2xx, 1);
+        assert_eq!(merged.http.uri_sets_overflowed, 1);
+        assert_eq!((sets["GET /a"].count, sets["GET /b"].count), (3, 2));
+        assert_eq!(merged.http.requests_total, 6);
+    });
+}
