@@ -36,6 +36,7 @@ use serde_json::Value;
 
 use crate::events::StreamEvent;
 use crate::report::format;
+use crate::sanitize;
 use crate::{AppStatus, RequestRecord, Snapshot, UriSetSnapshot, WindowSnapshot};
 
 /// The `Content-Security-Policy` the page is served with: no script at all, styles only from
@@ -320,7 +321,7 @@ impl Formatting {
     /// formatted from its `name` (the key itself, or the column of a collection).
     fn show(&self, namespace: &str, key: &str, name: &str, value: &Value, now: f64) -> String {
         match self.rule(namespace, key) {
-            Some(Rule::With(f)) => format::text(&f(value), MAX_TEXT),
+            Some(Rule::With(f)) => text(&f(value)),
             _ => format::json_value(name, value, now, MAX_TEXT),
         }
     }
@@ -877,11 +878,11 @@ fn waterfall(record: &RequestRecord) -> Markup {
                 @let end = x(seconds(e.offset_seconds) + seconds(e.duration_seconds));
                 @let what = format!(
                     "{}: at +{} for {}",
-                    format::text(&e.label, MAX_TEXT),
+                    text(&e.label),
                     format::duration(seconds(e.offset_seconds)),
                     format::duration(seconds(e.duration_seconds)),
                 );
-                text.label x=(FALL_LABEL - 10.0) y=(y + 15.0) { (format::text(&e.label, 32)) }
+                text.label x=(FALL_LABEL - 10.0) y=(y + 15.0) { (sanitize::clean(&e.label, 32)) }
                 rect.lane x=(FALL_LABEL) y=(y + 3.0) width=(lane) height="16" {}
                 @if e.duration_seconds > 0.0 {
                     rect.event x=(format!("{start:.1}")) y=(y + 5.0)
@@ -955,7 +956,7 @@ fn timeline_table(record: &RequestRecord) -> Markup {
 
 /// Display text of a string from a request or the application: capped, no control characters.
 fn text(s: &str) -> String {
-    format::text(s, MAX_TEXT)
+    sanitize::clean(s, MAX_TEXT)
 }
 
 fn refresh_nav(view: &View) -> Markup {
