@@ -122,11 +122,11 @@ pub enum Controls {
     None,
 }
 
-/// How one page is drawn: where the control routes are, which controls to show, and the
+/// How the dashboard is drawn: where the control routes are, which controls to show, and the
 /// options read from the page's query string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct View {
+pub struct DashboardOptions {
     /// Last segment of the router prefix (`stats`): the page's relative name, used for links,
     /// form actions and the stylesheet so the page works wherever the router is nested.
     pub base: String,
@@ -138,8 +138,8 @@ pub struct View {
     pub sort: Sort,
 }
 
-impl View {
-    /// A view with forms, no refresh and the default order.
+impl DashboardOptions {
+    /// Options with forms, no refresh and the default order.
     #[must_use]
     pub fn new(base: impl Into<String>) -> Self {
         Self {
@@ -161,13 +161,13 @@ impl View {
     /// repeated or malformed parameters are ignored; the first occurrence wins.
     ///
     /// ```
-    /// use tower_stats::report::html::{Sort, View};
+    /// use tower_stats::report::html::{Sort, DashboardOptions};
     ///
-    /// let view = View::new("stats").with_query(Some("refresh=0&sort=max"));
-    /// assert_eq!(view.refresh, Some(2));
-    /// assert_eq!(view.sort, Sort::Max);
-    /// let view = View::new("stats").with_query(Some("refresh=abc&sort=<x>"));
-    /// assert_eq!((view.refresh, view.sort), (None, Sort::Count));
+    /// let options = DashboardOptions::new("stats").with_query(Some("refresh=0&sort=max"));
+    /// assert_eq!(options.refresh, Some(2));
+    /// assert_eq!(options.sort, Sort::Max);
+    /// let options = DashboardOptions::new("stats").with_query(Some("refresh=abc&sort=<x>"));
+    /// assert_eq!((options.refresh, options.sort), (None, Sort::Count));
     /// ```
     #[must_use]
     pub fn with_query(mut self, query: Option<&str>) -> Self {
@@ -335,21 +335,21 @@ impl Formatting {
 /// # Example
 ///
 /// ```
-/// use tower_stats::report::html::{render, Formatting, View};
+/// use tower_stats::report::html::{render, Formatting, DashboardOptions};
 ///
 /// let stats = tower_stats::Stats::new();
-/// let page = render(&stats.snapshot(), &View::new("stats"), &Formatting::new());
+/// let page = render(&stats.snapshot(), &DashboardOptions::new("stats"), &Formatting::new());
 /// assert!(page.starts_with("<!DOCTYPE html>"));
 /// assert!(!page.contains("<script"));
 /// ```
 #[must_use]
-pub fn render(snapshot: &Snapshot, view: &View, formatting: &Formatting) -> String {
-    render_dashboard(snapshot, None, view, formatting)
+pub fn render(snapshot: &Snapshot, options: &DashboardOptions, formatting: &Formatting) -> String {
+    render_dashboard(snapshot, None, options, formatting)
 }
 
 /// What the router's page shows beyond the snapshot.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Activity {
+pub(crate) struct DashboardActivity {
     /// Recent finished requests, newest first (all of them; the page shows the first few).
     pub(crate) recent: Vec<RequestRecord>,
     /// The event stream, newest first (all of it; the page shows the first few).
@@ -372,8 +372,8 @@ const LIST_ROWS: usize = 1000;
 /// The dashboard, with the live sections when `activity` is given.
 pub(crate) fn render_dashboard(
     snapshot: &Snapshot,
-    activity: Option<&Activity>,
-    view: &View,
+    activity: Option<&DashboardActivity>,
+    options: &DashboardOptions,
     formatting: &Formatting,
 ) -> String {
     let now = snapshot.generated_at;
@@ -384,11 +384,11 @@ pub(crate) fn render_dashboard(
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                @if let Some(n) = view.refresh {
+                @if let Some(n) = options.refresh {
                     meta http-equiv="refresh" content=(n);
                 }
                 title { "Statistics · " (text(&server.instance)) }
-                link rel="stylesheet" href=(format!("./{}/style.css", view.base));
+                link rel="stylesheet" href=(format!("./{}/style.css", options.base));
             }
             body {
                 header.top {
@@ -405,26 +405,26 @@ pub(crate) fn render_dashboard(
                     }
                     div.side {
                         @if let Some(activity) = activity {
-                            (status_box(activity, view))
+                            (status_box(activity, options))
                         }
-                        (refresh_nav(view))
+                        (refresh_nav(options))
                     }
                 }
                 main {
-                    (http_section(snapshot, view))
+                    (http_section(snapshot, options))
                     @if let Some(activity) = activity {
-                        (recent_section(&activity.recent, view, now))
-                        (events_section(&activity.events, view))
+                        (recent_section(&activity.recent, options, now))
+                        (events_section(&activity.events, options))
                     }
                     @for (name, ns) in &snapshot.namespaces {
-                        (app_section(name, ns.enabled, &ns.values, view, formatting, now))
+                        (app_section(name, ns.enabled, &ns.values, options, formatting, now))
                     }
                 }
                 footer {
                     p {
                         "Values as of " (format::iso_time(now))
                         ". The same data as JSON: "
-                        a href=(format!("./{}/data", view.base)) { (view.base) "/data" }
+                        a href=(format!("./{}/data", options.base)) { (options.base) "/data" }
                         "."
                     }
                 }
@@ -449,7 +449,7 @@ fn link(base: &str, level: usize, path: &str) -> String {
 }
 
 /// The application status and the maintenance switch, in the page header.
-fn status_box(activity: &Activity, view: &View) -> Markup {
+fn status_box(activity: &DashboardActivity, options: &DashboardOptions) -> Markup {
     let class = match activity.status {
         AppStatus::Ok => "state on",
         AppStatus::Maintenance => "state off",
@@ -459,10 +459,10 @@ fn status_box(activity: &Activity, view: &View) -> Markup {
         div.status-box {
             span.label { "Status" }
             span class=(class) title="As /status reports it" { (text(activity.status.as_str())) }
-            @if view.controls == Controls::Forms {
+            @if options.controls == Controls::Forms {
                 span.label.switch { "Maintenance" }
-                (maintenance_form(view, true, activity.maintenance))
-                (maintenance_form(view, false, !activity.maintenance))
+                (maintenance_form(options, true, activity.maintenance))
+                (maintenance_form(options, false, !activity.maintenance))
             }
         }
     }
@@ -470,10 +470,10 @@ fn status_box(activity: &Activity, view: &View) -> Markup {
 
 /// A button turning maintenance on or off. The value is in the action's query too, so the
 /// form works whatever else is posted with it; the form field wins.
-fn maintenance_form(view: &View, on: bool, disabled: bool) -> Markup {
+fn maintenance_form(options: &DashboardOptions, on: bool, disabled: bool) -> Markup {
     let (value, label) = if on { ("true", "On") } else { ("false", "Off") };
     html! {
-        form method="post" action=(format!("./{}/maintenance?on={value}", view.base)) {
+        form method="post" action=(format!("./{}/maintenance?on={value}", options.base)) {
             input type="hidden" name="on" value=(value);
             button type="submit" class=(if on { "maintenance-on" } else { "maintenance-off" })
                 disabled[disabled]
@@ -498,34 +498,34 @@ fn newest_first_caption(shown: usize, total: usize) -> Markup {
 }
 
 /// The latest recent requests on the dashboard, linking to the list and the detail pages.
-fn recent_section(records: &[RequestRecord], view: &View, now: f64) -> Markup {
+fn recent_section(records: &[RequestRecord], options: &DashboardOptions, now: f64) -> Markup {
     let shown = records.len().min(RECENT_ON_PAGE);
     html! {
         section.card.recent {
             div.section-head {
                 h2 { "Recent requests" }
                 (newest_first_caption(shown, records.len()))
-                a.more href=(link(&view.base, 0, "requests")) { "All recent requests" }
+                a.more href=(link(&options.base, 0, "requests")) { "All recent requests" }
             }
             @if records.is_empty() {
                 p.empty { "No request recorded yet." }
             } @else {
-                (requests_table(&records[..shown], &view.base, 0, now))
+                (requests_table(&records[..shown], &options.base, 0, now))
             }
         }
     }
 }
 
 /// The latest events of the event stream on the dashboard.
-fn events_section(events: &[StreamEvent], view: &View) -> Markup {
+fn events_section(events: &[StreamEvent], options: &DashboardOptions) -> Markup {
     let shown = events.len().min(EVENTS_ON_PAGE);
     html! {
         section.card.events {
             div.section-head {
                 h2 { "Latest events" }
                 (newest_first_caption(shown, events.len()))
-                a.more href=(link(&view.base, 0, "events")) { "Event stream" }
-                a.more href=(format!("{}?format=json", link(&view.base, 0, "events"))) { "as JSON" }
+                a.more href=(link(&options.base, 0, "events")) { "Event stream" }
+                a.more href=(format!("{}?format=json", link(&options.base, 0, "events"))) { "as JSON" }
             }
             @if events.is_empty() {
                 p.empty { "No event yet." }
@@ -545,7 +545,7 @@ fn events_section(events: &[StreamEvent], view: &View) -> Markup {
                                 td.instance { (text(&event.instance)) }
                                 td.message {
                                     @match event.request_id.as_deref().and_then(|id| id.parse::<u64>().ok()) {
-                                        Some(id) => a href=(link(&view.base, 0, &format!("requests/{id}"))) { (text(&event.message)) },
+                                        Some(id) => a href=(link(&options.base, 0, &format!("requests/{id}"))) { (text(&event.message)) },
                                         None => (text(&event.message)),
                                     }
                                 }
@@ -629,11 +629,11 @@ fn requests_table(records: &[RequestRecord], base: &str, level: usize, now: f64)
     }
 }
 
-/// Where a page other than the dashboard is drawn: the prefix's last segment, this
+/// What a page other than the dashboard is drawn with: the prefix's last segment, this
 /// instance, and the time now (Unix epoch seconds).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Place<'a> {
-    /// Last segment of the router prefix, as [`View::base`].
+pub(crate) struct PageContext<'a> {
+    /// Last segment of the router prefix, as [`DashboardOptions::base`].
     pub(crate) base: &'a str,
     /// Instance name.
     pub(crate) instance: &'a str,
@@ -643,16 +643,22 @@ pub(crate) struct Place<'a> {
 
 /// A page other than the dashboard: the same stylesheet and header, a navigation bar and a
 /// body. `level` is the page's level (see [`link`]).
-fn subpage(title: &str, place: &Place<'_>, level: usize, nav: &Markup, body: &Markup) -> String {
-    let now = place.now;
+fn subpage(
+    title: &str,
+    context: &PageContext<'_>,
+    level: usize,
+    nav: &Markup,
+    body: &Markup,
+) -> String {
+    let now = context.now;
     let page = html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · " (text(place.instance)) }
-                link rel="stylesheet" href=(link(place.base, level, "style.css"));
+                title { (title) " · " (text(context.instance)) }
+                link rel="stylesheet" href=(link(context.base, level, "style.css"));
             }
             body {
                 header.top {
@@ -660,7 +666,7 @@ fn subpage(title: &str, place: &Place<'_>, level: usize, nav: &Markup, body: &Ma
                         h1 { (title) }
                         p.meta {
                             span { (concat!("tower-stats ", env!("CARGO_PKG_VERSION"))) }
-                            " on " strong { (text(place.instance)) }
+                            " on " strong { (text(context.instance)) }
                             " · generated "
                             time datetime=(format::iso_time(now)) { (format::iso_time(now)) }
                         }
@@ -675,9 +681,9 @@ fn subpage(title: &str, place: &Place<'_>, level: usize, nav: &Markup, body: &Ma
 }
 
 /// The `{prefix}/requests` page: the recent requests, newest first, each linking to its page.
-pub(crate) fn render_requests(records: &[RequestRecord], place: &Place<'_>) -> String {
+pub(crate) fn render_requests(records: &[RequestRecord], context: &PageContext<'_>) -> String {
     const LEVEL: usize = 1;
-    let base = place.base;
+    let base = context.base;
     let nav = html! {
         a href=(link(base, LEVEL, "")) { "Dashboard" }
         a href=(link(base, LEVEL, "events")) { "Event stream" }
@@ -692,19 +698,19 @@ pub(crate) fn render_requests(records: &[RequestRecord], place: &Place<'_>) -> S
             @if records.is_empty() {
                 p.empty { "No request recorded yet." }
             } @else {
-                (requests_table(&records[..records.len().min(LIST_ROWS)], base, LEVEL, place.now))
+                (requests_table(&records[..records.len().min(LIST_ROWS)], base, LEVEL, context.now))
                 (more_rows(LIST_ROWS, records.len()))
             }
         }
     };
-    subpage("Recent requests", place, LEVEL, &nav, &body)
+    subpage("Recent requests", context, LEVEL, &nav, &body)
 }
 
 /// The `{prefix}/requests/{id}` page: every field of the record, and its timeline as a
 /// waterfall and a table.
-pub(crate) fn render_request(record: &RequestRecord, place: &Place<'_>) -> String {
+pub(crate) fn render_request(record: &RequestRecord, context: &PageContext<'_>) -> String {
     const LEVEL: usize = 2;
-    let base = place.base;
+    let base = context.base;
     let id = record.id.parse::<u64>().ok();
     let title = match id {
         Some(id) => format!("Request {id}"),
@@ -722,7 +728,7 @@ pub(crate) fn render_request(record: &RequestRecord, place: &Place<'_>) -> Strin
             div.section-head {
                 h2.request-line { span.method { (text(&record.method)) } " " span.path { (text(&record.path)) } }
             }
-            (record_fields(record, place.now))
+            (record_fields(record, context.now))
         }
         section.card.timeline {
             div.section-head {
@@ -743,15 +749,15 @@ pub(crate) fn render_request(record: &RequestRecord, place: &Place<'_>) -> Strin
             }
         }
     };
-    subpage(&title, place, LEVEL, &nav, &body)
+    subpage(&title, context, LEVEL, &nav, &body)
 }
 
 /// The page for a request id that is not (or no longer) known.
-pub(crate) fn render_request_not_found(place: &Place<'_>) -> String {
+pub(crate) fn render_request_not_found(context: &PageContext<'_>) -> String {
     const LEVEL: usize = 2;
     let nav = html! {
-        a href=(link(place.base, LEVEL, "requests")) { "Recent requests" }
-        a href=(link(place.base, LEVEL, "")) { "Dashboard" }
+        a href=(link(context.base, LEVEL, "requests")) { "Recent requests" }
+        a href=(link(context.base, LEVEL, "")) { "Dashboard" }
     };
     let body = html! {
         section.card {
@@ -759,11 +765,11 @@ pub(crate) fn render_request_not_found(place: &Place<'_>) -> String {
             p {
                 "It never existed, or it is no longer among the recent requests (the oldest are "
                 "dropped first). "
-                a href=(link(place.base, LEVEL, "requests")) { "See the recent requests" } "."
+                a href=(link(context.base, LEVEL, "requests")) { "See the recent requests" } "."
             }
         }
     };
-    subpage("Request not found", place, LEVEL, &nav, &body)
+    subpage("Request not found", context, LEVEL, &nav, &body)
 }
 
 /// Every field of a request record, for people.
@@ -959,18 +965,18 @@ fn text(s: &str) -> String {
     sanitize::clean(s, MAX_TEXT)
 }
 
-fn refresh_nav(view: &View) -> Markup {
+fn refresh_nav(options: &DashboardOptions) -> Markup {
     html! {
         nav.refresh aria-label="Auto-refresh" {
-            @match view.refresh {
+            @match options.refresh {
                 Some(n) => {
                     span.on { "Refreshing every " (n) " s" }
-                    " · " a href=(view.href(view.sort, None)) { "Stop" }
+                    " · " a href=(options.href(options.sort, None)) { "Stop" }
                 }
                 None => {
                     span { "Auto-refresh:" }
                     @for n in REFRESH_CHOICES {
-                        " " a href=(view.href(view.sort, Some(n))) { (n) " s" }
+                        " " a href=(options.href(options.sort, Some(n))) { (n) " s" }
                     }
                 }
             }
@@ -979,7 +985,7 @@ fn refresh_nav(view: &View) -> Markup {
 }
 
 /// The namespace heading with its state and controls.
-fn namespace_head(name: &str, enabled: bool, view: &View) -> Markup {
+fn namespace_head(name: &str, enabled: bool, options: &DashboardOptions) -> Markup {
     html! {
         div.ns-head {
             h2 { (text(name)) }
@@ -988,12 +994,12 @@ fn namespace_head(name: &str, enabled: bool, view: &View) -> Markup {
             } @else {
                 span.state.off { "paused" }
             }
-            @match view.controls {
+            @match options.controls {
                 Controls::Forms => {
                     div.controls {
-                        (control_form(view, "pause", "Pause", name, !enabled))
-                        (control_form(view, "resume", "Resume", name, enabled))
-                        (control_form(view, "reset", "Reset", name, false))
+                        (control_form(options, "pause", "Pause", name, !enabled))
+                        (control_form(options, "resume", "Resume", name, enabled))
+                        (control_form(options, "reset", "Reset", name, false))
                     }
                 }
                 Controls::TokenRequired => {
@@ -1005,9 +1011,15 @@ fn namespace_head(name: &str, enabled: bool, view: &View) -> Markup {
     }
 }
 
-fn control_form(view: &View, action: &str, label: &str, namespace: &str, disabled: bool) -> Markup {
+fn control_form(
+    options: &DashboardOptions,
+    action: &str,
+    label: &str,
+    namespace: &str,
+    disabled: bool,
+) -> Markup {
     html! {
-        form method="post" action=(format!("./{}/{action}", view.base)) {
+        form method="post" action=(format!("./{}/{action}", options.base)) {
             input type="hidden" name="namespace" value=(namespace);
             button type="submit" class=(action) disabled[disabled] { (label) }
         }
@@ -1031,13 +1043,13 @@ fn tile(label: &str, value: &str, sub: Option<String>, class: Option<&str>) -> M
     }
 }
 
-fn http_section(snapshot: &Snapshot, view: &View) -> Markup {
+fn http_section(snapshot: &Snapshot, options: &DashboardOptions) -> Markup {
     let http = &snapshot.http;
     let now = snapshot.generated_at;
     let errors_class = (http.requests_errored > 0).then_some("bad");
     html! {
         section.namespace.http {
-            (namespace_head("http", http.enabled, view))
+            (namespace_head("http", http.enabled, options))
             (windows_view(&http.windows))
             div.tiles {
                 (tile("Requests", &format::count(http.requests_total),
@@ -1071,7 +1083,7 @@ fn http_section(snapshot: &Snapshot, view: &View) -> Markup {
             (in_flight_view(&http.in_flight))
             (open_streams_view(&http.open_streams))
             (slow_view(&http.slow_requests, now))
-            (uri_sets_view(&http.uri_sets, view))
+            (uri_sets_view(&http.uri_sets, options))
         }
     }
 }
@@ -1378,8 +1390,8 @@ fn bar_width(value: f64, max: f64, width: f64) -> f64 {
 const LATENCY_BAR: f64 = 100.0;
 const SHARE_BAR: f64 = 44.0;
 
-fn uri_sets_view(sets: &BTreeMap<String, UriSetSnapshot>, view: &View) -> Markup {
-    let rows = sorted_uri_sets(sets, view.sort);
+fn uri_sets_view(sets: &BTreeMap<String, UriSetSnapshot>, options: &DashboardOptions) -> Markup {
+    let rows = sorted_uri_sets(sets, options.sort);
     // The latency bars share one scale: the largest p99.
     let scale = sets
         .values()
@@ -1397,10 +1409,10 @@ fn uri_sets_view(sets: &BTreeMap<String, UriSetSnapshot>, view: &View) -> Markup
             nav.sort aria-label="Sort URI sets" {
                 "Sort by "
                 @for (sort, label) in [(Sort::Count, "count"), (Sort::Avg, "average"), (Sort::P99, "p99"), (Sort::Max, "max")] {
-                    @if sort == view.sort {
+                    @if sort == options.sort {
                         strong aria-current="true" { (label) }
                     } @else {
-                        a href=(view.href(sort, view.refresh)) { (label) }
+                        a href=(options.href(sort, options.refresh)) { (label) }
                     }
                     " "
                 }
@@ -1510,7 +1522,7 @@ fn app_section(
     name: &str,
     enabled: bool,
     values: &serde_json::Map<String, Value>,
-    view: &View,
+    options: &DashboardOptions,
     formatting: &Formatting,
     now: f64,
 ) -> Markup {
@@ -1529,7 +1541,7 @@ fn app_section(
     collections.sort_by(|a, b| a.0.cmp(b.0));
     html! {
         section.namespace.app {
-            (namespace_head(name, enabled, view))
+            (namespace_head(name, enabled, options))
             @if scalars.is_empty() && collections.is_empty() {
                 p.empty { "No values." }
             }
@@ -1762,20 +1774,24 @@ mod tests {
 
     #[test]
     fn query_parsing_ignores_junk() {
-        let view = View::new("stats").with_query(Some("sort=avg&sort=max&refresh=9&refresh=1"));
-        assert_eq!((view.sort, view.refresh), (Sort::Avg, Some(9)));
-        let view = View::new("stats").with_query(Some("%%%&&=="));
-        assert_eq!((view.sort, view.refresh), (Sort::Count, None));
-        let view = View::new("stats").with_query(None);
-        assert_eq!((view.sort, view.refresh), (Sort::Count, None));
+        let options = DashboardOptions::new("stats")
+            .with_query(Some("sort=avg&sort=max&refresh=9&refresh=1"));
+        assert_eq!((options.sort, options.refresh), (Sort::Avg, Some(9)));
+        let options = DashboardOptions::new("stats").with_query(Some("%%%&&=="));
+        assert_eq!((options.sort, options.refresh), (Sort::Count, None));
+        let options = DashboardOptions::new("stats").with_query(None);
+        assert_eq!((options.sort, options.refresh), (Sort::Count, None));
     }
 
     #[test]
     fn links_carry_only_parsed_options() {
-        let view = View::new("stats");
-        assert_eq!(view.href(Sort::Count, None), "./stats");
-        assert_eq!(view.href(Sort::Max, Some(5)), "./stats?sort=max&refresh=5");
-        assert_eq!(view.href(Sort::P99, None), "./stats?sort=p99");
+        let options = DashboardOptions::new("stats");
+        assert_eq!(options.href(Sort::Count, None), "./stats");
+        assert_eq!(
+            options.href(Sort::Max, Some(5)),
+            "./stats?sort=max&refresh=5"
+        );
+        assert_eq!(options.href(Sort::P99, None), "./stats?sort=p99");
         for sort in [Sort::Count, Sort::Avg, Sort::P99, Sort::Max] {
             assert_eq!(Sort::parse(sort.as_str()), Some(sort));
         }
