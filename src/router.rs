@@ -326,11 +326,8 @@ async fn requests(
 ) -> Response {
     let records = stats.recent_requests();
     if serve_html(query.as_deref(), &headers) {
-        let context = PageContext {
-            base: stats.page_segment(),
-            instance: &stats.shared.config.instance,
-            now: stats.snapshot_time(),
-        };
+        let snapshot = stats.snapshot();
+        let context = PageContext::new(stats.page_segment(), &snapshot);
         let page = report::html::render_requests(&records, &context);
         return vary_accept(html_response(StatusCode::OK, page));
     }
@@ -348,11 +345,8 @@ async fn request_detail(
 ) -> Response {
     let record = id.parse::<u64>().ok().and_then(|id| stats.request(id));
     if serve_html(query.as_deref(), &headers) {
-        let context = PageContext {
-            base: stats.page_segment(),
-            instance: &stats.shared.config.instance,
-            now: stats.snapshot_time(),
-        };
+        let snapshot = stats.snapshot();
+        let context = PageContext::new(stats.page_segment(), &snapshot);
         let response = match record {
             Some(record) => html_response(
                 StatusCode::OK,

@@ -376,62 +376,46 @@ pub(crate) fn render_dashboard(
     options: &DashboardOptions,
     formatting: &Formatting,
 ) -> String {
-    let now = snapshot.generated_at;
-    let server = &snapshot.server;
-    let page = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                @if let Some(n) = options.refresh {
-                    meta http-equiv="refresh" content=(n);
-                }
-                title { "Statistics · " (text(&server.instance)) }
-                link rel="stylesheet" href=(format!("./{}/style.css", options.base));
+    let context = PageContext::new(&options.base, snapshot);
+    let now = context.now;
+    let header_side = html! {
+        div.side {
+            @if let Some(activity) = activity {
+                (status_box(activity, options))
             }
-            body {
-                header.top {
-                    div.title {
-                        h1 { "Statistics" }
-                        p.meta {
-                            span { (text(&server.version)) }
-                            " on " strong { (text(&server.instance)) }
-                            " · up " (format::duration(server.uptime_seconds))
-                            " · generated "
-                            time datetime=(format::iso_time(now)) { (format::iso_time(now)) }
-                            " (" (format::ago(0.0)) ")"
-                        }
-                    }
-                    div.side {
-                        @if let Some(activity) = activity {
-                            (status_box(activity, options))
-                        }
-                        (refresh_nav(options))
-                    }
-                }
-                main {
-                    (http_section(snapshot, options))
-                    @if let Some(activity) = activity {
-                        (recent_section(&activity.recent, options, now))
-                        (events_section(&activity.events, options))
-                    }
-                    @for (name, ns) in &snapshot.namespaces {
-                        (app_section(name, ns.enabled, &ns.values, options, formatting, now))
-                    }
-                }
-                footer {
-                    p {
-                        "Values as of " (format::iso_time(now))
-                        ". The same data as JSON: "
-                        a href=(format!("./{}/data", options.base)) { (options.base) "/data" }
-                        "."
-                    }
-                }
-            }
+            (refresh_nav(options))
         }
     };
-    page.into_string()
+    let main = html! {
+        (http_section(snapshot, options))
+        @if let Some(activity) = activity {
+            (recent_section(&activity.recent, options, now))
+            (events_section(&activity.events, options))
+        }
+        @for (name, ns) in &snapshot.namespaces {
+            (app_section(name, ns.enabled, &ns.values, options, formatting, now))
+        }
+    };
+    let footer = html! {
+        p {
+            "Values as of " (format::iso_time(now))
+            ". The same data as JSON: "
+            a href=(format!("./{}/data", options.base)) { (options.base) "/data" }
+            "."
+        }
+    };
+    render_page(
+        &context,
+        &Page {
+            title: "Statistics",
+            level: 0,
+            refresh: options.refresh,
+            uptime_seconds: Some(snapshot.server.uptime_seconds),
+            header_side,
+            main,
+            footer: Some(footer),
+        },
+    )
 }
 
 /// A relative link from a page `level` directories below the directory holding the router
@@ -629,55 +613,119 @@ fn requests_table(records: &[RequestRecord], base: &str, level: usize, now: f64)
     }
 }
 
-/// What a page other than the dashboard is drawn with: the prefix's last segment, this
+/// What every page is drawn with: the prefix's last segment, this server's version and
 /// instance, and the time now (Unix epoch seconds).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PageContext<'a> {
     /// Last segment of the router prefix, as [`DashboardOptions::base`].
     pub(crate) base: &'a str,
+    /// Version of this server, as [`ServerInfo::version`](crate::ServerInfo::version).
+    pub(crate) version: &'a str,
     /// Instance name.
     pub(crate) instance: &'a str,
     /// Now, in Unix epoch seconds.
     pub(crate) now: f64,
 }
 
-/// A page other than the dashboard: the same stylesheet and header, a navigation bar and a
-/// body. `level` is the page's level (see [`link`]).
-fn subpage(
-    title: &str,
-    context: &PageContext<'_>,
-    level: usize,
-    nav: &Markup,
-    body: &Markup,
-) -> String {
+impl<'a> PageContext<'a> {
+    /// The context of a page under `base`, with the version, instance and time of `snapshot`.
+    pub(crate) fn new(base: &'a str, snapshot: &'a Snapshot) -> Self {
+        Self {
+            base,
+            version: &snapshot.server.version,
+            instance: &snapshot.server.instance,
+            now: snapshot.generated_at,
+        }
+    }
+}
+
+/// What one page shows inside the shell that [`render_page`] draws around it.
+#[derive(Debug)]
+pub(crate) struct Page<'a> {
+    /// Title of the page and its heading.
+    pub(crate) title: &'a str,
+    /// The page's level (see [`link`]).
+    pub(crate) level: usize,
+    /// Auto-refresh interval in seconds; `None` for no refresh.
+    pub(crate) refresh: Option<u32>,
+    /// The server's uptime, shown in the header with the page's age (the dashboard shows
+    /// them; the other pages do not).
+    pub(crate) uptime_seconds: Option<f64>,
+    /// The right of the header: the dashboard's status and refresh links, or a page's
+    /// navigation.
+    pub(crate) header_side: Markup,
+    /// The page's sections.
+    pub(crate) main: Markup,
+    /// The footer's content, if the page has one.
+    pub(crate) footer: Option<Markup>,
+}
+
+/// The page shell shared by every page: the document head with the stylesheet, the header
+/// (title, version, instance and when the page was generated), then the page's own parts.
+pub(crate) fn render_page(context: &PageContext<'_>, page: &Page<'_>) -> String {
     let now = context.now;
-    let page = html! {
+    let markup = html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · " (text(context.instance)) }
-                link rel="stylesheet" href=(link(context.base, level, "style.css"));
+                @if let Some(n) = page.refresh {
+                    meta http-equiv="refresh" content=(n);
+                }
+                title { (page.title) " · " (text(context.instance)) }
+                link rel="stylesheet" href=(link(context.base, page.level, "style.css"));
             }
             body {
                 header.top {
                     div.title {
-                        h1 { (title) }
+                        h1 { (page.title) }
                         p.meta {
-                            span { (concat!("tower-stats ", env!("CARGO_PKG_VERSION"))) }
+                            span { (text(context.version)) }
                             " on " strong { (text(context.instance)) }
+                            @if let Some(uptime) = page.uptime_seconds {
+                                " · up " (format::duration(uptime))
+                            }
                             " · generated "
                             time datetime=(format::iso_time(now)) { (format::iso_time(now)) }
+                            @if page.uptime_seconds.is_some() {
+                                " (" (format::ago(0.0)) ")"
+                            }
                         }
                     }
-                    nav.links aria-label="Pages" { (nav) }
+                    (page.header_side)
                 }
-                main { (body) }
+                main { (page.main) }
+                @if let Some(footer) = &page.footer {
+                    footer { (footer) }
+                }
             }
         }
     };
-    page.into_string()
+    markup.into_string()
+}
+
+/// A page other than the dashboard: the shell with a navigation bar and a body. `level` is
+/// the page's level (see [`link`]).
+fn subpage(
+    title: &str,
+    context: &PageContext<'_>,
+    level: usize,
+    nav: Markup,
+    body: Markup,
+) -> String {
+    render_page(
+        context,
+        &Page {
+            title,
+            level,
+            refresh: None,
+            uptime_seconds: None,
+            header_side: html! { nav.links aria-label="Pages" { (nav) } },
+            main: body,
+            footer: None,
+        },
+    )
 }
 
 /// The `{prefix}/requests` page: the recent requests, newest first, each linking to its page.
@@ -703,7 +751,7 @@ pub(crate) fn render_requests(records: &[RequestRecord], context: &PageContext<'
             }
         }
     };
-    subpage("Recent requests", context, LEVEL, &nav, &body)
+    subpage("Recent requests", context, LEVEL, nav, body)
 }
 
 /// The `{prefix}/requests/{id}` page: every field of the record, and its timeline as a
@@ -749,7 +797,7 @@ pub(crate) fn render_request(record: &RequestRecord, context: &PageContext<'_>) 
             }
         }
     };
-    subpage(&title, context, LEVEL, &nav, &body)
+    subpage(&title, context, LEVEL, nav, body)
 }
 
 /// The page for a request id that is not (or no longer) known.
@@ -769,7 +817,7 @@ pub(crate) fn render_request_not_found(context: &PageContext<'_>) -> String {
             }
         }
     };
-    subpage("Request not found", context, LEVEL, &nav, &body)
+    subpage("Request not found", context, LEVEL, nav, body)
 }
 
 /// Every field of a request record, for people.
