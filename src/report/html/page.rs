@@ -129,4 +129,72 @@ mod tests {
         assert_eq!(link("stats", 2, "requests"), "./../requests");
         assert_eq!(link("a:b", 2, ""), "./../../a:b");
     }
+
+    #[test]
+    fn the_shell_shows_what_it_is_given() {
+        let context = PageContext {
+            base: "stats",
+            version: "tower-stats 9.9.9",
+            instance: "web-1",
+            now: 0.0,
+        };
+        let page = render_page(
+            &context,
+            &Page {
+                title: "Recent requests",
+                level: 1,
+                refresh: None,
+                uptime_seconds: None,
+                header_side: html! { nav { "pages" } },
+                main: html! { p { "body" } },
+                footer: None,
+            },
+        );
+        assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+        assert!(
+            page.contains("<title>Recent requests · web-1</title>"),
+            "{page}"
+        );
+        assert!(
+            page.contains(r#"<link rel="stylesheet" href="./style.css">"#),
+            "{page}"
+        );
+        assert!(
+            page.contains(
+                "<span>tower-stats 9.9.9</span> on <strong>web-1</strong> · generated <time"
+            ),
+            "{page}"
+        );
+        assert!(
+            page.contains("<nav>pages</nav></header><main><p>body</p></main></body>"),
+            "{page}"
+        );
+        assert!(
+            !page.contains("http-equiv") && !page.contains(" · up ") && !page.contains("<footer>"),
+            "{page}"
+        );
+
+        let dashboard = render_page(
+            &context,
+            &Page {
+                title: "Statistics",
+                level: 0,
+                refresh: Some(5),
+                uptime_seconds: Some(90.0),
+                header_side: html! {},
+                main: html! {},
+                footer: Some(html! { "end" }),
+            },
+        );
+        assert!(
+            dashboard.contains(r#"<meta http-equiv="refresh" content="5">"#),
+            "{dashboard}"
+        );
+        assert!(
+            dashboard.contains(r#"<link rel="stylesheet" href="./stats/style.css">"#),
+            "{dashboard}"
+        );
+        assert!(dashboard.contains("</strong> · up "), "{dashboard}");
+        assert!(dashboard.contains("<footer>end</footer>"), "{dashboard}");
+    }
 }

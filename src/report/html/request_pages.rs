@@ -256,3 +256,25 @@ fn timeline_table(record: &RequestRecord) -> Markup {
         (more_rows(MAX_ROWS, record.events.len()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_pages_show_the_version_they_are_given() {
+        let context = PageContext {
+            base: "stats",
+            version: "tower-stats 9.9.9",
+            instance: "web-1",
+            now: 0.0,
+        };
+        for page in [
+            render_requests(&[], &context),
+            render_request(&RequestRecord::default(), &context),
+            render_request_not_found(&context),
+        ] {
+            assert!(page.contains("<span>tower-stats 9.9.9</span>"), "{page}");
+        }
+    }
+}
