@@ -27,7 +27,7 @@ use axum::Router;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tokio::runtime::Runtime;
 use tower_stats::histogram::AtomicHistogram;
-use tower_stats::report::html::{Formatting, View};
+use tower_stats::report::html::{DashboardOptions, Formatting};
 use tower_stats::report::{json, prometheus};
 use tower_stats::Stats;
 
@@ -160,14 +160,14 @@ fn report(c: &mut Criterion) {
     let app = app::report_app(&stats);
     rt.block_on(app::fill_report_sizes(&stats, &app));
     let snapshot = stats.snapshot();
-    let view = View::new("stats");
+    let options = DashboardOptions::new("stats");
     let formatting = Formatting::new();
 
     let mut group = c.benchmark_group("report");
     group.bench_function("snapshot", |b| b.iter(|| stats.snapshot()));
     group.bench_function("json", |b| b.iter(|| json::render(black_box(&snapshot))));
     group.bench_function("html", |b| {
-        b.iter(|| tower_stats::report::html::render(black_box(&snapshot), &view, &formatting));
+        b.iter(|| tower_stats::report::html::render(black_box(&snapshot), &options, &formatting));
     });
     group.bench_function("prometheus", |b| {
         b.iter(|| prometheus::render(black_box(&snapshot), prometheus::Format::Text));

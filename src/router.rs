@@ -32,7 +32,7 @@ use axum::Router;
 use serde::Deserialize;
 
 use crate::report;
-use crate::report::html::{Activity, Controls, Formatting, Place, View};
+use crate::report::html::{Controls, DashboardActivity, DashboardOptions, Formatting, PageContext};
 use crate::Stats;
 
 /// Largest control request body accepted.
@@ -178,18 +178,18 @@ async fn dashboard(
     } else {
         Controls::Forms
     };
-    let view = View::new(stats.page_segment())
+    let options = DashboardOptions::new(stats.page_segment())
         .controls(controls)
         .with_query(query.as_deref());
     let status = stats.status();
-    let activity = Activity {
+    let activity = DashboardActivity {
         recent: stats.recent_requests(),
         events: stats.events(),
         maintenance: status.is_maintenance(),
         status: status.current(),
     };
     let page =
-        report::html::render_dashboard(&stats.snapshot(), Some(&activity), &view, &formatting);
+        report::html::render_dashboard(&stats.snapshot(), Some(&activity), &options, &formatting);
     html_response(StatusCode::OK, page)
 }
 
@@ -326,12 +326,9 @@ async fn requests(
 ) -> Response {
     let records = stats.recent_requests();
     if serve_html(query.as_deref(), &headers) {
-        let place = Place {
-            base: stats.page_segment(),
-            instance: &stats.shared.config.instance,
-            now: stats.snapshot_time(),
-        };
-        let page = report::html::render_requests(&records, &place);
+        let snapshot = stats.snapshot();
+        let context = PageContext::new(stats.page_segment(), &snapshot);
+        let page = report::html::render_requests(&records, &context);
         return vary_accept(html_response(StatusCode::OK, page));
     }
     vary_accept(json_response(&serde_json::json!({
@@ -348,19 +345,16 @@ async fn request_detail(
 ) -> Response {
     let record = id.parse::<u64>().ok().and_then(|id| stats.request(id));
     if serve_html(query.as_deref(), &headers) {
-        let place = Place {
-            base: stats.page_segment(),
-            instance: &stats.shared.config.instance,
-            now: stats.snapshot_time(),
-        };
+        let snapshot = stats.snapshot();
+        let context = PageContext::new(stats.page_segment(), &snapshot);
         let response = match record {
             Some(record) => html_response(
                 StatusCode::OK,
-                report::html::render_request(&record, &place),
+                report::html::render_request(&record, &context),
             ),
             None => html_response(
                 StatusCode::NOT_FOUND,
-                report::html::render_request_not_found(&place),
+                report::html::render_request_not_found(&context),
             ),
         };
         return vary_accept(response);

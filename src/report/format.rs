@@ -229,15 +229,7 @@ pub fn ago(seconds: f64) -> String {
 /// display.
 #[must_use]
 pub fn text(s: &str, max: usize) -> String {
-    let mut out = String::with_capacity(s.len().min(max.saturating_mul(4)));
-    for (n, c) in s.chars().enumerate() {
-        if n >= max {
-            out.push('…');
-            break;
-        }
-        out.push(if c.is_control() { '\u{FFFD}' } else { c });
-    }
-    out
+    crate::sanitize::clean(s, max)
 }
 
 /// How a value named `key` is shown, guessed from the name as the page does for application

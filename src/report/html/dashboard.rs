@@ -1,0 +1,148 @@
+//! The dashboard: its header (status and refresh links), the sections in order, the footer,
+//! and the namespace heading with its controls that every namespace section starts with.
+
+use maud::{html, Markup};
+
+use super::activity::{events_section, recent_section, status_box, DashboardActivity};
+use super::application::app_section;
+use super::cells::text;
+use super::http::http_section;
+use super::options::{Controls, DashboardOptions, Formatting};
+use super::page::{render_page, Page, PageContext};
+use crate::report::format;
+use crate::Snapshot;
+
+/// Renders the page.
+///
+/// This is the page without the router's live sections (recent requests, latest events and
+/// the maintenance switch), which the router adds from its [`Stats`](crate::Stats).
+///
+/// # Example
+///
+/// ```
+/// use tower_stats::report::html::{render, Formatting, DashboardOptions};
+///
+/// let stats = tower_stats::Stats::new();
+/// let page = render(&stats.snapshot(), &DashboardOptions::new("stats"), &Formatting::new());
+/// assert!(page.starts_with("<!DOCTYPE html>"));
+/// assert!(!page.contains("<script"));
+/// ```
+#[must_use]
+pub fn render(snapshot: &Snapshot, options: &DashboardOptions, formatting: &Formatting) -> String {
+    render_dashboard(snapshot, None, options, formatting)
+}
+
+/// The dashboard, with the live sections when `activity` is given.
+pub(crate) fn render_dashboard(
+    snapshot: &Snapshot,
+    activity: Option<&DashboardActivity>,
+    options: &DashboardOptions,
+    formatting: &Formatting,
+) -> String {
+    let context = PageContext::new(&options.base, snapshot);
+    let now = context.now;
+    let header_side = html! {
+        div.side {
+            @if let Some(activity) = activity {
+                (status_box(activity, options))
+            }
+            (refresh_nav(options))
+        }
+    };
+    let main = html! {
+        (http_section(snapshot, options))
+        @if let Some(activity) = activity {
+            (recent_section(&activity.recent, options, now))
+            (events_section(&activity.events, options))
+        }
+        @for (name, ns) in &snapshot.namespaces {
+            (app_section(name, ns.enabled, &ns.values, options, formatting, now))
+        }
+    };
+    let footer = html! {
+        p {
+            "Values as of " (format::iso_time(now))
+            ". The same data as JSON: "
+            a href=(format!("./{}/data", options.base)) { (options.base) "/data" }
+            "."
+        }
+    };
+    render_page(
+        &context,
+        &Page {
+            title: "Statistics",
+            level: 0,
+            refresh: options.refresh,
+            uptime_seconds: Some(snapshot.server.uptime_seconds),
+            header_side,
+            main,
+            footer: Some(footer),
+        },
+    )
+}
+
+/// Refresh intervals offered as links.
+const REFRESH_CHOICES: [u32; 3] = [5, 30, 60];
+
+/// The auto-refresh links, or how often the page refreshes with a link to stop.
+fn refresh_nav(options: &DashboardOptions) -> Markup {
+    html! {
+        nav.refresh aria-label="Auto-refresh" {
+            @match options.refresh {
+                Some(n) => {
+                    span.on { "Refreshing every " (n) " s" }
+                    " · " a href=(options.href(options.sort, None)) { "Stop" }
+                }
+                None => {
+                    span { "Auto-refresh:" }
+                    @for n in REFRESH_CHOICES {
+                        " " a href=(options.href(options.sort, Some(n))) { (n) " s" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The namespace heading with its state and controls.
+pub(super) fn namespace_head(name: &str, enabled: bool, options: &DashboardOptions) -> Markup {
+    html! {
+        div.ns-head {
+            h2 { (text(name)) }
+            @if enabled {
+                span.state.on { "recording" }
+            } @else {
+                span.state.off { "paused" }
+            }
+            @match options.controls {
+                Controls::Forms => {
+                    div.controls {
+                        (control_form(options, "pause", "Pause", name, !enabled))
+                        (control_form(options, "resume", "Resume", name, enabled))
+                        (control_form(options, "reset", "Reset", name, false))
+                    }
+                }
+                Controls::TokenRequired => {
+                    span.note { "Pause, resume and reset need a bearer token." }
+                }
+                Controls::None => {}
+            }
+        }
+    }
+}
+
+/// A button posting `namespace` to the control route `action`.
+fn control_form(
+    options: &DashboardOptions,
+    action: &str,
+    label: &str,
+    namespace: &str,
+    disabled: bool,
+) -> Markup {
+    html! {
+        form method="post" action=(format!("./{}/{action}", options.base)) {
+            input type="hidden" name="namespace" value=(namespace);
+            button type="submit" class=(action) disabled[disabled] { (label) }
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! The pages of the recent requests: the list (`{prefix}/requests`), one request with every
+//! field and its timeline (`{prefix}/requests/{id}`), and the page for an unknown id.
+
+use maud::{html, Markup};
+
+use super::cells::{
+    more_rows, outcome_class, plural, seconds, status_class, status_text, status_tone, text,
+    MAX_ROWS,
+};
+use super::page::{link, render_page, Page, PageContext};
+use super::svg::waterfall;
+use crate::report::format;
+use crate::RequestRecord;
+
+/// Most rows of the recent requests page.
+const LIST_ROWS: usize = 1000;
+
+/// The `{prefix}/requests` page: the recent requests, newest first, each linking to its page.
+pub(crate) fn render_requests(records: &[RequestRecord], context: &PageContext<'_>) -> String {
+    const LEVEL: usize = 1;
+    let base = context.base;
+    let nav = html! {
+        a href=(link(base, LEVEL, "")) { "Dashboard" }
+        a href=(link(base, LEVEL, "events")) { "Event stream" }
+        a href=(format!("{}?format=json", link(base, LEVEL, "requests"))) { "JSON" }
+    };
+    let body = html! {
+        section.card {
+            div.section-head {
+                h2 { "Finished requests" }
+                span.count { (format::count(records.len() as u64)) ", newest first" }
+            }
+            @if records.is_empty() {
+                p.empty { "No request recorded yet." }
+            } @else {
+                (requests_table(&records[..records.len().min(LIST_ROWS)], base, LEVEL, context.now))
+                (more_rows(LIST_ROWS, records.len()))
+            }
+        }
+    };
+    subpage("Recent requests", context, LEVEL, &nav, body)
+}
+
+/// The `{prefix}/requests/{id}` page: every field of the record, and its timeline as a
+/// waterfall and a table.
+pub(crate) fn render_request(record: &RequestRecord, context: &PageContext<'_>) -> String {
+    const LEVEL: usize = 2;
+    let base = context.base;
+    let id = record.id.parse::<u64>().ok();
+    let title = match id {
+        Some(id) => format!("Request {id}"),
+        None => "Request".to_owned(),
+    };
+    let nav = html! {
+        a href=(link(base, LEVEL, "requests")) { "Recent requests" }
+        a href=(link(base, LEVEL, "")) { "Dashboard" }
+        @if let Some(id) = id {
+            a href=(format!("{}?format=json", link(base, LEVEL, &format!("requests/{id}")))) { "JSON" }
+        }
+    };
+    let body = html! {
+        section.card.request {
+            div.section-head {
+                h2.request-line { span.method { (text(&record.method)) } " " span.path { (text(&record.path)) } }
+            }
+            (record_fields(record, context.now))
+        }
+        section.card.timeline {
+            div.section-head {
+                h2 { "Timeline" }
+                span.count {
+                    (plural(record.events.len() as u64, "event", "events"))
+                    " over " (format::duration(record.processing_seconds))
+                    @if record.events_dropped > 0 {
+                        ", " (format::count(u64::from(record.events_dropped))) " more dropped (the timeline was full)"
+                    }
+                }
+            }
+            @if record.events.is_empty() {
+                p.empty { "No event on this request's timeline." }
+            } @else {
+                (waterfall(record))
+                (timeline_table(record))
+            }
+        }
+    };
+    subpage(&title, context, LEVEL, &nav, body)
+}
+
+/// The page for a request id that is not (or no longer) known.
+pub(crate) fn render_request_not_found(context: &PageContext<'_>) -> String {
+    const LEVEL: usize = 2;
+    let nav = html! {
+        a href=(link(context.base, LEVEL, "requests")) { "Recent requests" }
+        a href=(link(context.base, LEVEL, "")) { "Dashboard" }
+    };
+    let body = html! {
+        section.card {
+            h2 { "No such request" }
+            p {
+                "It never existed, or it is no longer among the recent requests (the oldest are "
+                "dropped first). "
+                a href=(link(context.base, LEVEL, "requests")) { "See the recent requests" } "."
+            }
+        }
+    };
+    subpage("Request not found", context, LEVEL, &nav, body)
+}
+
+/// A page other than the dashboard: the shell with a navigation bar and a body. `level` is
+/// the page's level (see [`link`]).
+fn subpage(
+    title: &str,
+    context: &PageContext<'_>,
+    level: usize,
+    nav: &Markup,
+    body: Markup,
+) -> String {
+    render_page(
+        context,
+        &Page {
+            title,
+            level,
+            refresh: None,
+            uptime_seconds: None,
+            header_side: html! { nav.links aria-label="Pages" { (nav) } },
+            main: body,
+            footer: None,
+        },
+    )
+}
+
+/// Finished requests, newest first, each path linking to the request's page. `level` is the
+/// page's level (see [`link`]).
+pub(super) fn requests_table(
+    records: &[RequestRecord],
+    base: &str,
+    level: usize,
+    now: f64,
+) -> Markup {
+    html! {
+        table.records.requests {
+            thead { tr {
+                th { "Finished" } th.num { "Took" } th { "Method" } th { "Path" }
+                th { "URI set" } th.num { "Status" } th { "Outcome" }
+                th.num { "Read" } th.num { "Written" } th.num { "Events" }
+            } }
+            tbody {
+                @for r in records {
+                    @let end = r.end_time.unwrap_or(r.start_time);
+                    tr {
+                        td.when {
+                            time datetime=(format::iso_time(end)) title=(format::iso_time(end)) {
+                                (format::ago(now - end))
+                            }
+                        }
+                        td.num { (format::duration(r.processing_seconds)) }
+                        td { (text(&r.method)) }
+                        td.path {
+                            @match r.id.parse::<u64>() {
+                                Ok(id) => a href=(link(base, level, &format!("requests/{id}")))
+                                    title=(format!("Request {id}")) { (text(&r.path)) },
+                                Err(_) => (text(&r.path)),
+                            }
+                        }
+                        td.key { (text(&r.uri_set)) }
+                        td class=(status_class(r.status)) { (status_text(r.status)) }
+                        td class=(outcome_class(r.outcome)) { (r.outcome.as_str()) }
+                        td.num { (format::bytes(r.bytes_read as f64)) }
+                        td.num { (format::bytes(r.bytes_written as f64)) }
+                        td.num { (events_count(r)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The number of events on a request's timeline, with the dropped ones.
+fn events_count(record: &RequestRecord) -> String {
+    let n = format::count(record.events.len() as u64);
+    if record.events_dropped > 0 {
+        format!(
+            "{n} (+{} dropped)",
+            format::count(u64::from(record.events_dropped))
+        )
+    } else {
+        n
+    }
+}
+
+/// Every field of a request record, for people.
+fn record_fields(r: &RequestRecord, now: f64) -> Markup {
+    let when = |t: f64| format!("{} ({})", format::iso_time(t), format::ago(now - t));
+    html! {
+        table.fields {
+            tbody {
+                tr { th { "Id" } td { (text(&r.id)) } th { "Outcome" } td class=(outcome_class(r.outcome)) { (r.outcome.as_str()) } }
+                tr { th { "Method" } td { (text(&r.method)) } th { "Status" } td class=(status_tone(r.status)) { (status_text(r.status)) } }
+                tr { th { "Path" } td.path { (text(&r.path)) } th { "Processing time" } td { (format::duration(r.processing_seconds)) } }
+                tr { th { "URI set" } td.key { (text(&r.uri_set)) } th { "Read" } td { (format::bytes(r.bytes_read as f64)) } }
+                tr {
+                    th { "Started" }
+                    td { time datetime=(format::iso_time(r.start_time)) { (when(r.start_time)) } }
+                    th { "Written" } td { (format::bytes(r.bytes_written as f64)) }
+                }
+                tr {
+                    th { "Finished" }
+                    td {
+                        @match r.end_time {
+                            Some(end) => time datetime=(format::iso_time(end)) { (when(end)) },
+                            None => "still in flight",
+                        }
+                    }
+                    th { "Stream" } td { (if r.stream { "yes" } else { "no" }) }
+                }
+                tr {
+                    th { "Client" } td { (r.client.as_deref().map_or_else(|| format::MISSING.to_owned(), text)) }
+                    th { "Timeline events" } td { (events_count(r)) }
+                }
+            }
+        }
+    }
+}
+
+/// The timeline as a table: label, offset, duration and data of each event, in order.
+fn timeline_table(record: &RequestRecord) -> Markup {
+    html! {
+        table.records.timeline {
+            thead { tr {
+                th.num { "#" } th { "Event" } th.num { "Offset" } th.num { "Duration" } th { "Data" }
+            } }
+            tbody {
+                @for (n, e) in record.events.iter().take(MAX_ROWS).enumerate() {
+                    tr {
+                        td.num { (n + 1) }
+                        td.key { (text(&e.label)) }
+                        td.num { "+" (format::duration(seconds(e.offset_seconds))) }
+                        td.num {
+                            @if e.duration_seconds > 0.0 {
+                                (format::duration(e.duration_seconds))
+                            } @else {
+                                span.note { "instant" }
+                            }
+                        }
+                        td.data {
+                            @match &e.data {
+                                Some(data) => (text(data)),
+                                None => span.note { (format::MISSING) },
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        (more_rows(MAX_ROWS, record.events.len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_pages_show_the_version_they_are_given() {
+        let context = PageContext {
+            base: "stats",
+            version: "tower-stats 9.9.9",
+            instance: "web-1",
+            now: 0.0,
+        };
+        for page in [
+            render_requests(&[], &context),
+            render_request(&RequestRecord::default(), &context),
+            render_request_not_found(&context),
+        ] {
+            assert!(page.contains("<span>tower-stats 9.9.9</span>"), "{page}");
+        }
+    }
+}
