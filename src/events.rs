@@ -20,23 +20,23 @@ use std::fmt::Write as _;
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::registry::http::{raw_path, Clock, Finished, HttpNamespace, Live};
-use crate::registry::ring::Ring;
 use crate::snapshot::Outcome;
 pub use crate::snapshot::StreamEvent;
+use crate::store::http::{raw_path, Clock, Finished, HttpNamespace, Live};
+use crate::store::ring::RecordRing;
 
 /// Application events, kept in a fixed ring. Request events are not stored here: they are
 /// read from the recent requests and the in-flight table, so a request costs the stream
 /// nothing when it is recorded.
 #[derive(Debug)]
 pub(crate) struct EventLog {
-    ring: Ring<(Instant, String)>,
+    ring: RecordRing<(Instant, String)>,
 }
 
 impl EventLog {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            ring: Ring::new(capacity),
+            ring: RecordRing::new(capacity),
         }
     }
 

@@ -59,8 +59,7 @@ mod sanitize;
 mod snapshot;
 mod stats;
 mod status;
-mod uri_set;
-mod window;
+mod store;
 
 pub use self::filter::Filter;
 pub use self::histogram::{Histogram, HistogramLayout};
@@ -77,4 +76,4 @@ pub use self::stats::{ConfigError, Stats, StatsBuilder, UnknownNamespace, HTTP_N
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use self::status::InvalidStatusPath;
 pub use self::status::{AppStatus, Status, StatusReport};
-pub use self::uri_set::{UriSet, OTHER_METHOD, OVERFLOW, UNMATCHED};
+pub use self::store::uri_sets::{UriSet, OTHER_METHOD, OVERFLOW, UNMATCHED};

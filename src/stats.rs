@@ -12,9 +12,9 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::record::StatsLayer;
-use crate::registry::http::{duration_nanos, Clock, HttpNamespace};
 use crate::registry::{check_name, Namespace, NamespaceInner, RegistryError};
 use crate::snapshot::Snapshot;
+use crate::store::http::{duration_nanos, Clock, HttpNamespace};
 
 /// Name of the built-in namespace that holds the request statistics.
 pub const HTTP_NAMESPACE: &str = "http";
@@ -346,16 +346,8 @@ impl Stats {
         let http = &shared.http;
         let now = Instant::now();
         if let Some(record) = http.in_flight.find(id, |live| {
-            let path = crate::registry::http::raw_path(live.path.as_ref(), &shared.config);
-            crate::registry::http::record_of(
-                id,
-                live,
-                path,
-                &shared.clock,
-                now,
-                None,
-                &shared.config,
-            )
+            let path = crate::store::http::raw_path(live.path.as_ref(), &shared.config);
+            crate::store::http::record_of(id, live, path, &shared.clock, now, None, &shared.config)
         }) {
             return Some(record);
         }

@@ -7,12 +7,10 @@ use http::{HeaderMap, Method, StatusCode};
 use tokio::time::Instant;
 
 use super::handle::Current;
-use crate::registry::http::{
-    duration_nanos, status_class_index, Extra, Finished, NewLive, SlotKey,
-};
 use crate::snapshot::Outcome;
 use crate::stats::Shared;
-use crate::uri_set::{UriSetEntry, STATUS_CLASSES};
+use crate::store::http::{duration_nanos, status_class_index, Extra, Finished, NewLive, SlotKey};
+use crate::store::uri_sets::{UriSetEntry, STATUS_CLASSES};
 
 /// Owns a recorded request from `call` to the end of its response body.
 ///

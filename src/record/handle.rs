@@ -6,10 +6,10 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::registry::http::{SlotKey, TimedEvent};
 use crate::sanitize;
 use crate::stats::Shared;
-use crate::uri_set::method_index;
+use crate::store::http::{SlotKey, TimedEvent};
+use crate::store::uri_sets::method_index;
 
 /// The current request's record, for handlers.
 ///

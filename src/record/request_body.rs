@@ -7,8 +7,8 @@ use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::registry::http::SlotKey;
 use crate::stats::Shared;
+use crate::store::http::SlotKey;
 
 pin_project! {
     /// A request body that counts the bytes of every data frame the inner service actually

@@ -13,7 +13,7 @@ use super::{RecordGuard, RequestBody, RequestStats, ResponseFuture};
 use crate::config::StatsRouteMatch;
 use crate::sanitize;
 use crate::stats::Shared;
-use crate::uri_set::{method_index, UriSet, UriSetEntry, METHOD_SLOTS, UNMATCHED};
+use crate::store::uri_sets::{method_index, UriSet, UriSetEntry, METHOD_SLOTS, UNMATCHED};
 use crate::Stats;
 
 /// Middleware that records every request it serves into a [`Stats`] store.

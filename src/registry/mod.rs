@@ -1,9 +1,7 @@
-//! Namespaces of statistics: the built-in `http` namespace and the ones an application
-//! registers with [`Stats::namespace`](crate::Stats::namespace).
+//! Application statistics: the namespaces an application registers with
+//! [`Stats::namespace`](crate::Stats::namespace), and their values.
 
-pub(crate) mod http;
 mod namespace;
-pub(crate) mod ring;
 mod value;
 
 pub use self::namespace::{Namespace, NamespaceView};

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::time::Instant;
 
-use crate::registry::http::{raw_path, record_of, HttpNamespace};
 use crate::stats::Shared;
-use crate::uri_set::{UriSetEntry, STATUS_CLASSES};
-use crate::window::{PeriodData, WindowData};
+use crate::store::http::{raw_path, record_of, HttpNamespace};
+use crate::store::uri_sets::{UriSetEntry, STATUS_CLASSES};
+use crate::store::windows::{PeriodData, WindowData};
 
 use super::model::{
     HttpSnapshot, LatencyHistograms, Limits, PeriodHistogram, RequestRecord, ServerInfo, Snapshot,

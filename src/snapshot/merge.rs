@@ -27,7 +27,7 @@ use serde_json::Value;
 
 use crate::registry::{Combine, ValueKind};
 use crate::status::AppStatus;
-use crate::uri_set::OVERFLOW;
+use crate::store::uri_sets::OVERFLOW;
 
 use super::collect::{add_latency, VERSION};
 use super::model::{

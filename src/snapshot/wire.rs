@@ -152,7 +152,8 @@ impl Snapshot {
             .map(|(key, mut set)| {
                 set.method = clean_str(&set.method);
                 set.route = clean_str(&set.route);
-                set.durations.truncate(crate::uri_set::STATUS_CLASSES.len());
+                set.durations
+                    .truncate(crate::store::uri_sets::STATUS_CLASSES.len());
                 for d in &mut set.durations {
                     d.status_class = clean_str(&d.status_class);
                     d.cumulative.truncate(65);

@@ -9,12 +9,12 @@ use std::sync::Mutex;
 /// `sequence % capacity` under that slot's own lock, so concurrent pushes only contend when
 /// they land on the same slot. The memory is allocated once; pushing never allocates.
 #[derive(Debug)]
-pub(crate) struct Ring<T> {
+pub(crate) struct RecordRing<T> {
     slots: Box<[Mutex<Option<(u64, T)>>]>,
     next: AtomicU64,
 }
 
-impl<T> Ring<T> {
+impl<T> RecordRing<T> {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             slots: (0..capacity).map(|_| Mutex::new(None)).collect(),
@@ -115,7 +115,7 @@ mod tests {
 
     #[test]
     fn keeps_the_last_items_newest_first() {
-        let ring = Ring::new(3);
+        let ring = RecordRing::new(3);
         for i in 0..5 {
             ring.push(i);
         }
@@ -126,7 +126,7 @@ mod tests {
 
     #[test]
     fn push_with_creates_then_overwrites_the_oldest_in_place() {
-        let ring: Ring<Vec<u32>> = Ring::new(2);
+        let ring: RecordRing<Vec<u32>> = RecordRing::new(2);
         let mut created = 0;
         for i in 0..5u32 {
             ring.push_with(i, |old, i| match old {
@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn clear() {
-        let ring = Ring::new(4);
+        let ring = RecordRing::new(4);
         ring.push("a");
         ring.push("b");
         assert_eq!(ring.collect(|s| Some(*s)), vec!["b", "a"]);
@@ -159,14 +159,14 @@ mod tests {
 
     #[test]
     fn zero_capacity_keeps_nothing() {
-        let ring = Ring::new(0);
+        let ring = RecordRing::new(0);
         ring.push(1);
         assert!(ring.collect(|i| Some(*i)).is_empty());
     }
 
     #[test]
     fn concurrent_pushes_keep_exactly_capacity() {
-        let ring = std::sync::Arc::new(Ring::new(100));
+        let ring = std::sync::Arc::new(RecordRing::new(100));
         let threads: Vec<_> = (0..8)
             .map(|t| {
                 let ring = std::sync::Arc::clone(&ring);

@@ -22,7 +22,7 @@ use std::sync::{Arc, RwLock};
 use http::Method;
 use tokio::time::Instant;
 
-use crate::window::WindowedHistogram;
+use crate::store::windows::WindowedHistogram;
 
 /// Route label used when no route is known for a request.
 pub const UNMATCHED: &str = "<unmatched>";

@@ -12,10 +12,10 @@ use tokio::time::Instant;
 
 use crate::config::Config;
 use crate::events::EventLog;
-use crate::registry::ring::Ring;
 use crate::snapshot::{Outcome, RequestRecord, TimelineEvent};
-use crate::uri_set::{UriSetEntry, UriSets};
-use crate::window::WindowedHistogram;
+use crate::store::ring::RecordRing;
+use crate::store::uri_sets::{UriSetEntry, UriSets};
+use crate::store::windows::WindowedHistogram;
 
 const SHARDS: usize = 16;
 
@@ -497,7 +497,7 @@ pub(crate) struct HttpNamespace {
     pub(crate) in_flight: InFlight,
     pub(crate) slow: Mutex<VecDeque<Finished>>,
     /// The most recent finished requests with a detailed record.
-    pub(crate) recent: Ring<Finished>,
+    pub(crate) recent: RecordRing<Finished>,
     /// The event stream.
     pub(crate) events: EventLog,
     pub(crate) uri_sets: UriSets,
@@ -537,7 +537,7 @@ impl HttpNamespace {
             reset_offset_nanos: AtomicU64::new(0),
             in_flight: InFlight::new(),
             slow: Mutex::new(VecDeque::with_capacity(config.slow_capacity.min(1024))),
-            recent: Ring::new(config.recent_capacity),
+            recent: RecordRing::new(config.recent_capacity),
             events: EventLog::new(config.event_capacity),
             uri_sets: UriSets::new(
                 config.max_uri_sets,

@@ -324,12 +324,12 @@ impl Slot {
 /// A ring of `LEN` slots of `PERIOD_NANOS` nanoseconds each. Both are constants, so that
 /// finding a slot takes a multiplication rather than a division.
 #[derive(Debug)]
-struct Ring<const LEN: usize, const PERIOD_NANOS: u64> {
+struct PeriodRing<const LEN: usize, const PERIOD_NANOS: u64> {
     /// The slots; period `p` lives in `slots[p % LEN]`.
     slots: Box<[Slot]>,
 }
 
-impl<const LEN: usize, const PERIOD_NANOS: u64> Ring<LEN, PERIOD_NANOS> {
+impl<const LEN: usize, const PERIOD_NANOS: u64> PeriodRing<LEN, PERIOD_NANOS> {
     /// Period length in nanoseconds (non-zero).
     const PERIOD: u64 = if PERIOD_NANOS == 0 { 1 } else { PERIOD_NANOS };
 
@@ -430,9 +430,9 @@ pub(crate) struct WindowedHistogram {
     /// Errors since base/reset.
     total_errors: AtomicU64,
     /// 5 x 15 s slots for "1m".
-    quarters: Ring<QUARTER_SLOTS, QUARTER_NANOS>,
+    quarters: PeriodRing<QUARTER_SLOTS, QUARTER_NANOS>,
     /// 16 x 60 s slots for "15m".
-    minutes: Ring<MINUTE_SLOTS, MINUTE_NANOS>,
+    minutes: PeriodRing<MINUTE_SLOTS, MINUTE_NANOS>,
 }
 
 impl WindowedHistogram {
@@ -446,8 +446,8 @@ impl WindowedHistogram {
             reset_at: AtomicU64::new(origin),
             total: AtomicHistogram::new(),
             total_errors: AtomicU64::new(0),
-            quarters: Ring::new(),
-            minutes: Ring::new(),
+            quarters: PeriodRing::new(),
+            minutes: PeriodRing::new(),
         }
     }
 
