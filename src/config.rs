@@ -104,7 +104,7 @@ impl Config {
     pub(crate) fn bucket_nanos(&self) -> Vec<u64> {
         self.duration_buckets
             .iter()
-            .map(|s| crate::store::http::duration_nanos(std::time::Duration::from_secs_f64(*s)))
+            .map(|s| crate::clock::duration_nanos(std::time::Duration::from_secs_f64(*s)))
             .collect()
     }
 }

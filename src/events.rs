@@ -19,10 +19,12 @@ use std::fmt::Write as _;
 
 use tokio::time::Instant;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::snapshot::Outcome;
 pub use crate::snapshot::StreamEvent;
-use crate::store::http::{raw_path, Clock, Finished, HttpNamespace, Live};
+use crate::store::http::HttpStore;
+use crate::store::request::{raw_path, FinishedRequest, InFlightRequest};
 use crate::store::ring::RecordRing;
 
 /// Application events, kept in a fixed ring. Request events are not stored here: they are
@@ -50,7 +52,7 @@ impl EventLog {
     /// table), no older than the configured age, newest first, at most the configured count.
     pub(crate) fn read(
         &self,
-        http: &HttpNamespace,
+        http: &HttpStore,
         clock: &Clock,
         now: Instant,
         instance: &str,
@@ -84,7 +86,7 @@ impl EventLog {
                 },
             ));
         }
-        let started = |id: u64, live: &Live, path: &str| StreamEvent {
+        let started = |id: u64, live: &InFlightRequest, path: &str| StreamEvent {
             kind: "request_started".to_owned(),
             request_id: Some(id.to_string()),
             message: format!(
@@ -116,7 +118,7 @@ impl EventLog {
     }
 }
 
-fn finished(f: &Finished, config: &Config, base: StreamEvent) -> StreamEvent {
+fn finished(f: &FinishedRequest, config: &Config, base: StreamEvent) -> StreamEvent {
     let seconds = f.end.saturating_duration_since(f.live.start).as_secs_f64();
     let what = format!(
         "{} {}",

@@ -45,6 +45,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(no_crate_inject, attr(deny(warnings, rust_2018_idioms))))]
 
+mod clock;
 mod config;
 pub mod events;
 pub mod filter;

@@ -10,11 +10,12 @@ use std::time::Duration;
 use http::StatusCode;
 use tokio::time::Instant;
 
+use crate::clock::{duration_nanos, Clock};
 use crate::config::Config;
 use crate::record::StatsLayer;
 use crate::registry::{check_name, Namespace, NamespaceInner, RegistryError};
 use crate::snapshot::Snapshot;
-use crate::store::http::{duration_nanos, Clock, HttpNamespace};
+use crate::store::http::HttpStore;
 
 /// Name of the built-in namespace that holds the request statistics.
 pub const HTTP_NAMESPACE: &str = "http";
@@ -23,7 +24,7 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) clock: Clock,
     pub(crate) next_id: AtomicU64,
-    pub(crate) http: HttpNamespace,
+    pub(crate) http: HttpStore,
     namespaces: RwLock<BTreeMap<String, Arc<NamespaceInner>>>,
     /// Full route templates the stats router was reached through when nested (at most 64).
     nested_stats_routes: RwLock<Vec<Box<str>>>,
@@ -179,7 +180,7 @@ impl Stats {
 
     /// A store whose clock is `clock` (tests line several stores up on one clock).
     pub(crate) fn with_clock(config: Config, clock: Clock) -> Self {
-        let http = HttpNamespace::new(&config, &clock);
+        let http = HttpStore::new(&config, &clock);
         let status = crate::status::Status::new(config.max_string_len);
         Self {
             shared: Arc::new(Shared {
@@ -333,10 +334,13 @@ impl Stats {
     #[must_use]
     pub fn recent_requests(&self) -> Vec<crate::RequestRecord> {
         let shared = &*self.shared;
-        shared
-            .http
-            .recent
-            .collect(|f| Some(f.record(&shared.clock, &shared.config)))
+        shared.http.recent.collect(|f| {
+            Some(crate::snapshot::collect::finished_record(
+                f,
+                &shared.clock,
+                &shared.config,
+            ))
+        })
     }
 
     /// The request with this id: in flight, or finished and still among the recent requests.
@@ -346,13 +350,24 @@ impl Stats {
         let http = &shared.http;
         let now = Instant::now();
         if let Some(record) = http.in_flight.find(id, |live| {
-            let path = crate::store::http::raw_path(live.path.as_ref(), &shared.config);
-            crate::store::http::record_of(id, live, path, &shared.clock, now, None, &shared.config)
+            let path = crate::store::request::raw_path(live.path.as_ref(), &shared.config);
+            crate::snapshot::collect::record_of(
+                id,
+                live,
+                path,
+                &shared.clock,
+                now,
+                None,
+                &shared.config,
+            )
         }) {
             return Some(record);
         }
-        http.recent
-            .find(|f| (f.id == id).then(|| f.record(&shared.clock, &shared.config)))
+        http.recent.find(|f| {
+            (f.id == id).then(|| {
+                crate::snapshot::collect::finished_record(f, &shared.clock, &shared.config)
+            })
+        })
     }
 
     /// Adds an application event to the event stream (capped and cleaned like every recorded

@@ -7,9 +7,12 @@ use http::{HeaderMap, Method, StatusCode};
 use tokio::time::Instant;
 
 use super::handle::Current;
+use crate::clock::duration_nanos;
 use crate::snapshot::Outcome;
 use crate::stats::Shared;
-use crate::store::http::{duration_nanos, status_class_index, Extra, Finished, NewLive, SlotKey};
+use crate::store::http::status_class_index;
+use crate::store::in_flight::SlotKey;
+use crate::store::request::{FinishedRequest, NewRequest, RequestExtras};
 use crate::store::uri_sets::{UriSetEntry, STATUS_CLASSES};
 
 /// Owns a recorded request from `call` to the end of its response body.
@@ -60,7 +63,7 @@ impl RecordGuard {
         http.requests_total.fetch_add(1, Ordering::Relaxed);
         let key = http.in_flight.insert(
             id,
-            NewLive {
+            NewRequest {
                 method,
                 path: uri
                     .path_and_query()
@@ -70,9 +73,9 @@ impl RecordGuard {
                 start,
                 detailed,
                 extra: client.map(|client| {
-                    Box::new(Extra {
+                    Box::new(RequestExtras {
                         client: Some(client),
-                        ..Extra::default()
+                        ..RequestExtras::default()
                     })
                 }),
             },
@@ -266,7 +269,7 @@ impl RecordGuard {
             live.bytes_written = bytes_written;
             let threshold = config.slow_threshold;
             if !stream && !threshold.is_zero() && elapsed > threshold && config.slow_capacity > 0 {
-                let slow = Finished::new(id, live.clone(), end, outcome, config);
+                let slow = FinishedRequest::new(id, live.clone(), end, outcome, config);
                 http.push_slow(slow, config.slow_capacity);
             }
             // Swapped with the oldest record, which the free slot keeps.
@@ -275,7 +278,7 @@ impl RecordGuard {
                     old.overwrite(id, live, end, outcome, config);
                     None
                 }
-                None => Some(Finished::new(id, live.clone(), end, outcome, config)),
+                None => Some(FinishedRequest::new(id, live.clone(), end, outcome, config)),
             });
         });
     }

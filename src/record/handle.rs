@@ -8,7 +8,8 @@ use tokio::time::Instant;
 
 use crate::sanitize;
 use crate::stats::Shared;
-use crate::store::http::{SlotKey, TimedEvent};
+use crate::store::in_flight::SlotKey;
+use crate::store::request::TimelineEntry;
 use crate::store::uri_sets::method_index;
 
 /// The current request's record, for handlers.
@@ -291,7 +292,7 @@ impl RequestStats {
                 return;
             }
             if let Some(event) = event.take() {
-                extra.events.push(TimedEvent {
+                extra.events.push(TimelineEntry {
                     label: sanitize::clean(&event.label, cap),
                     data: event.data.map(|d| sanitize::clean(&d, cap)),
                     start,

@@ -8,7 +8,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use crate::stats::Shared;
-use crate::store::http::SlotKey;
+use crate::store::in_flight::SlotKey;
 
 pin_project! {
     /// A request body that counts the bytes of every data frame the inner service actually

@@ -6,14 +6,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::time::Instant;
 
+use crate::clock::Clock;
+use crate::config::Config;
 use crate::stats::Shared;
-use crate::store::http::{raw_path, record_of, HttpNamespace};
+use crate::store::http::HttpStore;
+use crate::store::request::{raw_path, FinishedRequest, InFlightRequest};
 use crate::store::uri_sets::{UriSetEntry, STATUS_CLASSES};
 use crate::store::windows::{PeriodData, WindowData};
 
 use super::model::{
-    HttpSnapshot, LatencyHistograms, Limits, PeriodHistogram, RequestRecord, ServerInfo, Snapshot,
-    StatusClassDurations, UriSetSnapshot, SCHEMA_VERSION,
+    HttpSnapshot, LatencyHistograms, Limits, Outcome, PeriodHistogram, RequestRecord, ServerInfo,
+    Snapshot, StatusClassDurations, TimelineEvent, UriSetSnapshot, SCHEMA_VERSION,
 };
 
 /// The version string of this crate, as snapshots report it.
@@ -65,7 +68,7 @@ pub(crate) fn snapshot(shared: &Shared) -> Snapshot {
 
 /// The raw `http` namespace. Each live record is copied under its shard's lock, so no record
 /// is torn; counters are read one by one while recording goes on.
-fn http(ns: &HttpNamespace, shared: &Shared, now: Instant) -> HttpSnapshot {
+fn http(ns: &HttpStore, shared: &Shared, now: Instant) -> HttpSnapshot {
     let clock = &shared.clock;
     let config = &shared.config;
     let mut in_flight = Vec::new();
@@ -96,9 +99,11 @@ fn http(ns: &HttpNamespace, shared: &Shared, now: Instant) -> HttpSnapshot {
         .cloned()
         .collect::<Vec<_>>()
         .iter()
-        .map(|f| f.record(clock, config))
+        .map(|f| finished_record(f, clock, config))
         .collect();
-    let recent_requests = ns.recent.collect(|f| Some(f.record(clock, config)));
+    let recent_requests = ns
+        .recent
+        .collect(|f| Some(finished_record(f, clock, config)));
 
     // The namespace's histograms are the merge of every URI set's (merging is exact):
     // recording a request touches one set's histograms, not two.
@@ -239,5 +244,66 @@ fn uri_set(e: &UriSetEntry, now: Instant) -> UriSetSnapshot {
         durations,
         latency: latency(e.latency.data(now)),
         ..UriSetSnapshot::default()
+    }
+}
+
+/// The record of a finished request.
+pub(crate) fn finished_record(
+    f: &FinishedRequest,
+    clock: &Clock,
+    config: &Config,
+) -> RequestRecord {
+    record_of(
+        f.id,
+        &f.live,
+        f.path.as_str(),
+        clock,
+        f.end,
+        Some(f.outcome),
+        config,
+    )
+}
+
+/// Builds the record of a live request or, with `end`, of a finished one.
+pub(crate) fn record_of(
+    id: u64,
+    live: &InFlightRequest,
+    path: &str,
+    clock: &Clock,
+    end: Instant,
+    finished: Option<Outcome>,
+    config: &Config,
+) -> RequestRecord {
+    RequestRecord {
+        id: id.to_string(),
+        method: crate::sanitize::clean(live.method.as_str(), config.max_string_len),
+        path: crate::sanitize::clean(path, config.max_string_len),
+        uri_set: live.uri_set.key.to_string(),
+        start_time: clock.epoch_of(live.start),
+        end_time: finished.map(|_| clock.epoch_of(end)),
+        processing_seconds: end.saturating_duration_since(live.start).as_secs_f64(),
+        status: live.status.map(|s| s.as_u16()),
+        bytes_read: live.bytes_read,
+        bytes_written: live.bytes_written,
+        outcome: finished.unwrap_or(Outcome::InFlight),
+        client: live
+            .extra
+            .as_ref()
+            .and_then(|x| x.client)
+            .map(|a| a.to_string()),
+        stream: live.stream,
+        events: live
+            .extra
+            .iter()
+            .flat_map(|x| &x.events)
+            .map(|e| TimelineEvent {
+                label: e.label.clone(),
+                data: e.data.clone(),
+                offset_seconds: e.start.saturating_duration_since(live.start).as_secs_f64(),
+                duration_seconds: e.end.saturating_duration_since(e.start).as_secs_f64(),
+            })
+            .collect(),
+        events_dropped: live.extra.as_ref().map_or(0, |x| x.events_dropped),
+        instance: None,
     }
 }

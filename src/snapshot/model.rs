@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::histogram::{Histogram, HistogramLayout};
 use crate::registry::{Combine, ValueKind};
 use crate::status::AppStatus;
+pub use crate::store::request::Outcome;
 
 /// Version of the `/stats/data` JSON schema. Keys are only ever added within a version.
 ///
@@ -365,38 +366,6 @@ fn records_by_id<S: Serializer>(
         map.serialize_entry(&record.id, record)?;
     }
     map.end()
-}
-
-/// How a request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Outcome {
-    /// Still running.
-    #[default]
-    InFlight,
-    /// The response body reached its end.
-    Completed,
-    /// The client went away: the response future or body was dropped before the end.
-    Aborted,
-    /// The inner service returned an error, or the response body failed.
-    Error,
-    /// A panic unwound through the layer.
-    Panicked,
-}
-
-impl Outcome {
-    /// The name used in JSON: `in_flight`, `completed`, `aborted`, `error` or `panicked`.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InFlight => "in_flight",
-            Self::Completed => "completed",
-            Self::Aborted => "aborted",
-            Self::Error => "error",
-            Self::Panicked => "panicked",
-        }
-    }
 }
 
 /// One request, live or finished.

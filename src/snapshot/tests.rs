@@ -10,8 +10,8 @@ use http::StatusCode;
 use proptest::prelude::*;
 use tower::ServiceExt;
 
+use crate::clock::Clock;
 use crate::registry::Combine;
-use crate::store::http::Clock;
 use crate::{Snapshot, Stats};
 
 /// Unix time of the stores' common start: not on a period boundary.

@@ -11,6 +11,8 @@
 //! The read side ([`crate::snapshot`]) copies what it needs out of here.
 
 pub(crate) mod http;
+pub(crate) mod in_flight;
+pub(crate) mod request;
 pub(crate) mod ring;
 pub(crate) mod uri_sets;
 pub(crate) mod windows;
