@@ -45,6 +45,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(no_crate_inject, attr(deny(warnings, rust_2018_idioms))))]
 
+mod builder;
 mod clock;
 mod config;
 pub mod events;
@@ -62,6 +63,7 @@ mod stats;
 mod status;
 mod store;
 
+pub use self::builder::{ConfigError, StatsBuilder};
 pub use self::filter::Filter;
 pub use self::histogram::{Histogram, HistogramLayout};
 pub use self::record::{CustomEvent, EventError, RequestStats, StatsLayer};
@@ -72,7 +74,7 @@ pub use self::snapshot::{
     StatusSnapshot, StreamEvent, TimelineEvent, UriSetSnapshot, WindowSnapshot, MAX_SNAPSHOT_BYTES,
     SCHEMA_VERSION,
 };
-pub use self::stats::{ConfigError, Stats, StatsBuilder, UnknownNamespace, HTTP_NAMESPACE};
+pub use self::stats::{Stats, UnknownNamespace, HTTP_NAMESPACE};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use self::status::InvalidStatusPath;

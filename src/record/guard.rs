@@ -9,11 +9,11 @@ use tokio::time::Instant;
 use super::handle::Current;
 use crate::clock::duration_nanos;
 use crate::snapshot::Outcome;
-use crate::stats::Shared;
 use crate::store::http::status_class_index;
 use crate::store::in_flight::SlotKey;
 use crate::store::request::{FinishedRequest, NewRequest, RequestExtras};
 use crate::store::uri_sets::{UriSetEntry, STATUS_CLASSES};
+use crate::store::Store;
 
 /// Owns a recorded request from `call` to the end of its response body.
 ///
@@ -50,7 +50,7 @@ impl RecordGuard {
     /// whether it keeps a detailed record (timeline, slow list, recent requests, event stream).
     #[inline]
     pub(crate) fn start(
-        shared: Arc<Shared>,
+        shared: Arc<Store>,
         id: u64,
         method: &Method,
         uri: &http::Uri,

@@ -7,10 +7,10 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::sanitize;
-use crate::stats::Shared;
 use crate::store::in_flight::SlotKey;
 use crate::store::request::TimelineEntry;
 use crate::store::uri_sets::method_index;
+use crate::store::Store;
 
 /// The current request's record, for handlers.
 ///
@@ -56,7 +56,7 @@ use crate::store::uri_sets::method_index;
 /// ```
 #[derive(Clone, Default)]
 pub struct RequestStats {
-    inner: Option<(Arc<Shared>, u64, SlotKey)>,
+    inner: Option<(Arc<Store>, u64, SlotKey)>,
 }
 
 impl fmt::Debug for RequestStats {
@@ -158,7 +158,7 @@ impl EventTimer {
 /// What the thread-local slot holds for the request being polled.
 #[derive(Debug)]
 pub(crate) struct Current {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<Store>,
     pub(crate) id: u64,
     pub(crate) key: SlotKey,
     /// Request body bytes read while polled, not yet added to the live record.
@@ -215,7 +215,7 @@ pub(crate) fn count_read_locally(id: u64, n: u64) -> bool {
 }
 
 impl RequestStats {
-    pub(crate) fn new(shared: Arc<Shared>, id: u64, key: SlotKey) -> Self {
+    pub(crate) fn new(shared: Arc<Store>, id: u64, key: SlotKey) -> Self {
         Self {
             inner: Some((shared, id, key)),
         }

@@ -19,6 +19,15 @@ impl StatsLayer {
     }
 }
 
+impl Stats {
+    /// The layer that records every request into this store.
+    ///
+    /// Apply it outermost (`Router::layer`) so that 404s and every route are recorded.
+    pub fn layer(&self) -> StatsLayer {
+        StatsLayer::new(self.clone())
+    }
+}
+
 impl<S> Layer<S> for StatsLayer {
     type Service = StatsService<S>;
 

@@ -7,8 +7,8 @@ use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
-use crate::stats::Shared;
 use crate::store::in_flight::SlotKey;
+use crate::store::Store;
 
 pin_project! {
     /// A request body that counts the bytes of every data frame the inner service actually
@@ -17,14 +17,14 @@ pin_project! {
     pub(crate) struct RequestBody<B> {
         #[pin]
         inner: B,
-        shared: Arc<Shared>,
+        shared: Arc<Store>,
         id: u64,
         key: SlotKey,
     }
 }
 
 impl<B> RequestBody<B> {
-    pub(crate) fn new(inner: B, shared: Arc<Shared>, id: u64, key: SlotKey) -> Self {
+    pub(crate) fn new(inner: B, shared: Arc<Store>, id: u64, key: SlotKey) -> Self {
         Self {
             inner,
             shared,

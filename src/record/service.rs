@@ -12,8 +12,8 @@ use tower_service::Service;
 use super::{RecordGuard, RequestBody, RequestStats, ResponseFuture};
 use crate::config::StatsRouteMatch;
 use crate::sanitize;
-use crate::stats::Shared;
 use crate::store::uri_sets::{method_index, UriSet, UriSetEntry, METHOD_SLOTS, UNMATCHED};
+use crate::store::Store;
 use crate::Stats;
 
 /// Middleware that records every request it serves into a [`Stats`] store.
@@ -282,7 +282,7 @@ fn sampled(id: u64, fraction: f64) -> bool {
 }
 
 /// The route part of a request's URI set key, cleaned and capped.
-fn route_of<'a>(shared: &Shared, parts: &'a http::request::Parts) -> Cow<'a, str> {
+fn route_of<'a>(shared: &Store, parts: &'a http::request::Parts) -> Cow<'a, str> {
     let cap = shared.config.max_string_len;
     let label: Cow<'a, str> = if let Some(set) = parts.extensions.get::<UriSet>() {
         Cow::Borrowed(set.as_str())

@@ -8,11 +8,11 @@ use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::stats::Shared;
 use crate::store::http::HttpStore;
 use crate::store::request::{raw_path, FinishedRequest, InFlightRequest};
 use crate::store::uri_sets::{UriSetEntry, STATUS_CLASSES};
 use crate::store::windows::{PeriodData, WindowData};
+use crate::store::Store;
 
 use super::model::{
     HttpSnapshot, LatencyHistograms, Limits, Outcome, PeriodHistogram, RequestRecord, ServerInfo,
@@ -23,7 +23,7 @@ use super::model::{
 pub(crate) const VERSION: &str = concat!("tower-stats ", env!("CARGO_PKG_VERSION"));
 
 /// Takes a snapshot of every part of the store.
-pub(crate) fn snapshot(shared: &Shared) -> Snapshot {
+pub(crate) fn snapshot(shared: &Store) -> Snapshot {
     let now = Instant::now();
     let clock = &shared.clock;
     let config = &shared.config;
@@ -68,7 +68,7 @@ pub(crate) fn snapshot(shared: &Shared) -> Snapshot {
 
 /// The raw `http` namespace. Each live record is copied under its shard's lock, so no record
 /// is torn; counters are read one by one while recording goes on.
-fn http(ns: &HttpStore, shared: &Shared, now: Instant) -> HttpSnapshot {
+fn http(ns: &HttpStore, shared: &Store, now: Instant) -> HttpSnapshot {
     let clock = &shared.clock;
     let config = &shared.config;
     let mut in_flight = Vec::new();

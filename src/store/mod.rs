@@ -10,9 +10,103 @@
 //!
 //! The read side ([`crate::snapshot`]) copies what it needs out of here.
 
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::registry::NamespaceInner;
+
+use self::http::HttpStore;
+
 pub(crate) mod http;
 pub(crate) mod in_flight;
 pub(crate) mod request;
 pub(crate) mod ring;
 pub(crate) mod uri_sets;
 pub(crate) mod windows;
+
+/// Everything recorded for one [`Stats`](crate::Stats) value, shared by its clones, the layer
+/// and the router.
+pub(crate) struct Store {
+    pub(crate) config: Config,
+    pub(crate) clock: Clock,
+    pub(crate) next_id: AtomicU64,
+    pub(crate) http: HttpStore,
+    pub(crate) namespaces: RwLock<BTreeMap<String, Arc<NamespaceInner>>>,
+    /// Full route templates the stats router was reached through when nested (at most 64).
+    pub(crate) nested_stats_routes: RwLock<Vec<Box<str>>>,
+    /// The application's health status served at `/status`.
+    pub(crate) status: crate::status::Status,
+    /// 16 random hex digits chosen at creation: with the instance name, the identity of
+    /// this store across restarts.
+    pub(crate) boot_id: String,
+}
+
+impl Store {
+    /// Whether a request matched to this route template is a request to the stats router,
+    /// which is not recorded unless `record_stats_routes`.
+    pub(crate) fn is_stats_route(&self, matched: &str) -> bool {
+        match self.config.stats_route_match(matched) {
+            crate::config::StatsRouteMatch::No => false,
+            crate::config::StatsRouteMatch::Exact => true,
+            crate::config::StatsRouteMatch::Candidate => self
+                .nested_stats_routes
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .any(|r| &**r == matched),
+        }
+    }
+
+    #[cfg(feature = "axum")]
+    /// Remembers a template the stats router was reached through, so later requests to it
+    /// are left out as soon as they start.
+    pub(crate) fn learn_stats_route(&self, matched: &str) {
+        let mut routes = self
+            .nested_stats_routes
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if routes.len() < 64 && !routes.iter().any(|r| &**r == matched) {
+            routes.push(matched.into());
+        }
+    }
+}
+
+impl Store {
+    /// The application namespaces, by name.
+    pub(crate) fn app_namespaces(&self) -> Vec<(String, Arc<NamespaceInner>)> {
+        self.namespaces
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), Arc::clone(v)))
+            .collect()
+    }
+}
+
+/// 16 hex digits that differ from one store to the next, even in one process: the standard
+/// library's randomly keyed hasher over the time, the process id and a counter.
+pub(crate) fn new_boot_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    hasher.write_u128(nanos);
+    hasher.write_u32(std::process::id());
+    hasher.write_u64(COUNT.fetch_add(1, Ordering::Relaxed));
+    format!("{:016x}", hasher.finish())
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
