@@ -6,7 +6,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 use super::RecordGuard;
-use crate::snapshot::Outcome;
+use crate::store::request::Outcome;
 
 pin_project! {
     /// The response body of a request being recorded.

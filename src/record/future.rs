@@ -9,7 +9,7 @@ use pin_project_lite::pin_project;
 
 use super::handle::Entered;
 use super::{RecordGuard, ResponseBody};
-use crate::snapshot::Outcome;
+use crate::store::request::Outcome;
 
 pin_project! {
     /// Response future for [`StatsService`](super::StatsService).

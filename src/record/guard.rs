@@ -1,18 +1,15 @@
 //! The guard that carries a request's record between phases and finalizes it exactly once.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use http::{HeaderMap, Method, StatusCode};
 use tokio::time::Instant;
 
 use super::handle::Current;
-use crate::clock::duration_nanos;
-use crate::snapshot::Outcome;
-use crate::store::http::status_class_index;
 use crate::store::in_flight::SlotKey;
-use crate::store::request::{FinishedRequest, NewRequest, RequestExtras};
-use crate::store::uri_sets::{UriSetEntry, STATUS_CLASSES};
+use crate::store::lifecycle::Ending;
+use crate::store::request::{NewRequest, Outcome, RequestExtras};
+use crate::store::uri_sets::UriSetEntry;
 use crate::store::Store;
 
 /// Owns a recorded request from `call` to the end of its response body.
@@ -58,10 +55,8 @@ impl RecordGuard {
         client: Option<std::net::SocketAddr>,
         detailed: bool,
     ) -> Self {
-        let http = &shared.http;
         let start = Instant::now();
-        http.requests_total.fetch_add(1, Ordering::Relaxed);
-        let key = http.in_flight.insert(
+        let key = shared.http.start(
             id,
             NewRequest {
                 method,
@@ -72,7 +67,7 @@ impl RecordGuard {
                 uri_set,
                 start,
                 detailed,
-                extra: client.map(|client| {
+                extras: client.map(|client| {
                     Box::new(RequestExtras {
                         client: Some(client),
                         ..RequestExtras::default()
@@ -132,29 +127,15 @@ impl RecordGuard {
         let http = &cur.shared.http;
         if stream {
             let read = std::mem::take(&mut cur.unflushed_read);
-            let found = http.in_flight.update(key, id, |live| {
-                live.status = Some(status);
-                live.stream = true;
-                live.bytes_read = live.bytes_read.saturating_add(read);
-                // Counted under the shard's lock, so the set needs no reference of its own.
-                live.uri_set.mark_used();
-                http.count_status(status.as_u16(), &live.uri_set);
-                live.uri_set.streams.fetch_add(1, Ordering::Relaxed);
-            });
-            if found.is_none() {
+            if !http.stream_head(key, id, status, read) {
                 // Withdrawn while it ran (a request to the stats routes): nothing to record.
                 self.done = true;
                 return true;
             }
             self.counted = true;
-            http.streams_total.fetch_add(1, Ordering::Relaxed);
-        } else if !bodyless && (cur.unflushed_read > 0 || !http.in_flight.set_head(key, id, status))
-        {
+        } else if !bodyless {
             let read = std::mem::take(&mut cur.unflushed_read);
-            http.in_flight.update(key, id, |live| {
-                live.status = Some(status);
-                live.bytes_read = live.bytes_read.saturating_add(read);
-            });
+            http.head(key, id, status, read);
         }
         if bodyless {
             self.finish(Outcome::Completed);
@@ -169,11 +150,7 @@ impl RecordGuard {
             return;
         };
         let read = std::mem::take(&mut cur.unflushed_read);
-        if read > 0 {
-            cur.shared.http.in_flight.update(cur.key, cur.id, |live| {
-                live.bytes_read = live.bytes_read.saturating_add(read);
-            });
-        }
+        cur.shared.http.add_read(cur.key, cur.id, read);
     }
 
     /// Counts response body bytes the server polled. `last` says the body ends with them:
@@ -187,13 +164,7 @@ impl RecordGuard {
         let Some(cur) = self.current.as_ref() else {
             return;
         };
-        let http = &cur.shared.http;
-        http.bytes_written_total.fetch_add(bytes, Ordering::Relaxed);
-        if !last {
-            http.in_flight.update(cur.key, cur.id, |live| {
-                live.bytes_written = live.bytes_written.saturating_add(bytes);
-            });
-        }
+        cur.shared.http.add_written(cur.key, cur.id, bytes, last);
     }
 
     /// Finalizes the request; later calls do nothing.
@@ -205,82 +176,23 @@ impl RecordGuard {
         let Some(cur) = self.current.as_mut() else {
             return;
         };
-        let read = std::mem::take(&mut cur.unflushed_read);
-        let id = cur.id;
-        let shared = &*cur.shared;
-        let http = &shared.http;
-        let config = &shared.config;
         let end = Instant::now();
         if self.status.is_none() && outcome == Outcome::Aborted {
             // The client left before any status existed: nginx's 499.
             self.status = StatusCode::from_u16(499).ok();
         }
-        let (status, counted, stream, bytes_written) =
-            (self.status, self.counted, self.stream, self.bytes_written);
-        let elapsed = end.saturating_duration_since(self.start);
-        // Recorded under the shard's lock, so that the record is read and written in place;
-        // withdrawn while it ran, the request leaves no trace.
-        let _ = http.in_flight.remove_with(cur.key, id, |live| {
-            live.bytes_read = live.bytes_read.saturating_add(read);
-            let uri_set = &*live.uri_set;
-            let code = status.map(|s| s.as_u16());
-            let class = code.and_then(status_class_index);
-            if let (false, Some(code)) = (counted, code) {
-                // Marked used below, with the timing (a stream's was at its head).
-                http.count_status_in(code, class, uri_set);
-            }
-
-            if live.bytes_read > 0 {
-                uri_set
-                    .bytes_read
-                    .fetch_add(live.bytes_read, Ordering::Relaxed);
-            }
-            if bytes_written > 0 {
-                uri_set
-                    .bytes_written
-                    .fetch_add(bytes_written, Ordering::Relaxed);
-            }
-
-            let errored = matches!(outcome, Outcome::Error | Outcome::Panicked);
-            match outcome {
-                Outcome::Aborted => {
-                    http.requests_aborted.fetch_add(1, Ordering::Relaxed);
-                }
-                Outcome::Error | Outcome::Panicked => {
-                    http.requests_errored.fetch_add(1, Ordering::Relaxed);
-                    uri_set.errors.fetch_add(1, Ordering::Relaxed);
-                    if outcome == Outcome::Panicked {
-                        http.requests_panicked.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                _ => {}
-            }
-
-            if !stream {
-                // Without a status, or outside 1xx-5xx: the "none" class.
-                let class = class.unwrap_or(STATUS_CLASSES.len() - 1);
-                uri_set.record_timing(end, duration_nanos(elapsed), class, errored);
-            }
-
-            if !live.detailed {
-                return;
-            }
-            live.status = status;
-            live.bytes_written = bytes_written;
-            let threshold = config.slow_threshold;
-            if !stream && !threshold.is_zero() && elapsed > threshold && config.slow_capacity > 0 {
-                let slow = FinishedRequest::new(id, live.clone(), end, outcome, config);
-                http.push_slow(slow, config.slow_capacity);
-            }
-            // Swapped with the oldest record, which the free slot keeps.
-            http.recent.push_with(live, |old, live| match old {
-                Some(old) => {
-                    old.overwrite(id, live, end, outcome, config);
-                    None
-                }
-                None => Some(FinishedRequest::new(id, live.clone(), end, outcome, config)),
-            });
-        });
+        let ending = Ending {
+            outcome,
+            status: self.status,
+            status_counted: self.counted,
+            stream: self.stream,
+            unflushed_read: std::mem::take(&mut cur.unflushed_read),
+            bytes_written: self.bytes_written,
+            elapsed: end.saturating_duration_since(self.start),
+            end,
+        };
+        let shared = &*cur.shared;
+        shared.http.finish(cur.key, cur.id, ending, &shared.config);
     }
 }
 

@@ -9,7 +9,6 @@ use tokio::time::Instant;
 use crate::sanitize;
 use crate::store::in_flight::SlotKey;
 use crate::store::request::TimelineEntry;
-use crate::store::uri_sets::method_index;
 use crate::store::Store;
 
 /// The current request's record, for handlers.
@@ -280,26 +279,15 @@ impl RequestStats {
             return Ok(());
         };
         let cap = shared.config.max_string_len;
-        let max_events = shared.config.max_events_per_request;
-        let mut event = Some(event);
-        shared.http.in_flight.update(*key, *id, |live| {
-            if !live.detailed {
-                return;
-            }
-            let extra = live.extra_mut();
-            if extra.events.len() >= max_events {
-                extra.events_dropped = extra.events_dropped.saturating_add(1);
-                return;
-            }
-            if let Some(event) = event.take() {
-                extra.events.push(TimelineEntry {
-                    label: sanitize::clean(&event.label, cap),
-                    data: event.data.map(|d| sanitize::clean(&d, cap)),
-                    start,
-                    end,
-                });
-            }
-        });
+        let entry = TimelineEntry {
+            label: sanitize::clean(&event.label, cap),
+            data: event.data.map(|d| sanitize::clean(&d, cap)),
+            start,
+            end,
+        };
+        shared
+            .http
+            .add_timeline_entry(*key, *id, entry, shared.config.max_events_per_request);
         Ok(())
     }
 
@@ -311,20 +299,7 @@ impl RequestStats {
         };
         let label = label.into();
         let label = sanitize::clean(&label, shared.config.max_string_len);
-        let method = shared
-            .http
-            .in_flight
-            .update(*key, *id, |live| method_index(&live.method));
-        if let Some(method) = method {
-            let entry = shared.http.uri_sets.get(method, &label);
-            let old = shared.http.in_flight.update(*key, *id, |live| {
-                std::mem::replace(&mut live.uri_set, entry)
-            });
-            // The set chosen at start does not keep a key if this request was its only user.
-            if let Some(old) = old {
-                shared.http.uri_sets.release(old);
-            }
-        }
+        shared.http.move_to_uri_set(*key, *id, &label);
     }
 
     /// Leaves the request out of the detailed records: no timeline, no slow-list entry, no
@@ -334,12 +309,7 @@ impl RequestStats {
         let Some((shared, id, key)) = &self.inner else {
             return;
         };
-        shared.http.in_flight.update(*key, *id, |live| {
-            live.detailed = false;
-            if let Some(extra) = live.extra.as_mut() {
-                extra.events = Vec::new();
-            }
-        });
+        shared.http.drop_details(*key, *id);
     }
 }
 
@@ -351,17 +321,6 @@ impl RequestStats {
         let Some((shared, id, key)) = &self.inner else {
             return;
         };
-        let http = &shared.http;
-        let Some(live) = http.in_flight.remove(*key, *id) else {
-            return;
-        };
-        let sub = |counter: &std::sync::atomic::AtomicU64, n: u64| {
-            let _ = counter.fetch_update(
-                std::sync::atomic::Ordering::Relaxed,
-                std::sync::atomic::Ordering::Relaxed,
-                |v| Some(v.saturating_sub(n)),
-            );
-        };
         let unflushed = CURRENT.with(|c| {
             let mut current = c.take();
             let n = match current.as_mut() {
@@ -371,12 +330,7 @@ impl RequestStats {
             c.set(current);
             n
         });
-        sub(&http.requests_total, 1);
-        sub(
-            &http.bytes_read_total,
-            live.bytes_read.saturating_add(unflushed),
-        );
-        http.uri_sets.release(live.uri_set);
+        shared.http.withdraw(*key, *id, unflushed);
     }
 }
 

@@ -287,13 +287,13 @@ pub(crate) fn record_of(
         bytes_written: live.bytes_written,
         outcome: finished.unwrap_or(Outcome::InFlight),
         client: live
-            .extra
+            .extras
             .as_ref()
             .and_then(|x| x.client)
             .map(|a| a.to_string()),
         stream: live.stream,
         events: live
-            .extra
+            .extras
             .iter()
             .flat_map(|x| &x.events)
             .map(|e| TimelineEvent {
@@ -303,7 +303,7 @@ pub(crate) fn record_of(
                 duration_seconds: e.end.saturating_duration_since(e.start).as_secs_f64(),
             })
             .collect(),
-        events_dropped: live.extra.as_ref().map_or(0, |x| x.events_dropped),
+        events_dropped: live.extras.as_ref().map_or(0, |x| x.events_dropped),
         instance: None,
     }
 }

@@ -168,7 +168,7 @@ impl InFlightTable {
             let r = f(live);
             *slot_id = FREE;
             live.path = None;
-            live.extra = None;
+            live.extras = None;
             free.push(key.index);
             r
         })
@@ -268,7 +268,7 @@ mod tests {
             uri_set: sets.get(0, "/"),
             start: Instant::now(),
             detailed: true,
-            extra: None,
+            extras: None,
         }
     }
 
@@ -300,7 +300,7 @@ mod tests {
         let table = InFlightTable::new();
         let mut first = live(&sets);
         first.path = Some(PathAndQuery::from_static("/held?q=1"));
-        first.extra = Some(Box::default());
+        first.extras = Some(Box::default());
         let key = table.insert(16, first);
         let read = table.remove_with(key, 16, |live| {
             live.bytes_read = 7;
@@ -324,7 +324,7 @@ mod tests {
             };
             assert_eq!(*id, FREE);
             assert!(kept.path.is_none(), "the request's buffer is let go");
-            assert!(kept.extra.is_none());
+            assert!(kept.extras.is_none());
         }
 
         let again = table.insert(32, live(&sets));

@@ -3,6 +3,7 @@
 //!
 //! - [`http`]: the built-in `http` namespace's counters and its request-facing API;
 //! - [`in_flight`]: the table of requests in flight;
+//! - [`lifecycle`]: what the layer records over a request's life, the store's API to it;
 //! - [`request`]: a request's record while it runs and once it has finished;
 //! - [`ring`]: the ring of recent requests (and of application events);
 //! - [`uri_sets`]: the bounded table of URI sets and their counters;
@@ -23,6 +24,7 @@ use self::http::HttpStore;
 
 pub(crate) mod http;
 pub(crate) mod in_flight;
+pub(crate) mod lifecycle;
 pub(crate) mod request;
 pub(crate) mod ring;
 pub(crate) mod uri_sets;

@@ -61,7 +61,7 @@ pub(crate) struct InFlightRequest {
     pub(crate) detailed: bool,
     /// What most requests do not have (a client address, a timeline): allocated only when
     /// needed, so that the record moved through the tables stays small.
-    pub(crate) extra: Option<Box<RequestExtras>>,
+    pub(crate) extras: Option<Box<RequestExtras>>,
 }
 
 /// The optional parts of a live request.
@@ -80,7 +80,7 @@ pub(crate) struct NewRequest<'a> {
     pub(crate) uri_set: Arc<UriSetEntry>,
     pub(crate) start: Instant,
     pub(crate) detailed: bool,
-    pub(crate) extra: Option<Box<RequestExtras>>,
+    pub(crate) extras: Option<Box<RequestExtras>>,
 }
 
 impl InFlightRequest {
@@ -95,7 +95,7 @@ impl InFlightRequest {
             bytes_written: 0,
             stream: false,
             detailed: new.detailed,
-            extra: new.extra,
+            extras: new.extras,
         }
     }
 
@@ -111,12 +111,12 @@ impl InFlightRequest {
         self.bytes_written = 0;
         self.stream = false;
         self.detailed = new.detailed;
-        self.extra = new.extra;
+        self.extras = new.extras;
     }
 
     /// The optional parts, created on first use.
-    pub(crate) fn extra_mut(&mut self) -> &mut RequestExtras {
-        self.extra.get_or_insert_with(Box::default)
+    pub(crate) fn extras_mut(&mut self) -> &mut RequestExtras {
+        self.extras.get_or_insert_with(Box::default)
     }
 }
 
@@ -243,7 +243,7 @@ impl std::fmt::Debug for InFlightRequest {
             .field("uri_set", &self.uri_set.key)
             .field("status", &self.status)
             .field("detailed", &self.detailed)
-            .field("extra", &self.extra)
+            .field("extras", &self.extras)
             .finish_non_exhaustive()
     }
 }
