@@ -5,7 +5,7 @@
 //! # N requests of the mix (GET /hello, GET /users/{id}, 1 KiB POST /echo), for callgrind:
 //! valgrind --tool=callgrind target/release/examples/bench_callgrind run layered 2000
 //! # interleaved rounds of bare, tower-http's in-flight counter, a minimal per-route latency
-//! # layer (benches/support/minimal.rs), TraceLayer (no subscriber) and layered; medians in
+//! # layer (tests/common/minimal.rs), TraceLayer (no subscriber) and layered; medians in
 //! # ns/request. With EVICT_KIB, each request is followed by a write to every cache line of
 //! # that much other memory, as a server's network stack and buffers do between requests:
 //! target/release/examples/bench_callgrind time [ROUNDS] [REQUESTS_PER_ROUND] [EVICT_KIB]
@@ -24,7 +24,7 @@ use axum::Router;
 use tokio::runtime::Runtime;
 use tower_stats::Stats;
 
-#[path = "../benches/support/app.rs"]
+#[path = "../tests/common/app.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod app;
 

@@ -19,7 +19,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 use tower_stats::Stats;
 
-#[path = "../benches/support/app.rs"]
+#[path = "../tests/common/app.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod app;
 

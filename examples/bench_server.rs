@@ -11,13 +11,13 @@
 //! (`/stats`, `/stats/data`), which the layer does not record. `--in-flight` puts tower-http's
 //! in-flight request counter over the routes instead of the stats layer: the cheapest useful
 //! `Router::layer`, measured as the floor any such layer starts from. `--minimal` puts a minimal
-//! per-route latency layer there instead (`benches/support/minimal.rs`): counters, one
+//! per-route latency layer there instead (`tests/common/minimal.rs`): counters, one
 //! histogram and two clock reads.
 
 use axum::serve::ListenerExt;
 use tower_stats::Stats;
 
-#[path = "../benches/support/app.rs"]
+#[path = "../tests/common/app.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod app;
 

@@ -6,9 +6,9 @@ use std::borrow::Cow;
 
 use tower_stats::{Stats, OVERFLOW};
 
-#[path = "../benches/support/app.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod app;
+mod common;
+
+use common::app;
 
 const CAP: usize = 256;
 const REQUESTS: u64 = 50_000;
