@@ -1,6 +1,6 @@
 //! The URI set table stays bounded when every request asks for a new key.
 //!
-//! `examples/bench_memory.rs` measures the resident memory under one million such requests.
+//! `benches/memory_growth.rs` measures the resident memory under one million such requests.
 
 use std::borrow::Cow;
 
