@@ -6,12 +6,12 @@
 # Runs, one after the other on an otherwise idle machine (about 7 minutes with the defaults
 # 9 and 2):
 #   instructions  benches/callgrind.sh 2000            layered / bare        at most 1.4x
-#   time          bench_callgrind time 41 20000        layered - bare        at most +350 ns
+#   time          in_process time 41 20000             layered - bare        at most +350 ns
 #   allocations   cargo test --release --test alloc    layered - bare        at most the
 #                                                      in-flight counter's (axum's +3)
 #   loopback      benches/loopback.sh ROUNDS SECONDS   layered / bare        at least 0.90
 #   render        cargo bench --bench layer -- report  GET /stats/data       a few ms
-#   memory        bench_memory unmatched               RSS growth over 1M    a few MiB
+#   memory        memory_growth unmatched              RSS growth over 1M    a few MiB
 # then prints one table: the command's figure, its baseline, the ratio or difference, the
 # budget and whether it is met (over loopback, both the ratio of the medians and the median of
 # each round's paired ratio must be). Every tool's own output is kept in the directory printed at
@@ -26,7 +26,6 @@ for arg in "$rounds" "$seconds"; do
         *[!0-9]* | '') echo "usage: $0 [LOOPBACK_ROUNDS] [LOOPBACK_SECONDS]" >&2; exit 2 ;;
     esac
 done
-target=${CARGO_TARGET_DIR:-target}
 logs=$(mktemp -d "${TMPDIR:-/tmp}/tower-stats-budget.XXXXXX")
 
 step() { # name, then the command
@@ -40,13 +39,17 @@ step() { # name, then the command
     fi
 }
 
-cargo build --release --quiet --example bench_callgrind --example bench_server --example bench_memory
+# The benchmark programs (benches/*.rs, `cargo bench --no-run` in release), all built first
+# so that a build error stops the run before any measurement.
+in_process=$(benches/executable.sh in_process)
+benches/executable.sh server >/dev/null
+memory_growth=$(benches/executable.sh memory_growth)
 step instructions benches/callgrind.sh 2000
-step time "$target/release/examples/bench_callgrind" time 41 20000
+step time "$in_process" time 41 20000
 step allocations cargo test --release --quiet --test alloc -- --nocapture --test-threads 1
 step loopback benches/loopback.sh "$rounds" "$seconds"
 step render cargo bench --bench layer -- --noplot report/get
-step memory "$target/release/examples/bench_memory" unmatched
+step memory "$memory_growth" unmatched
 
 # Instructions: "bare  7184 instructions/request ..." and "layered  1.394x bare (+2827)".
 read -r ins_bare ins_layered < <(awk '

@@ -3,13 +3,14 @@
 #
 #   benches/callgrind.sh [N] [--profile]
 #
-# Builds examples/bench_callgrind.rs in release, runs the mix (GET /hello, GET /users/{id},
-# 1 KiB POST /echo) through `oneshot` on a current-thread runtime for N and 2N requests
-# (default 2000 and 4000) for each variant, and prints (I(2N) - I(N)) / N: start-up and
-# set-up cancel. Variants: bare, tower-http's in-flight counter, a minimal per-route latency
-# layer (benches/support/minimal.rs), tower-http's TraceLayer without a subscriber, and the
-# stats layer. With --profile, also prints the tower-stats
-# functions that cost the most per request (inclusive, same N/2N difference).
+# Builds benches/in_process.rs in release (`cargo bench --no-run`, through
+# benches/executable.sh), runs the mix (GET /hello, GET /users/{id}, 1 KiB POST /echo)
+# through `oneshot` on a current-thread runtime for N and 2N requests (default 2000 and
+# 4000) for each variant, and prints (I(2N) - I(N)) / N: start-up and set-up cancel.
+# Variants: bare, tower-http's in-flight counter, a minimal per-route latency layer
+# (tests/common/minimal.rs), tower-http's TraceLayer without a subscriber, and the stats
+# layer. With --profile, also prints the tower-stats functions that cost the most per
+# request (inclusive, same N/2N difference).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,8 +27,7 @@ command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgri
 
 # Plain release (symbols, no debug info): the profile then has one entry per function, with
 # what was inlined into it.
-cargo build --release --example bench_callgrind --quiet
-bin="${CARGO_TARGET_DIR:-target}/release/examples/bench_callgrind"
+bin=$(benches/executable.sh in_process)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 

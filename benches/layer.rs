@@ -9,7 +9,7 @@
 //!   runtime, response body read to the end; the same app with and without `stats.layer()`.
 //!   `mix` cycles `GET /hello`, `GET /users/{id}` and a 1 KiB `POST /echo`; on the mix, also
 //!   tower-http's in-flight counter, a minimal per-route latency layer
-//!   (`benches/support/minimal.rs`) and `TraceLayer` (no subscriber) for comparison.
+//!   (`tests/common/minimal.rs`) and `TraceLayer` (no subscriber) for comparison.
 //! - `concurrent/{bare,layered}/<tasks>`: 1, 2 and 8 tasks sending the mix on a multi-thread
 //!   runtime with 2 workers; the time shown is per request (wall time / requests).
 //! - `histogram/record`: one `AtomicHistogram::record`.
@@ -31,7 +31,7 @@ use tower_stats::report::html::{DashboardOptions, Formatting};
 use tower_stats::report::{json, prometheus};
 use tower_stats::Stats;
 
-#[path = "support/app.rs"]
+#[path = "../tests/common/app.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod app;
 

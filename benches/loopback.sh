@@ -3,11 +3,12 @@
 #
 #   benches/loopback.sh [ROUNDS] [SECONDS]       (default 3 rounds of 3 s: about 2 minutes)
 #
-# Builds examples/bench_server.rs in release and starts it four times on 127.0.0.1: bare,
-# with tower-http's in-flight request counter (the floor of any `Router::layer`), with a
-# minimal per-route latency layer (benches/support/minimal.rs: counters, one histogram, two
-# clock reads) and with the stats layer, all pinned to CPU 0; wrk runs pinned to CPU 1 with 64 connections. Each round
-# runs every workload against each server in turn (the order reverses between rounds):
+# Builds benches/server.rs in release (through benches/executable.sh) and starts it four
+# times on 127.0.0.1: bare, with tower-http's in-flight request counter (the floor of any
+# `Router::layer`), with a minimal per-route latency layer (tests/common/minimal.rs:
+# counters, one histogram, two clock reads) and with the stats layer, all pinned to CPU 0;
+# wrk runs pinned to CPU 1 with 64 connections. Each round runs every workload against each
+# server in turn (the order reverses between rounds):
 #   - hello:     GET /hello
 #   - mix:       GET /hello, GET /users/{id}, 1 KiB POST /echo, one request at a time
 #   - pipelined: the same mix, 16 requests pipelined per write (the server is the bottleneck)
@@ -29,8 +30,7 @@ for tool in wrk taskset curl; do
 done
 [ "$(nproc)" -ge 2 ] || { echo "needs 2 CPUs (server on 0, wrk on 1)" >&2; exit 1; }
 
-cargo build --release --example bench_server --quiet
-bin="${CARGO_TARGET_DIR:-target}/release/examples/bench_server"
+bin=$(benches/executable.sh server)
 work=$(mktemp -d)
 pids=()
 cleanup() {

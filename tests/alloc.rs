@@ -19,11 +19,9 @@ use axum::Router;
 use tokio::runtime::Runtime;
 use tower_stats::Stats;
 
-#[path = "../benches/support/app.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod app;
+mod common;
 
-use app::Route;
+use common::app::{self, Route};
 
 const WARM_UP: u64 = 200;
 const MEASURED: u64 = 200;

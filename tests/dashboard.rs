@@ -23,6 +23,11 @@ use tower::ServiceExt;
 use tower_stats::report::html::{Formatting, CONTENT_SECURITY_POLICY};
 use tower_stats::{Combine, CustomEvent, RequestStats, Stats, UriSet};
 
+mod common;
+
+use common::http::{request, send as send_request};
+use common::url::resolve;
+
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const SCRIPT: &str = "<script>alert(1)</script>";
@@ -32,10 +37,6 @@ const JS_URL: &str = "javascript:alert(1)";
 const CONTROL: &str = "bell\u{7}escape\u{1b}[31mnull\u{0}newline\nend";
 
 /// Every hostile string, for values that can carry any text.
-#[path = "support/url.rs"]
-mod url;
-use url::resolve;
-
 fn hostile() -> Vec<String> {
     vec![
         SCRIPT.to_owned(),
@@ -51,11 +52,6 @@ fn hostile() -> Vec<String> {
 fn long_unicode() -> String {
     "漢字🙂é<>\"'&ß".chars().cycle().take(10_000).collect()
 }
-
-#[path = "support/http.rs"]
-#[allow(dead_code)]
-mod http_support;
-use http_support::{request, send as send_request};
 
 /// Sends `GET uri` and collects the whole response body.
 async fn send(app: &Router, uri: &str) -> Response<Bytes> {

@@ -1,14 +1,14 @@
 //! The URI set table stays bounded when every request asks for a new key.
 //!
-//! `examples/bench_memory.rs` measures the resident memory under one million such requests.
+//! `benches/memory_growth.rs` measures the resident memory under one million such requests.
 
 use std::borrow::Cow;
 
 use tower_stats::{Stats, OVERFLOW};
 
-#[path = "../benches/support/app.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod app;
+mod common;
+
+use common::app;
 
 const CAP: usize = 256;
 const REQUESTS: u64 = 50_000;

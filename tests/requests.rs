@@ -21,16 +21,15 @@ use tower_stats::{
     ConfigError, CustomEvent, EventError, Filter, RequestStats, Stats, StatsBuilder, OVERFLOW,
 };
 
+mod common;
+
+use common::http::{request, send};
+
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
 const EVIL: &str = "<script>alert(1)</script>\nnext";
-
-#[path = "support/http.rs"]
-#[allow(dead_code)]
-mod http_support;
-use http_support::{request, send};
 
 fn build(builder: StatsBuilder) -> Stats {
     builder.build().expect("valid options")

@@ -13,18 +13,14 @@ use serde_json::Value;
 use tower_stats::registry::Counter;
 use tower_stats::{Combine, ConfigError, Stats, UriSet};
 
+mod common;
+
+use common::http::{request, send};
+use common::url::resolve;
+
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// An app with two routes, the stats router merged and the stats layer over everything.
-#[path = "support/url.rs"]
-mod url;
-use url::resolve;
-
-#[path = "support/http.rs"]
-#[allow(dead_code)]
-mod http_support;
-use http_support::{request, send};
-
 fn app(stats: &Stats) -> Router {
     Router::new()
         .route("/hello", get(|| async { "hello" }))

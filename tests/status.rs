@@ -13,14 +13,13 @@ use http::{header, Method, Request, Response, StatusCode};
 use serde_json::Value;
 use tower_stats::{AppStatus, InvalidStatusPath, Stats};
 
+mod common;
+
+use common::http::{request, send};
+
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 /// An app with one route, `/status` and the stats router merged, and the layer over all.
-#[path = "support/http.rs"]
-#[allow(dead_code)]
-mod http_support;
-use http_support::{request, send};
-
 fn app(stats: &Stats) -> Router {
     Router::new()
         .route("/hello", get(|| async { "hello" }))

@@ -1,4 +1,4 @@
-//! Request helpers shared by the integration tests (included with `#[path]`).
+//! Request helpers shared by the integration tests (`mod common;`, then `common::http`).
 
 use axum::body::{Body, Bytes};
 use axum::Router;

@@ -1,7 +1,7 @@
 //! The app every performance measurement drives: the same routes, bare or with the layer.
 //!
-//! Shared with `#[path]` by `benches/layer.rs`, the `bench_*` examples and `tests/alloc.rs`,
-//! so that every figure is measured on the same app.
+//! A module of `tests/common/` (`tests/alloc.rs`, `tests/memory.rs`), and included with
+//! `#[path]` by the benchmark programs, so that every figure is measured on the same app.
 
 use std::borrow::Cow;
 use std::convert::Infallible;

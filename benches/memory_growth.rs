@@ -1,15 +1,18 @@
 //! Resident memory under requests to distinct random paths: the layer's tables stay bounded.
 //!
 //! ```not_rust
-//! cargo run --release --example bench_memory                     # unmatched paths
-//! cargo run --release --example bench_memory -- hook             # a hook returning the raw path
-//! cargo run --release --example bench_memory -- hook 1000000     # the number of requests
+//! cargo bench --bench memory_growth -- unmatched              # unmatched paths, 1,000,000
+//! cargo bench --bench memory_growth -- hook                   # a hook returning the raw path
+//! cargo bench --bench memory_growth -- hook 1000000           # the number of requests
+//! cargo bench --bench memory_growth                           # a short run: 100,000 unmatched
 //! ```
 //!
 //! `unmatched`: every path misses the routes, so all land in `GET <unmatched>`. `hook`: a
 //! `uri_set_with` hook returns the raw path, so every request asks for a new URI set; the
 //! table stops at `max_uri_sets` (256) and the rest go to `<overflow>`. Prints the resident
-//! set size (from `/proc/self/statm`) before, after 100,000 requests and at the end.
+//! set size (from `/proc/self/statm`) before, after 100,000 requests and at the end. Without
+//! arguments (a plain `cargo bench`, which passes only `--bench`), it makes a short run of
+//! 100,000 unmatched requests.
 
 use std::borrow::Cow;
 
@@ -19,7 +22,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 use tower_stats::Stats;
 
-#[path = "../benches/support/app.rs"]
+#[path = "../tests/common/app.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod app;
 
@@ -52,16 +55,22 @@ fn mib(bytes: u64) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` adds `--bench` after the arguments; it carries no meaning here.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let hook = match args.first().map(String::as_str) {
         None | Some("unmatched") => false,
         Some("hook") => true,
         Some(other) => {
-            return Err(format!("usage: bench_memory [unmatched|hook] [N], got {other}").into())
+            return Err(format!("usage: memory_growth [unmatched|hook] [N], got {other}").into())
         }
     };
     let total: u64 = match args.get(1) {
         Some(n) => n.parse().map_err(|_| format!("not a number: {n}"))?,
+        // A plain `cargo bench` (or `cargo test --benches`): a short run.
+        None if args.is_empty() => 100_000,
         None => 1_000_000,
     };
     let stats = if hook {

@@ -1,4 +1,4 @@
-//! URL helpers shared by the integration tests (included with `#[path]`).
+//! URL helpers shared by the integration tests (`mod common;`, then `common::url`).
 
 /// Resolves a relative reference against an absolute path, as a browser does (RFC 3986 §5.2).
 pub(crate) fn resolve(base: &str, reference: &str) -> String {

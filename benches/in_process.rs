@@ -1,20 +1,23 @@
 //! In-process cost of the stats layer, single-threaded, for callgrind and for the clock.
 //!
 //! ```not_rust
-//! cargo build --release --example bench_callgrind
-//! # N requests of the mix (GET /hello, GET /users/{id}, 1 KiB POST /echo), for callgrind:
-//! valgrind --tool=callgrind target/release/examples/bench_callgrind run layered 2000
+//! # a short `time` run (11 rounds of 2,000 requests), as a plain `cargo bench` does:
+//! cargo bench --bench in_process
 //! # interleaved rounds of bare, tower-http's in-flight counter, a minimal per-route latency
-//! # layer (benches/support/minimal.rs), TraceLayer (no subscriber) and layered; medians in
+//! # layer (tests/common/minimal.rs), TraceLayer (no subscriber) and layered; medians in
 //! # ns/request. With EVICT_KIB, each request is followed by a write to every cache line of
 //! # that much other memory, as a server's network stack and buffers do between requests:
-//! target/release/examples/bench_callgrind time [ROUNDS] [REQUESTS_PER_ROUND] [EVICT_KIB]
+//! cargo bench --bench in_process -- time [ROUNDS] [REQUESTS_PER_ROUND] [EVICT_KIB]
 //! # request latency while another thread snapshots and renders /stats/data continuously:
-//! target/release/examples/bench_callgrind render [SECONDS]
+//! cargo bench --bench in_process -- render [SECONDS]
+//! # N requests of the mix (GET /hello, GET /users/{id}, 1 KiB POST /echo), for callgrind;
+//! # benches/executable.sh builds the program in release and prints its path:
+//! valgrind --tool=callgrind "$(benches/executable.sh in_process)" run layered 2000
 //! ```
 //!
 //! `benches/callgrind.sh` runs `run` under callgrind for N and 2N requests and takes the
-//! difference, so that start-up and set-up cancel.
+//! difference, so that start-up and set-up cancel. `cargo bench` adds `--bench` to the arguments;
+//! it is ignored.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,19 +27,24 @@ use axum::Router;
 use tokio::runtime::Runtime;
 use tower_stats::Stats;
 
-#[path = "../benches/support/app.rs"]
+#[path = "../tests/common/app.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod app;
 
 /// The variants, bare first and layered last.
 const VARIANTS: [&str; 5] = ["bare", "in-flight", "minimal", "trace", "layered"];
 
-const USAGE: &str = "usage: bench_callgrind run <bare|in-flight|minimal|trace|layered> <REQUESTS>
-       bench_callgrind time [ROUNDS] [REQUESTS_PER_ROUND] [EVICT_KIB]
-       bench_callgrind render [SECONDS]";
+const USAGE: &str = "usage: in_process run <bare|in-flight|minimal|trace|layered> <REQUESTS>
+       in_process time [ROUNDS] [REQUESTS_PER_ROUND] [EVICT_KIB]
+       in_process render [SECONDS]
+       in_process            (a short time run: 11 rounds of 2,000 requests)";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` adds `--bench` after the arguments; it carries no meaning here.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let arg = |i: usize, default: u64| -> Result<u64, String> {
         args.get(i).map_or(Ok(default), |s| {
             s.parse().map_err(|_| format!("not a number: {s}"))
@@ -60,7 +68,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             time(&rt, arg(1, 41)?, arg(2, 20_000)?, &mut vec![0; evict]);
         }
         Some("render") => render(&rt, Duration::from_secs(arg(1, 3)?)),
-        _ => return Err(USAGE.into()),
+        // A plain `cargo bench` (or `cargo test --benches`): a short run, not the full one.
+        None => time(&rt, 11, 2_000, &mut []),
+        Some(_) => return Err(USAGE.into()),
     }
     Ok(())
 }

@@ -1,0 +1,15 @@
+//! Helpers shared by the integration tests: each test file that needs them declares
+//! `mod common;`.
+//!
+//! - `http`: build a request, send it through a router and collect the response body.
+//! - `url`: resolve a relative link as a browser does.
+//! - `app`: the app every performance measurement drives, bare or with a layer (with the
+//!   minimal comparison layer in `minimal.rs`); the benchmarks include the same file.
+
+// Each test crate uses only some of the helpers.
+#![allow(dead_code)]
+
+#[allow(unreachable_pub)]
+pub(crate) mod app;
+pub(crate) mod http;
+pub(crate) mod url;
