@@ -9,7 +9,6 @@ use super::value::CollectionData;
 use super::{
     check_name, Collection, Combine, Computed, Counter, Gauge, RegistryError, Text, ValueKind,
 };
-use crate::snapshot::NamespaceSnapshot;
 
 #[derive(Clone)]
 enum Value {
@@ -69,7 +68,7 @@ impl NamespaceInner {
 
     /// Reads every value; computed ones are evaluated after the lock is released, from a view
     /// of the plain values (they may not depend on each other).
-    pub(crate) fn snapshot(&self, max_string_len: usize) -> NamespaceSnapshot {
+    pub(crate) fn read(&self, max_string_len: usize) -> NamespaceValues {
         let entries: Vec<(String, Value, Combine)> = {
             let values = self.values.read().unwrap_or_else(|e| e.into_inner());
             values
@@ -108,13 +107,22 @@ impl NamespaceInner {
         let serde_json::Value::Object(values) = values else {
             unreachable!("cleaning keeps the shape of a value")
         };
-        NamespaceSnapshot {
+        NamespaceValues {
             enabled: self.enabled.load(Ordering::Relaxed),
             values,
             combine,
             kinds,
         }
     }
+}
+
+/// What [`NamespaceInner::read`] finds: the state, every value (computed ones evaluated), and
+/// each value's combine rule and kind.
+pub(crate) struct NamespaceValues {
+    pub(crate) enabled: bool,
+    pub(crate) values: serde_json::Map<String, serde_json::Value>,
+    pub(crate) combine: BTreeMap<String, Combine>,
+    pub(crate) kinds: BTreeMap<String, ValueKind>,
 }
 
 fn float(x: f64) -> serde_json::Value {

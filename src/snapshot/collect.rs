@@ -15,8 +15,9 @@ use crate::store::windows::{PeriodData, WindowData};
 use crate::store::Store;
 
 use super::model::{
-    HttpSnapshot, LatencyHistograms, Limits, Outcome, PeriodHistogram, RequestRecord, ServerInfo,
-    Snapshot, StatusClassDurations, TimelineEvent, UriSetSnapshot, SCHEMA_VERSION,
+    HttpSnapshot, LatencyHistograms, Limits, NamespaceSnapshot, Outcome, PeriodHistogram,
+    RequestRecord, ServerInfo, Snapshot, StatusClassDurations, TimelineEvent, UriSetSnapshot,
+    SCHEMA_VERSION,
 };
 
 /// The version string of this crate, as snapshots report it.
@@ -48,7 +49,16 @@ pub(crate) fn snapshot(shared: &Store) -> Snapshot {
         namespaces: shared
             .app_namespaces()
             .into_iter()
-            .map(|(name, ns)| (name, ns.snapshot(config.max_string_len)))
+            .map(|(name, ns)| {
+                let read = ns.read(config.max_string_len);
+                let ns = NamespaceSnapshot {
+                    enabled: read.enabled,
+                    values: read.values,
+                    combine: read.combine,
+                    kinds: read.kinds,
+                };
+                (name, ns)
+            })
             .collect(),
         events: shared
             .http
