@@ -31,7 +31,7 @@ impl Clock {
     pub(crate) fn at(base: Instant, epoch_nanos: u64) -> Self {
         Self {
             base,
-            base_epoch: epoch_nanos as f64 / 1e9,
+            base_epoch: nanos_to_secs(epoch_nanos),
             base_epoch_nanos: epoch_nanos,
         }
     }
@@ -43,4 +43,9 @@ impl Clock {
 
 pub(crate) fn duration_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Nanoseconds as seconds.
+pub(crate) fn nanos_to_secs(nanos: u64) -> f64 {
+    nanos as f64 / 1e9
 }

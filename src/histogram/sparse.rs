@@ -6,6 +6,8 @@ use serde::de::{self, Deserializer};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
+use crate::clock::nanos_to_secs;
+
 use super::{
     bucket_index, bucket_midpoint, BUCKETS, FIRST_OCTAVE_BITS, OVERFLOW_BUCKET, RANGE_BITS,
     SUB_BUCKET_BITS,
@@ -277,10 +279,6 @@ impl Histogram {
         self.min = self.min.min(other.min);
         self.max = self.max.max(other.max);
     }
-}
-
-pub(crate) fn nanos_to_secs(nanos: u64) -> f64 {
-    nanos as f64 / 1e9
 }
 
 /// The wire form of a [`Histogram`].

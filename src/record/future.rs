@@ -7,7 +7,7 @@ use http::Response;
 use http_body::Body;
 use pin_project_lite::pin_project;
 
-use super::handle::Entered;
+use super::handle::PollScope;
 use super::{RecordGuard, ResponseBody};
 use crate::store::request::Outcome;
 
@@ -52,7 +52,7 @@ where
         let result = match this.guard.as_mut() {
             Some(guard) => {
                 guard.polling = true;
-                let entered = Entered::enter(&mut guard.current);
+                let entered = PollScope::enter(&mut guard.current);
                 let result = this.inner.poll(cx);
                 drop(entered);
                 guard.polling = false;

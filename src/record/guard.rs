@@ -5,7 +5,7 @@ use std::sync::Arc;
 use http::{HeaderMap, Method, StatusCode};
 use tokio::time::Instant;
 
-use super::handle::Current;
+use super::handle::PolledRequest;
 use crate::store::in_flight::SlotKey;
 use crate::store::lifecycle::Ending;
 use crate::store::request::{NewRequest, Outcome, RequestExtras};
@@ -23,7 +23,7 @@ pub(crate) struct RecordGuard {
     /// polled. Moved into the thread-local slot while the inner future is polled (for
     /// `RequestStats::current`), and back when the poll returns or unwinds: present whenever
     /// a method below runs.
-    pub(crate) current: Option<Current>,
+    pub(crate) current: Option<PolledRequest>,
     start: Instant,
     status: Option<StatusCode>,
     bytes_written: u64,
@@ -76,7 +76,7 @@ impl RecordGuard {
             },
         );
         Self {
-            current: Some(Current {
+            current: Some(PolledRequest {
                 shared,
                 id,
                 key,

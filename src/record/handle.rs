@@ -156,7 +156,7 @@ impl EventTimer {
 
 /// What the thread-local slot holds for the request being polled.
 #[derive(Debug)]
-pub(crate) struct Current {
+pub(crate) struct PolledRequest {
     pub(crate) shared: Arc<Store>,
     pub(crate) id: u64,
     pub(crate) key: SlotKey,
@@ -166,7 +166,7 @@ pub(crate) struct Current {
 
 thread_local! {
     /// The request whose inner future (or body) is being polled on this thread.
-    static CURRENT: Cell<Option<Current>> = const { Cell::new(None) };
+    static CURRENT: Cell<Option<PolledRequest>> = const { Cell::new(None) };
 }
 
 /// Makes a request the current one while its inner future or body is polled, and restores
@@ -174,21 +174,21 @@ thread_local! {
 ///
 /// The request's entry and the thread's slot trade places, and trade back: while the request
 /// is current, its guard holds whatever was current before (usually nothing).
-pub(crate) struct Entered<'a> {
-    token: &'a Cell<Option<Current>>,
+pub(crate) struct PollScope<'a> {
+    token: &'a Cell<Option<PolledRequest>>,
 }
 
-impl<'a> Entered<'a> {
+impl<'a> PollScope<'a> {
     /// Swaps `token` into the thread's current slot; no reference count changes hands.
     #[inline]
-    pub(crate) fn enter(token: &'a mut Option<Current>) -> Self {
+    pub(crate) fn enter(token: &'a mut Option<PolledRequest>) -> Self {
         let token = Cell::from_mut(token);
         CURRENT.with(|c| c.swap(token));
         Self { token }
     }
 }
 
-impl Drop for Entered<'_> {
+impl Drop for PollScope<'_> {
     #[inline]
     fn drop(&mut self) {
         CURRENT.with(|c| c.swap(self.token));

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::time::Instant;
 
-use crate::clock::Clock;
+use crate::clock::{nanos_to_secs, Clock};
 use crate::config::Config;
 use crate::store::http::HttpStore;
 use crate::store::request::{raw_path, FinishedRequest, InFlightRequest};
@@ -149,7 +149,7 @@ fn http(ns: &HttpStore, shared: &Store, now: Instant) -> HttpSnapshot {
             .map(|(code, n)| (code.to_string(), load(n)))
             .collect(),
         uri_sets_overflowed: ns.uri_sets.overflowed.load(Ordering::Relaxed),
-        reset_time: nanos_to_epoch(ns.latency.reset_time_nanos()),
+        reset_time: nanos_to_secs(ns.latency.reset_time_nanos()),
         streams_total: load(&ns.streams_total),
         in_flight,
         open_streams,
@@ -160,11 +160,6 @@ fn http(ns: &HttpStore, shared: &Store, now: Instant) -> HttpSnapshot {
         latency,
         ..HttpSnapshot::default()
     }
-}
-
-/// Unix nanoseconds as Unix seconds.
-fn nanos_to_epoch(nanos: u64) -> f64 {
-    nanos as f64 / 1e9
 }
 
 /// Adds one set's histograms into the namespace's.

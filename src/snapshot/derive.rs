@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::clock::nanos_to_secs as secs;
 use crate::histogram::Histogram;
 
 use super::model::{
@@ -90,10 +91,6 @@ fn derive_uri_set(set: &mut UriSetSnapshot, now: f64, reset: f64) {
     for class in &mut set.durations {
         class.sum_seconds = secs(class.sum_nanos);
     }
-}
-
-fn secs(nanos: u64) -> f64 {
-    nanos as f64 / 1e9
 }
 
 /// The period that holds `at` (Unix seconds), for periods of `length` seconds.

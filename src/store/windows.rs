@@ -85,6 +85,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::clock::duration_nanos;
 use crate::histogram::{bucket_index, AtomicHistogram, Histogram, BUCKETS, SUB_BUCKETS};
 
 /// Length of a quarter slot (15 s); "1m" is made of these.
@@ -134,11 +135,6 @@ type Chunk = [AtomicU32; CHUNK];
 #[cfg(test)]
 /// Heap bytes of one chunk.
 const CHUNK_BYTES: usize = std::mem::size_of::<Chunk>();
-
-/// Converts a duration to whole nanoseconds, saturating at `u64::MAX`.
-fn duration_nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
-}
 
 /// Sparse-by-octave atomic histogram used by window slots: same layout as
 /// [`AtomicHistogram`], 32-bit counters allocated one octave at a time.
@@ -578,8 +574,8 @@ mod tests {
     /// Unix seconds of `now` and of the last reset, on the histogram's clock.
     fn times(w: &WindowedHistogram, now: Instant) -> (f64, f64) {
         (
-            w.elapsed(now) as f64 / 1e9,
-            w.reset_time_nanos() as f64 / 1e9,
+            crate::clock::nanos_to_secs(w.elapsed(now)),
+            crate::clock::nanos_to_secs(w.reset_time_nanos()),
         )
     }
 
