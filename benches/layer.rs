@@ -2,7 +2,7 @@
 //!
 //! ```not_rust
 //! cargo bench --bench layer                 # everything (about 3 minutes)
-//! cargo bench --bench layer -- request/     # one group: request, concurrent, histogram, report
+//! cargo bench --bench layer -- request/     # one group: request, concurrent, histogram, report, merge
 //! ```
 //!
 //! - `request/<route>/{bare,layered}`: one request through `oneshot` on a current-thread
@@ -16,6 +16,8 @@
 //! - `report/*`: `stats.snapshot()`, the JSON, HTML and Prometheus renderers, and
 //!   `GET /stats/data` and `GET /stats` end to end, with 256 URI sets, 100 slow requests and
 //!   1,000 requests in flight.
+//! - `merge/*`: `Snapshot::merge` of 16 such instance snapshots (256 URI sets each), and the
+//!   JSON encode (`serde_json::to_vec`) and checked decode (`Snapshot::from_json`) of one.
 
 // `criterion_group!` defines a public function without docs.
 #![allow(missing_docs)]
@@ -29,7 +31,7 @@ use tokio::runtime::Runtime;
 use tower_stats::histogram::AtomicHistogram;
 use tower_stats::report::html::{DashboardOptions, Formatting};
 use tower_stats::report::{json, prometheus};
-use tower_stats::Stats;
+use tower_stats::{Snapshot, Stats};
 
 #[path = "../tests/common/app.rs"]
 #[allow(dead_code, unreachable_pub)]
@@ -198,11 +200,44 @@ fn report(c: &mut Criterion) {
     group.finish();
 }
 
+fn merge(c: &mut Criterion) {
+    let rt = current_thread();
+    let stats = app::report_stats();
+    let app = app::report_app(&stats);
+    rt.block_on(app::fill_report_sizes(&stats, &app));
+    let snapshot = stats.snapshot();
+    // Sixteen instances: the same figures under sixteen identities.
+    let instances: Vec<Snapshot> = (0..16)
+        .map(|i| {
+            let mut s = snapshot.clone();
+            s.server.instance = format!("instance-{i}");
+            s.server.boot_id = format!("{i:016x}");
+            s
+        })
+        .collect();
+    let json = serde_json::to_vec(&snapshot).expect("serializes");
+    eprintln!(
+        "merge: one snapshot is {} bytes of JSON ({} URI sets)",
+        json.len(),
+        snapshot.http.uri_sets.len()
+    );
+
+    let mut group = c.benchmark_group("merge");
+    group.bench_function("16x256", |b| b.iter(|| Snapshot::merge(black_box(&instances))));
+    group.bench_function("encode", |b| {
+        b.iter(|| serde_json::to_vec(black_box(&snapshot)).expect("serializes"));
+    });
+    group.bench_function("decode", |b| {
+        b.iter(|| Snapshot::from_json(black_box(&json)).expect("reads back"));
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = request, concurrent, histogram, report
+    targets = request, concurrent, histogram, report, merge
 }
 criterion_main!(benches);
