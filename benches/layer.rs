@@ -223,7 +223,9 @@ fn merge(c: &mut Criterion) {
     );
 
     let mut group = c.benchmark_group("merge");
-    group.bench_function("16x256", |b| b.iter(|| Snapshot::merge(black_box(&instances))));
+    group.bench_function("16x256", |b| {
+        b.iter(|| Snapshot::merge(black_box(&instances)))
+    });
     group.bench_function("encode", |b| {
         b.iter(|| serde_json::to_vec(black_box(&snapshot)).expect("serializes"));
     });

@@ -294,7 +294,7 @@ impl Stats {
     #[must_use]
     pub fn events(&self) -> Vec<crate::events::StreamEvent> {
         let shared = &*self.shared;
-        shared.http.events.read(
+        crate::snapshot::stream::stream(
             &shared.http,
             &shared.clock,
             Instant::now(),

@@ -60,10 +60,7 @@ pub(crate) fn snapshot(shared: &Store) -> Snapshot {
                 (name, ns)
             })
             .collect(),
-        events: shared
-            .http
-            .events
-            .read(&shared.http, clock, now, &config.instance, config),
+        events: super::stream::stream(&shared.http, clock, now, &config.instance, config),
         status: super::model::StatusSnapshot {
             application: status.application,
             version: status.version,

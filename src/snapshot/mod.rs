@@ -11,6 +11,7 @@ pub(crate) mod collect;
 pub(crate) mod derive;
 mod merge;
 mod model;
+pub(crate) mod stream;
 #[cfg(all(test, feature = "axum"))]
 mod tests;
 mod wire;

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::events::EventLog;
+use crate::store::event_log::EventLog;
 use crate::store::in_flight::InFlightTable;
 use crate::store::request::FinishedRequest;
 use crate::store::ring::RecordRing;
