@@ -66,6 +66,9 @@ pub use self::filter::Filter;
 pub use self::histogram::{Histogram, HistogramLayout};
 pub use self::record::{CustomEvent, EventError, RequestStats, StatsLayer};
 pub use self::registry::{Combine, Namespace, RegistryError};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use self::router::status::InvalidStatusPath;
 pub use self::snapshot::{
     HttpSnapshot, InstanceSummary, LatencyHistograms, Limits, NamespaceSnapshot, Outcome,
     PeriodHistogram, RequestRecord, ServerInfo, Snapshot, SnapshotError, StatusClassDurations,
@@ -73,8 +76,5 @@ pub use self::snapshot::{
     SCHEMA_VERSION,
 };
 pub use self::stats::{ConfigError, Stats, StatsBuilder, UnknownNamespace, HTTP_NAMESPACE};
-#[cfg(feature = "axum")]
-#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use self::status::InvalidStatusPath;
 pub use self::status::{AppStatus, Status, StatusReport};
 pub use self::uri_set::{UriSet, OTHER_METHOD, OVERFLOW, UNMATCHED};

@@ -1,0 +1,163 @@
+//! The axum [`Router`] serving the statistics: `GET /stats`, `GET /stats/data` and the
+//! control routes `POST /stats/pause`, `/stats/resume`, `/stats/reset` and
+//! `/stats/maintenance`.
+//!
+//! The control routes change state only on `POST` (other methods get `405` with
+//! `Allow: POST`), refuse cross-origin browser requests with `403` (a `Sec-Fetch-Site` other
+//! than `same-origin` or `none`, or an `Origin` that does not match `Host`), require
+//! `Authorization: Bearer <token>` when [`StatsBuilder::bearer_token`] is set, and are left
+//! out entirely in [`StatsBuilder::read_only`] mode. Clients that send neither `Origin` nor
+//! `Sec-Fetch-Site`, such as curl, are allowed.
+//!
+//! They take an optional `namespace` (query string or form field; default: every namespace).
+//! A browser form post (`Accept` includes `text/html`) gets `303 See Other` back to the page;
+//! other clients get `200` with JSON of the new state. An unknown namespace gets `404` with a
+//! JSON error.
+//!
+//! `POST /stats/maintenance` takes `on=true` or `on=false` instead (query string or form
+//! field; anything else, or nothing, gets `400`) and turns the maintenance switch of
+//! [`Stats::status`] on or off: `/status` (see [`Stats::status_router`]) then answers `503`.
+//!
+//! [`Stats::status_router`] serves `/status` apart from these routes, so that it can be
+//! mounted where load balancers look for it.
+//!
+//! [`StatsBuilder::bearer_token`]: crate::StatsBuilder::bearer_token
+//! [`StatsBuilder::read_only`]: crate::StatsBuilder::read_only
+
+mod control;
+mod pages;
+mod protection;
+pub(crate) mod status;
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+
+use self::control::{control_route, maintenance, Action};
+use self::pages::{dashboard, data, events, metrics, request_detail, requests, stylesheet};
+use crate::report::html::Formatting;
+use crate::Stats;
+
+impl Stats {
+    /// The router serving this store's statistics under the configured prefix.
+    ///
+    /// Merge it into an app, nest it under another prefix, or serve it on a separate loopback
+    /// listener (recommended in production). It can be wrapped in any tower layer, such as
+    /// authentication or an IP allow-list.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use tower::ServiceExt;
+    /// use tower_stats::Stats;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let stats = Stats::new();
+    /// let app: Router = Router::new()
+    ///     .route("/", get(|| async { "home" }))
+    ///     .nest("/admin", stats.router())
+    ///     .layer(stats.layer());
+    ///
+    /// let request = http::Request::get("/admin/stats/data").body(axum::body::Body::empty()).unwrap();
+    /// let response = app.oneshot(request).await.unwrap();
+    /// assert_eq!(response.status(), 200);
+    /// assert_eq!(response.headers()["content-type"], "application/json");
+    /// # }
+    /// ```
+    pub fn router<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        self.router_with_formatting(Formatting::default())
+    }
+
+    /// Like [`router`](Self::router), with per-key display rules for the page's application
+    /// namespaces (hide a value, or format it with a function of your own).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use tower_stats::report::html::Formatting;
+    /// use tower_stats::Stats;
+    ///
+    /// let stats = Stats::new();
+    /// let formatting = Formatting::new()
+    ///     .hide("shop", "supplier_key")
+    ///     .format_with("shop", "basket_size", |v| format!("{} items", v));
+    /// let app: Router = Router::new()
+    ///     .merge(stats.router_with_formatting(formatting))
+    ///     .layer(stats.layer());
+    /// # drop(app);
+    /// ```
+    pub fn router_with_formatting<S>(&self, formatting: Formatting) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let prefix = self.prefix().to_owned();
+        let formatting = Arc::new(formatting);
+        let mut router = Router::new()
+            .route(
+                &prefix,
+                get(move |state: State<Self>, query: RawQuery| {
+                    dashboard(state, query, Arc::clone(&formatting))
+                }),
+            )
+            .route(&format!("{prefix}/style.css"), get(stylesheet))
+            .route(&format!("{prefix}/data"), get(data))
+            .route(&format!("{prefix}/metrics"), get(metrics))
+            .route(&format!("{prefix}/requests"), get(requests))
+            .route(&format!("{prefix}/requests/{{id}}"), get(request_detail))
+            .route(&format!("{prefix}/events"), get(events));
+        if !self.shared.config.read_only {
+            router = router
+                .route(&format!("{prefix}/pause"), control_route(Action::Pause))
+                .route(&format!("{prefix}/resume"), control_route(Action::Resume))
+                .route(&format!("{prefix}/reset"), control_route(Action::Reset))
+                .route(&format!("{prefix}/maintenance"), post(maintenance));
+        }
+        // `route_layer`: the fallback (404s of the app this router is merged into) is not ours.
+        router
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                leave_out_stats_request,
+            ))
+            .with_state(self.clone())
+    }
+
+    /// Last segment of the prefix: the relative name of the page from its control routes.
+    fn page_segment(&self) -> &str {
+        self.prefix().rsplit('/').next().unwrap_or("stats")
+    }
+}
+
+/// Takes a request to the stats routes back out of the statistics (unless
+/// `record_stats_routes`), and remembers the template it was reached through, so that when the
+/// router is nested, later requests are left out as soon as they start.
+async fn leave_out_stats_request(
+    State(stats): State<Stats>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if !stats.shared.config.record_stats_routes {
+        crate::RequestStats::current().withdraw();
+        if let Some(matched) = request.extensions().get::<axum::extract::MatchedPath>() {
+            stats.shared.learn_stats_route(matched.as_str());
+        }
+    }
+    next.run(request).await
+}
+
+/// Whether the client asked for a page: an `Accept` that includes `text/html`, as browsers send.
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
