@@ -52,7 +52,7 @@ impl Snapshot {
     /// assert_eq!(merged.http.requests_total, 0);
     /// ```
     #[must_use]
-    pub fn merge<'a>(snapshots: impl IntoIterator<Item = &'a Snapshot>) -> Self {
+    pub fn merge<'a>(snapshots: impl IntoIterator<Item = &'a Self>) -> Self {
         Self::merge_instances(snapshots.into_iter().map(|s| (s, true)))
     }
 
@@ -66,8 +66,8 @@ impl Snapshot {
     /// per instance, in [`Snapshot::instances`]. Quantiles are computed again from the merged
     /// histograms. A merged snapshot can itself be merged: its instances are carried over.
     #[must_use]
-    pub fn merge_instances<'a>(parts: impl IntoIterator<Item = (&'a Snapshot, bool)>) -> Self {
-        let parts: Vec<(&Snapshot, bool)> = parts.into_iter().collect();
+    pub fn merge_instances<'a>(parts: impl IntoIterator<Item = (&'a Self, bool)>) -> Self {
+        let parts: Vec<(&Self, bool)> = parts.into_iter().collect();
         let mut instances: Vec<InstanceSummary> = Vec::new();
         for (snapshot, live) in &parts {
             if snapshot.instances.is_empty() {
