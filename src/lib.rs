@@ -55,6 +55,7 @@ pub mod report;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod router;
+mod routes;
 mod sanitize;
 mod snapshot;
 mod stats;

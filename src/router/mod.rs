@@ -40,6 +40,7 @@ use axum::Router;
 use self::control::{control_route, maintenance, Action};
 use self::pages::{dashboard, data, events, metrics, request_detail, requests, stylesheet};
 use crate::report::html::Formatting;
+use crate::routes::{Endpoint, STATS_ROUTES};
 use crate::Stats;
 
 impl Stats {
@@ -100,27 +101,33 @@ impl Stats {
     where
         S: Clone + Send + Sync + 'static,
     {
-        let prefix = self.prefix().to_owned();
+        let prefix = self.prefix();
         let formatting = Arc::new(formatting);
-        let mut router = Router::new()
-            .route(
-                &prefix,
-                get(move |state: State<Self>, query: RawQuery| {
-                    dashboard(state, query, Arc::clone(&formatting))
-                }),
-            )
-            .route(&format!("{prefix}/style.css"), get(stylesheet))
-            .route(&format!("{prefix}/data"), get(data))
-            .route(&format!("{prefix}/metrics"), get(metrics))
-            .route(&format!("{prefix}/requests"), get(requests))
-            .route(&format!("{prefix}/requests/{{id}}"), get(request_detail))
-            .route(&format!("{prefix}/events"), get(events));
-        if !self.shared.config.read_only {
-            router = router
-                .route(&format!("{prefix}/pause"), control_route(Action::Pause))
-                .route(&format!("{prefix}/resume"), control_route(Action::Resume))
-                .route(&format!("{prefix}/reset"), control_route(Action::Reset))
-                .route(&format!("{prefix}/maintenance"), post(maintenance));
+        let read_only = self.shared.config.read_only;
+        let mut router = Router::new();
+        for (sub, endpoint) in STATS_ROUTES {
+            if endpoint.is_control() && read_only {
+                continue;
+            }
+            let method_router = match endpoint {
+                Endpoint::Dashboard => {
+                    let formatting = Arc::clone(&formatting);
+                    get(move |state: State<Self>, query: RawQuery| {
+                        dashboard(state, query, Arc::clone(&formatting))
+                    })
+                }
+                Endpoint::Stylesheet => get(stylesheet),
+                Endpoint::Data => get(data),
+                Endpoint::Metrics => get(metrics),
+                Endpoint::Requests => get(requests),
+                Endpoint::Request => get(request_detail),
+                Endpoint::Events => get(events),
+                Endpoint::Pause => control_route(Action::Pause),
+                Endpoint::Resume => control_route(Action::Resume),
+                Endpoint::Reset => control_route(Action::Reset),
+                Endpoint::Maintenance => post(maintenance),
+            };
+            router = router.route(&format!("{prefix}{sub}"), method_router);
         }
         // `route_layer`: the fallback (404s of the app this router is merged into) is not ours.
         router
