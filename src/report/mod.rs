@@ -1,5 +1,6 @@
 //! Renderers: one per format, all from a [`Snapshot`](crate::Snapshot).
 
+pub mod events;
 pub mod format;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]

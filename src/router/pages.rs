@@ -174,12 +174,11 @@ pub(super) async fn request_detail(
 }
 
 pub(super) async fn events(State(stats): State<Stats>, RawQuery(query): RawQuery) -> Response {
-    let events = stats.events();
+    let snapshot = stats.snapshot();
     if format_param(query.as_deref()).as_deref() == Some("json") {
-        return json_response(&serde_json::json!({ "events": events }));
+        return json_response(&serde_json::json!({ "events": snapshot.events }));
     }
-    let now = stats.snapshot_time();
-    let body = crate::events::render_text(&events, now);
+    let body = report::events::render(&snapshot);
     secure(
         (
             [(
