@@ -27,19 +27,23 @@
 mod control;
 mod pages;
 mod protection;
+mod source;
 pub(crate) mod status;
 
 use std::sync::Arc;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
 use self::control::{control_route, maintenance, Action};
-use self::pages::{dashboard, data, events, metrics, request_detail, requests, stylesheet};
-use crate::report::html::Formatting;
+use self::pages::{
+    dashboard, data, events, metrics, request_detail, requests, stylesheet, PageState,
+};
+use self::source::SnapshotSource;
+use crate::report::html::{Controls, Formatting};
 use crate::routes::{Endpoint, STATS_ROUTES};
 use crate::Stats;
 
@@ -101,41 +105,50 @@ impl Stats {
     where
         S: Clone + Send + Sync + 'static,
     {
-        let prefix = self.prefix();
-        let formatting = Arc::new(formatting);
-        let read_only = self.shared.config.read_only;
-        let mut router = Router::new();
+        let config = &self.shared.config;
+        let controls = if config.read_only {
+            Controls::None
+        } else if config.bearer_token.is_some() {
+            Controls::TokenRequired
+        } else {
+            Controls::Forms
+        };
+        let page_state = PageState {
+            source: SnapshotSource::local(self.clone()),
+            base: self.page_segment().into(),
+            controls,
+            formatting: Arc::new(formatting),
+        };
+        // The read-only routes render snapshots; the control routes act on the store.
+        let mut pages = Router::new();
+        let mut control = Router::new();
         for (sub, endpoint) in STATS_ROUTES {
-            if endpoint.is_control() && read_only {
+            if endpoint.is_control() && config.read_only {
                 continue;
             }
-            let method_router = match endpoint {
-                Endpoint::Dashboard => {
-                    let formatting = Arc::clone(&formatting);
-                    get(move |state: State<Self>, query: RawQuery| {
-                        dashboard(state, query, Arc::clone(&formatting))
-                    })
-                }
-                Endpoint::Stylesheet => get(stylesheet),
-                Endpoint::Data => get(data),
-                Endpoint::Metrics => get(metrics),
-                Endpoint::Requests => get(requests),
-                Endpoint::Request => get(request_detail),
-                Endpoint::Events => get(events),
-                Endpoint::Pause => control_route(Action::Pause),
-                Endpoint::Resume => control_route(Action::Resume),
-                Endpoint::Reset => control_route(Action::Reset),
-                Endpoint::Maintenance => post(maintenance),
-            };
-            router = router.route(&format!("{prefix}{sub}"), method_router);
+            let path = format!("{}{sub}", self.prefix());
+            match endpoint {
+                Endpoint::Dashboard => pages = pages.route(&path, get(dashboard)),
+                Endpoint::Stylesheet => pages = pages.route(&path, get(stylesheet)),
+                Endpoint::Data => pages = pages.route(&path, get(data)),
+                Endpoint::Metrics => pages = pages.route(&path, get(metrics)),
+                Endpoint::Requests => pages = pages.route(&path, get(requests)),
+                Endpoint::Request => pages = pages.route(&path, get(request_detail)),
+                Endpoint::Events => pages = pages.route(&path, get(events)),
+                Endpoint::Pause => control = control.route(&path, control_route(Action::Pause)),
+                Endpoint::Resume => control = control.route(&path, control_route(Action::Resume)),
+                Endpoint::Reset => control = control.route(&path, control_route(Action::Reset)),
+                Endpoint::Maintenance => control = control.route(&path, post(maintenance)),
+            }
         }
         // `route_layer`: the fallback (404s of the app this router is merged into) is not ours.
-        router
+        pages
+            .with_state(page_state)
+            .merge(control.with_state(self.clone()))
             .route_layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 leave_out_stats_request,
             ))
-            .with_state(self.clone())
     }
 
     /// Last segment of the prefix: the relative name of the page from its control routes.

@@ -9,36 +9,34 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::protection::{html_response, json_error, json_response, secure};
+use super::source::SnapshotSource;
 use super::wants_html;
 use crate::report;
-use crate::report::html::{Controls, DashboardActivity, DashboardOptions, Formatting, PageContext};
-use crate::Stats;
+use crate::report::html::{Controls, DashboardOptions, Formatting};
+
+/// What the read-only routes are served with: where snapshots come from, and the options of
+/// the view. Each route takes one snapshot per request and renders it with these.
+#[derive(Debug, Clone)]
+pub(super) struct PageState {
+    /// Where the snapshots come from.
+    pub(super) source: SnapshotSource,
+    /// Last segment of the router prefix, as [`DashboardOptions::base`].
+    pub(super) base: Arc<str>,
+    /// The controls the dashboard shows.
+    pub(super) controls: Controls,
+    /// Display rules for application values.
+    pub(super) formatting: Arc<Formatting>,
+}
 
 pub(super) async fn dashboard(
-    State(stats): State<Stats>,
+    State(pages): State<PageState>,
     RawQuery(query): RawQuery,
-    formatting: Arc<Formatting>,
 ) -> Response {
-    let config = &stats.shared.config;
-    let controls = if config.read_only {
-        Controls::None
-    } else if config.bearer_token.is_some() {
-        Controls::TokenRequired
-    } else {
-        Controls::Forms
-    };
-    let options = DashboardOptions::new(stats.page_segment())
-        .controls(controls)
+    let snapshot = pages.source.snapshot();
+    let options = DashboardOptions::new(&*pages.base)
+        .controls(pages.controls)
         .with_query(query.as_deref());
-    let status = stats.status();
-    let activity = DashboardActivity {
-        recent: stats.recent_requests(),
-        events: stats.events(),
-        maintenance: status.is_maintenance(),
-        status: status.current(),
-    };
-    let page =
-        report::html::render_dashboard(&stats.snapshot(), Some(&activity), &options, &formatting);
+    let page = report::html::render(&snapshot, &options, &pages.formatting);
     html_response(StatusCode::OK, page)
 }
 
@@ -64,8 +62,8 @@ pub(super) async fn stylesheet() -> Response {
     response
 }
 
-pub(super) async fn data(State(stats): State<Stats>) -> Response {
-    let body = report::json::render(&stats.snapshot());
+pub(super) async fn data(State(pages): State<PageState>) -> Response {
+    let body = report::json::render(&pages.source.snapshot());
     secure(
         (
             [(
@@ -78,10 +76,10 @@ pub(super) async fn data(State(stats): State<Stats>) -> Response {
     )
 }
 
-pub(super) async fn metrics(State(stats): State<Stats>, headers: HeaderMap) -> Response {
+pub(super) async fn metrics(State(pages): State<PageState>, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = report::prometheus::Format::from_accept(accept);
-    let body = report::prometheus::render(&stats.snapshot(), format);
+    let body = report::prometheus::render(&pages.source.snapshot(), format);
     secure(
         (
             [(
@@ -125,47 +123,44 @@ fn vary_accept(mut response: Response) -> Response {
 }
 
 pub(super) async fn requests(
-    State(stats): State<Stats>,
+    State(pages): State<PageState>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let records = stats.recent_requests();
+    let snapshot = pages.source.snapshot();
     if serve_html(query.as_deref(), &headers) {
-        let snapshot = stats.snapshot();
-        let context = PageContext::new(stats.page_segment(), &snapshot);
-        let page = report::html::render_requests(&records, &context);
+        let page = report::html::render_requests(&snapshot, &pages.base);
         return vary_accept(html_response(StatusCode::OK, page));
     }
     vary_accept(json_response(&serde_json::json!({
-        "instance": stats.shared.config.instance,
-        "requests": records,
+        "instance": snapshot.server.instance,
+        "requests": snapshot.http.recent_requests,
     })))
 }
 
 pub(super) async fn request_detail(
-    State(stats): State<Stats>,
+    State(pages): State<PageState>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let record = id.parse::<u64>().ok().and_then(|id| stats.request(id));
+    let snapshot = pages.source.snapshot();
+    let record = report::html::find_request(&snapshot, &id);
     if serve_html(query.as_deref(), &headers) {
-        let snapshot = stats.snapshot();
-        let context = PageContext::new(stats.page_segment(), &snapshot);
         let response = match record {
             Some(record) => html_response(
                 StatusCode::OK,
-                report::html::render_request(&record, &context),
+                report::html::render_request(&snapshot, record, &pages.base),
             ),
             None => html_response(
                 StatusCode::NOT_FOUND,
-                report::html::render_request_not_found(&context),
+                report::html::render_request_not_found(&snapshot, &pages.base),
             ),
         };
         return vary_accept(response);
     }
     vary_accept(match record {
-        Some(record) => json_response(&record),
+        Some(record) => json_response(record),
         None => json_error(
             StatusCode::NOT_FOUND,
             "no such request: it never existed or is no longer among the recent requests",
@@ -173,8 +168,8 @@ pub(super) async fn request_detail(
     })
 }
 
-pub(super) async fn events(State(stats): State<Stats>, RawQuery(query): RawQuery) -> Response {
-    let snapshot = stats.snapshot();
+pub(super) async fn events(State(pages): State<PageState>, RawQuery(query): RawQuery) -> Response {
+    let snapshot = pages.source.snapshot();
     if format_param(query.as_deref()).as_deref() == Some("json") {
         return json_response(&serde_json::json!({ "events": snapshot.events }));
     }

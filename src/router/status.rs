@@ -1,5 +1,8 @@
 //! `/status`: the application's health status (see [`Status`]), served by
-//! [`Stats::status_router`] and [`Stats::status_router_at`].
+//! [`Stats::status_router`] and [`Stats::status_router_at`] from the status part of a
+//! snapshot.
+
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
@@ -7,8 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::Stats;
-use crate::{AppStatus, Status};
+use super::protection::secure;
+use super::source::SnapshotSource;
+use crate::{AppStatus, Stats, Status, StatusReport, StatusSnapshot};
 
 /// A path refused by [`Stats::status_router_at`]: it must start with `/`, must not end
 /// with `/` or contain `//`, and may only use ASCII letters, digits and
@@ -115,19 +119,41 @@ impl Stats {
     where
         S: Clone + Send + Sync + 'static,
     {
-        Router::new()
-            .route(path, get(serve))
-            .with_state(self.status())
+        let route = StatusRoute {
+            source: SnapshotSource::local(self.clone()),
+            settings: self.status(),
+        };
+        Router::new().route(path, get(serve)).with_state(route)
     }
 }
 
+/// What `/status` is served with.
+#[derive(Debug, Clone)]
+struct StatusRoute {
+    /// Where the status comes from.
+    source: SnapshotSource,
+    /// The status handle, read for its `Retry-After` setting only.
+    settings: Status,
+}
+
 /// `GET`/`HEAD` handler: one reading gives both the code and the body.
-async fn serve(State(status): State<Status>) -> Response {
-    let report = status.report();
+async fn serve(State(route): State<StatusRoute>) -> Response {
+    answer(route.source.status(), route.settings.retry_after())
+}
+
+/// The answer for one reading of the status: `{"application", "version", "status"}` with
+/// its code, and `Retry-After` when in maintenance and `retry_after` is set.
+fn answer(status: StatusSnapshot, retry_after: Option<Duration>) -> Response {
+    let maintenance = status.status == AppStatus::Maintenance;
+    let report = StatusReport {
+        application: status.application,
+        version: status.version,
+        status: status.status,
+    };
     let code = report.http_status();
-    let mut response = super::protection::secure((code, axum::Json(&report)).into_response());
-    if report.status == AppStatus::Maintenance {
-        if let Some(after) = status.retry_after() {
+    let mut response = secure((code, axum::Json(&report)).into_response());
+    if maintenance {
+        if let Some(after) = retry_after {
             if let Ok(value) = HeaderValue::from_str(&after.as_secs().to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }

@@ -8,12 +8,13 @@ use tokio::time::Instant;
 
 use crate::registry::http::{raw_path, record_of, HttpNamespace};
 use crate::stats::Shared;
+use crate::status::Status;
 use crate::uri_set::{UriSetEntry, STATUS_CLASSES};
 use crate::window::{PeriodData, WindowData};
 
 use super::model::{
     HttpSnapshot, LatencyHistograms, Limits, PeriodHistogram, RequestRecord, ServerInfo, Snapshot,
-    StatusClassDurations, UriSetSnapshot, SCHEMA_VERSION,
+    StatusClassDurations, StatusSnapshot, UriSetSnapshot, SCHEMA_VERSION,
 };
 
 /// The version string of this crate, as snapshots report it.
@@ -24,7 +25,6 @@ pub(crate) fn snapshot(shared: &Shared) -> Snapshot {
     let now = Instant::now();
     let clock = &shared.clock;
     let config = &shared.config;
-    let status = shared.status.report();
     let mut snapshot = Snapshot {
         schema_version: SCHEMA_VERSION,
         generated_at: clock.epoch_of(now),
@@ -51,16 +51,23 @@ pub(crate) fn snapshot(shared: &Shared) -> Snapshot {
             .http
             .events
             .read(&shared.http, clock, now, &config.instance, config),
-        status: super::model::StatusSnapshot {
-            application: status.application,
-            version: status.version,
-            status: status.status,
-            maintenance: shared.status.is_maintenance(),
-        },
+        status: status(&shared.status),
         instances: Vec::new(),
     };
     snapshot.derive();
     snapshot
+}
+
+/// The status part of a snapshot: one reading of the status (a callback given to
+/// [`Status::status_with`] is called once), and the maintenance switch.
+pub(crate) fn status(status: &Status) -> StatusSnapshot {
+    let report = status.report();
+    StatusSnapshot {
+        application: report.application,
+        version: report.version,
+        status: report.status,
+        maintenance: status.is_maintenance(),
+    }
 }
 
 /// The raw `http` namespace. Each live record is copied under its shard's lock, so no record
