@@ -38,6 +38,8 @@ mod page;
 mod request_pages;
 mod requests_in_flight;
 mod svg;
+#[cfg(test)]
+mod tests;
 mod uri_sets;
 
 pub use self::dashboard::render;
