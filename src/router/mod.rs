@@ -1,6 +1,11 @@
-//! The axum [`Router`] serving the statistics: `GET /stats`, `GET /stats/data` and the
+//! The axum [`Router`] serving the statistics: `GET /stats`, `GET /stats/data`,
+//! `/stats/metrics`, `/stats/requests`, `/stats/requests/{id}`, `/stats/events` and the
 //! control routes `POST /stats/pause`, `/stats/resume`, `/stats/reset` and
 //! `/stats/maintenance`.
+//!
+//! Each read-only route takes one [`Snapshot`](crate::Snapshot) per request, always from the
+//! same source (this store), and renders it with the view's options and nothing else (see
+//! the [`report`](crate::report) module).
 //!
 //! The control routes change state only on `POST` (other methods get `405` with
 //! `Allow: POST`), refuse cross-origin browser requests with `403` (a `Sec-Fetch-Site` other
