@@ -273,7 +273,7 @@ impl StatsBuilder {
         if !(0.0..=1.0).contains(&config.record_fraction) {
             return Err(ConfigError::InvalidRecordFraction);
         }
-        config.stats_routes = crate::config::stats_routes(&config.prefix);
+        config.stats_routes = crate::routes::stats_routes(&config.prefix);
         let buckets = &mut config.duration_buckets;
         if buckets.is_empty()
             || buckets.len() > 64

@@ -46,21 +46,6 @@ pub(crate) const DEFAULT_DURATION_BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
-/// Route templates of the stats router, relative to its prefix.
-pub(crate) const STATS_SUBROUTES: [&str; 11] = [
-    "",
-    "/style.css",
-    "/data",
-    "/metrics",
-    "/pause",
-    "/resume",
-    "/reset",
-    "/maintenance",
-    "/requests",
-    "/requests/{id}",
-    "/events",
-];
-
 /// How a matched path compares with the stats router's route templates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StatsRouteMatch {
@@ -71,14 +56,6 @@ pub(crate) enum StatsRouteMatch {
     /// Ends like a stats route: the stats router nested under a prefix, or an application
     /// route that happens to end the same way.
     Candidate,
-}
-
-/// The route templates of a stats router served under `prefix`.
-pub(crate) fn stats_routes(prefix: &str) -> Vec<String> {
-    STATS_SUBROUTES
-        .iter()
-        .map(|sub| format!("{prefix}{sub}"))
-        .collect()
 }
 
 impl Config {
@@ -136,7 +113,7 @@ impl Default for Config {
             max_events_per_request: 32,
             event_capacity: 1000,
             event_max_age: Duration::from_secs(3600),
-            stats_routes: stats_routes("/stats"),
+            stats_routes: crate::routes::stats_routes("/stats"),
         }
     }
 }

@@ -57,6 +57,7 @@ pub mod report;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod router;
+mod routes;
 mod sanitize;
 mod snapshot;
 mod stats;
@@ -68,6 +69,9 @@ pub use self::filter::Filter;
 pub use self::histogram::{Histogram, HistogramLayout};
 pub use self::record::{CustomEvent, EventError, RequestStats, StatsLayer};
 pub use self::registry::{Combine, Namespace, RegistryError};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use self::router::status::InvalidStatusPath;
 pub use self::snapshot::{
     HttpSnapshot, InstanceSummary, LatencyHistograms, Limits, NamespaceSnapshot, Outcome,
     PeriodHistogram, RequestRecord, ServerInfo, Snapshot, SnapshotError, StatusClassDurations,
@@ -75,8 +79,5 @@ pub use self::snapshot::{
     SCHEMA_VERSION,
 };
 pub use self::stats::{Stats, UnknownNamespace, HTTP_NAMESPACE};
-#[cfg(feature = "axum")]
-#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use self::status::InvalidStatusPath;
 pub use self::status::{AppStatus, Status, StatusReport};
 pub use self::store::uri_sets::{UriSet, OTHER_METHOD, OVERFLOW, UNMATCHED};

@@ -303,12 +303,6 @@ impl Stats {
         )
     }
 
-    #[cfg(feature = "axum")]
-    /// The current time in Unix epoch seconds, on the store's clock.
-    pub(crate) fn snapshot_time(&self) -> f64 {
-        self.shared.clock.epoch_of(Instant::now())
-    }
-
     /// The path prefix the router serves under (default `/stats`).
     #[must_use]
     pub fn prefix(&self) -> &str {

@@ -11,7 +11,7 @@ use crate::Snapshot;
 /// let stats = tower_stats::Stats::new();
 /// let json = tower_stats::report::json::render(&stats.snapshot());
 /// let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
-/// assert_eq!(value["schema_version"], 1);
+/// assert_eq!(value["schema_version"], tower_stats::SCHEMA_VERSION);
 /// assert_eq!(value["namespaces"]["http"]["requests_total"], 0);
 /// ```
 #[must_use]

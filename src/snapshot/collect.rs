@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use crate::clock::{nanos_to_secs, Clock};
 use crate::config::Config;
+use crate::status::Status;
 use crate::store::http::HttpStore;
 use crate::store::request::{raw_path, FinishedRequest, InFlightRequest};
 use crate::store::uri_sets::{UriSetEntry, STATUS_CLASSES};
@@ -16,8 +17,8 @@ use crate::store::Store;
 
 use super::model::{
     HttpSnapshot, LatencyHistograms, Limits, NamespaceSnapshot, Outcome, PeriodHistogram,
-    RequestRecord, ServerInfo, Snapshot, StatusClassDurations, TimelineEvent, UriSetSnapshot,
-    SCHEMA_VERSION,
+    RequestRecord, ServerInfo, Snapshot, StatusClassDurations, StatusSnapshot, TimelineEvent,
+    UriSetSnapshot, SCHEMA_VERSION,
 };
 
 /// The version string of this crate, as snapshots report it.
@@ -28,7 +29,6 @@ pub(crate) fn snapshot(shared: &Store) -> Snapshot {
     let now = Instant::now();
     let clock = &shared.clock;
     let config = &shared.config;
-    let status = shared.status.report();
     let mut snapshot = Snapshot {
         schema_version: SCHEMA_VERSION,
         generated_at: clock.epoch_of(now),
@@ -61,16 +61,23 @@ pub(crate) fn snapshot(shared: &Store) -> Snapshot {
             })
             .collect(),
         events: super::stream::stream(&shared.http, clock, now, &config.instance, config),
-        status: super::model::StatusSnapshot {
-            application: status.application,
-            version: status.version,
-            status: status.status,
-            maintenance: shared.status.is_maintenance(),
-        },
+        status: status(&shared.status),
         instances: Vec::new(),
     };
     snapshot.derive();
     snapshot
+}
+
+/// The status part of a snapshot: one reading of the status (a callback given to
+/// [`Status::status_with`] is called once), and the maintenance switch.
+pub(crate) fn status(status: &Status) -> StatusSnapshot {
+    let report = status.report();
+    StatusSnapshot {
+        application: report.application,
+        version: report.version,
+        status: report.status,
+        maintenance: status.is_maintenance(),
+    }
 }
 
 /// The raw `http` namespace. Each live record is copied under its shard's lock, so no record

@@ -1,28 +1,14 @@
-//! What the router's dashboard shows beyond the snapshot: the application status with the
-//! maintenance switch, the latest recent requests and the latest events of the event stream.
+//! The dashboard's view of activity: the application status with the maintenance switch,
+//! the latest recent requests and the latest events of the event stream.
 
 use maud::{html, Markup};
 
 use super::cells::text;
 use super::options::{Controls, DashboardOptions};
-use super::page::link;
+use super::page::{link, request_link};
 use super::request_pages::requests_table;
-use crate::events::StreamEvent;
 use crate::report::format;
-use crate::{AppStatus, RequestRecord};
-
-/// What the router's page shows beyond the snapshot.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct DashboardActivity {
-    /// Recent finished requests, newest first (all of them; the page shows the first few).
-    pub(crate) recent: Vec<RequestRecord>,
-    /// The event stream, newest first (all of it; the page shows the first few).
-    pub(crate) events: Vec<StreamEvent>,
-    /// The application status, as `/status` reports it.
-    pub(crate) status: AppStatus,
-    /// Whether the maintenance switch is on.
-    pub(crate) maintenance: bool,
-}
+use crate::{AppStatus, RequestRecord, StatusSnapshot, StreamEvent};
 
 /// Recent requests shown on the dashboard; the list page has them all.
 const RECENT_ON_PAGE: usize = 10;
@@ -31,8 +17,8 @@ const RECENT_ON_PAGE: usize = 10;
 const EVENTS_ON_PAGE: usize = 20;
 
 /// The application status and the maintenance switch, in the page header.
-pub(super) fn status_box(activity: &DashboardActivity, options: &DashboardOptions) -> Markup {
-    let class = match activity.status {
+pub(super) fn status_box(status: &StatusSnapshot, options: &DashboardOptions) -> Markup {
+    let class = match status.status {
         AppStatus::Ok => "state on",
         AppStatus::Maintenance => "state off",
         _ => "state bad",
@@ -40,11 +26,11 @@ pub(super) fn status_box(activity: &DashboardActivity, options: &DashboardOption
     html! {
         div.status-box {
             span.label { "Status" }
-            span class=(class) title="As /status reports it" { (text(activity.status.as_str())) }
+            span class=(class) title="As /status reports it" { (text(status.status.as_str())) }
             @if options.controls == Controls::Forms {
                 span.label.switch { "Maintenance" }
-                (maintenance_form(options, true, activity.maintenance))
-                (maintenance_form(options, false, !activity.maintenance))
+                (maintenance_form(options, true, status.maintenance))
+                (maintenance_form(options, false, !status.maintenance))
             }
         }
     }
@@ -130,8 +116,8 @@ pub(super) fn events_section(events: &[StreamEvent], options: &DashboardOptions)
                                 }
                                 td.instance { (text(&event.instance)) }
                                 td.message {
-                                    @match event.request_id.as_deref().and_then(|id| id.parse::<u64>().ok()) {
-                                        Some(id) => a href=(link(&options.base, 0, &format!("requests/{id}"))) { (text(&event.message)) },
+                                    @match event.request_id.as_deref().and_then(|id| request_link(&options.base, 0, id)) {
+                                        Some(href) => a href=(href) { (text(&event.message)) },
                                         None => (text(&event.message)),
                                     }
                                 }

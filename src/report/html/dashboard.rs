@@ -3,7 +3,7 @@
 
 use maud::{html, Markup};
 
-use super::activity::{events_section, recent_section, status_box, DashboardActivity};
+use super::activity::{events_section, recent_section, status_box};
 use super::application::app_section;
 use super::cells::text;
 use super::http::http_section;
@@ -12,10 +12,11 @@ use super::page::{render_page, Page, PageContext};
 use crate::report::format;
 use crate::Snapshot;
 
-/// Renders the page.
+/// Renders the page from a snapshot: its header with the application status (and the
+/// maintenance switch, with [`Controls::Forms`]), the `http` namespace, the latest recent
+/// requests and events, and every application namespace.
 ///
-/// This is the page without the router's live sections (recent requests, latest events and
-/// the maintenance switch), which the router adds from its [`Stats`](crate::Stats).
+/// The router serves this page at `{prefix}`, from a snapshot taken for the request.
 ///
 /// # Example
 ///
@@ -23,38 +24,26 @@ use crate::Snapshot;
 /// use tower_stats::report::html::{render, Formatting, DashboardOptions};
 ///
 /// let stats = tower_stats::Stats::new();
+/// stats.log_event("deployed");
 /// let page = render(&stats.snapshot(), &DashboardOptions::new("stats"), &Formatting::new());
 /// assert!(page.starts_with("<!DOCTYPE html>"));
+/// assert!(page.contains("deployed"));
 /// assert!(!page.contains("<script"));
 /// ```
 #[must_use]
 pub fn render(snapshot: &Snapshot, options: &DashboardOptions, formatting: &Formatting) -> String {
-    render_dashboard(snapshot, None, options, formatting)
-}
-
-/// The dashboard, with the live sections when `activity` is given.
-pub(crate) fn render_dashboard(
-    snapshot: &Snapshot,
-    activity: Option<&DashboardActivity>,
-    options: &DashboardOptions,
-    formatting: &Formatting,
-) -> String {
     let context = PageContext::new(&options.base, snapshot);
     let now = context.now;
     let header_side = html! {
         div.side {
-            @if let Some(activity) = activity {
-                (status_box(activity, options))
-            }
+            (status_box(&snapshot.status, options))
             (refresh_nav(options))
         }
     };
     let main = html! {
         (http_section(snapshot, options))
-        @if let Some(activity) = activity {
-            (recent_section(&activity.recent, options, now))
-            (events_section(&activity.events, options))
-        }
+        (recent_section(&snapshot.http.recent_requests, options, now))
+        (events_section(&snapshot.events, options))
         @for (name, ns) in &snapshot.namespaces {
             (app_section(name, ns.enabled, &ns.values, options, formatting, now))
         }

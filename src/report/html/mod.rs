@@ -1,22 +1,23 @@
 //! The `/stats` page: what the server is doing right now, for people.
 //!
-//! Top to bottom: a header (version, instance, uptime, when the page was generated), the
-//! built-in `http` namespace (rates, errors and latency quantiles over the last minute, the
+//! Every page is rendered from one [`Snapshot`](crate::Snapshot) and the options of the
+//! view, and nothing else. Top to bottom: a header (version, instance, uptime, when the page
+//! was generated, and the application status as `/status` reports it, with maintenance On/Off
+//! buttons), the built-in `http` namespace (rates, errors and latency quantiles over the last minute, the
 //! last 15 minutes and since start side by side, as zPages' rpcz shows them; a summary of
 //! counters; a requests-per-minute sparkline; responses by status; requests in flight oldest
 //! first; open streams; slow requests newest first; and URI sets sortable by count, average,
-//! p99 and maximum, with p50/p99 latency bars), then every application namespace rendered
-//! generically, as CherryPy's cpstats does: a table of scalars and one table per collection.
-//! Each namespace has pause/resume and reset buttons (plain `POST` forms) unless the router is
-//! read-only.
+//! p99 and maximum, with p50/p99 latency bars), the latest recent requests (linking to their
+//! pages) and the latest events of the event stream, then every application namespace
+//! rendered generically, as CherryPy's cpstats does: a table of scalars and one table per
+//! collection. Each namespace has pause/resume and reset buttons (plain `POST` forms) unless
+//! the router is read-only.
 //!
-//! Served by the router, the page also shows the application status (as `/status` reports
-//! it) with maintenance On/Off buttons in the header, and, after `http`, the latest recent
-//! requests (linking to their pages) and the latest events of the event stream. The router
-//! serves two more pages from the same stylesheet when the client asks for HTML:
+//! The router serves two more pages from the same stylesheet when the client asks for HTML:
 //! `{prefix}/requests`, the recent requests newest first, and `{prefix}/requests/{id}`, one
-//! request with every field and its timeline as a waterfall and a table. All their links are
-//! relative (`./…`), so the pages work wherever the router is nested.
+//! request with every field and its timeline as a waterfall and a table. The records of a
+//! merged snapshot show their instance, and link to their pages by their qualified ids. All
+//! links are relative (`./…`), so the pages work wherever the router is nested.
 //!
 //! The page has no script at all and works with JavaScript off; pictures are inline SVG drawn
 //! on the server, and the styles come from `{prefix}/style.css` on the same origin. It is built
@@ -37,6 +38,8 @@ mod page;
 mod request_pages;
 mod requests_in_flight;
 mod svg;
+#[cfg(test)]
+mod tests;
 mod uri_sets;
 
 pub use self::dashboard::render;
@@ -45,7 +48,6 @@ pub use self::options::{
     MAX_REFRESH_SECONDS, MIN_REFRESH_SECONDS, REFERRER_POLICY, STYLESHEET,
 };
 
-pub(crate) use self::activity::DashboardActivity;
-pub(crate) use self::dashboard::render_dashboard;
-pub(crate) use self::page::PageContext;
-pub(crate) use self::request_pages::{render_request, render_request_not_found, render_requests};
+pub(crate) use self::request_pages::{
+    find_request, render_request, render_request_not_found, render_requests,
+};

@@ -113,6 +113,22 @@ pub(super) fn link(base: &str, level: usize, path: &str) -> String {
     }
 }
 
+/// Longest request id that gets a link to its page.
+const MAX_LINKED_ID: usize = 128;
+
+/// A relative link (see [`link`]) to the page of the request `id`, when the id can stand in
+/// a path as it is: 1 to 128 ASCII letters, digits, `-` and `_`. Local ids are numbers and
+/// the ids of a merged snapshot `<boot id>-<n>`; any other id (the snapshots of other
+/// instances are untrusted input) gets no link.
+pub(super) fn request_link(base: &str, level: usize, id: &str) -> Option<String> {
+    let plain = !id.is_empty()
+        && id.len() <= MAX_LINKED_ID
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    plain.then(|| link(base, level, &format!("requests/{id}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +144,21 @@ mod tests {
         assert_eq!(link("stats", 2, ""), "./../../stats");
         assert_eq!(link("stats", 2, "requests"), "./../requests");
         assert_eq!(link("a:b", 2, ""), "./../../a:b");
+    }
+
+    #[test]
+    fn only_plain_request_ids_are_linked() {
+        assert_eq!(
+            request_link("stats", 0, "7").as_deref(),
+            Some("./stats/requests/7")
+        );
+        assert_eq!(
+            request_link("stats", 1, "0123456789abcdef-42").as_deref(),
+            Some("./requests/0123456789abcdef-42")
+        );
+        for id in ["", "..", "a/b", "a?b", "a b", "<a>", "é", &"1".repeat(129)] {
+            assert_eq!(request_link("stats", 1, id), None, "{id}");
+        }
     }
 
     #[test]

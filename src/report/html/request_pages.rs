@@ -1,5 +1,6 @@
-//! The pages of the recent requests: the list (`{prefix}/requests`), one request with every
-//! field and its timeline (`{prefix}/requests/{id}`), and the page for an unknown id.
+//! The pages of the recent requests, from a snapshot: the list (`{prefix}/requests`), one
+//! request with every field and its timeline (`{prefix}/requests/{id}`), and the page for an
+//! unknown id.
 
 use maud::{html, Markup};
 
@@ -7,18 +8,33 @@ use super::cells::{
     more_rows, outcome_class, plural, seconds, status_class, status_text, status_tone, text,
     MAX_ROWS,
 };
-use super::page::{link, render_page, Page, PageContext};
+use super::page::{link, render_page, request_link, Page, PageContext};
 use super::svg::waterfall;
 use crate::report::format;
-use crate::RequestRecord;
+use crate::{RequestRecord, Snapshot};
 
 /// Most rows of the recent requests page.
 const LIST_ROWS: usize = 1000;
 
-/// The `{prefix}/requests` page: the recent requests, newest first, each linking to its page.
-pub(crate) fn render_requests(records: &[RequestRecord], context: &PageContext<'_>) -> String {
+/// The request with this id in `snapshot`: in flight, an open stream, or finished and still
+/// among the recent or the slow requests. Ids are compared as strings, so the qualified ids
+/// of a merged snapshot (`<boot id>-<n>`) are found as well.
+pub(crate) fn find_request<'a>(snapshot: &'a Snapshot, id: &str) -> Option<&'a RequestRecord> {
+    let http = &snapshot.http;
+    http.in_flight
+        .iter()
+        .chain(&http.open_streams)
+        .chain(&http.recent_requests)
+        .chain(&http.slow_requests)
+        .find(|record| record.id == id)
+}
+
+/// The `{prefix}/requests` page under `base`, the last segment of the router prefix: the
+/// snapshot's recent requests, newest first, each linking to its page.
+pub(crate) fn render_requests(snapshot: &Snapshot, base: &str) -> String {
     const LEVEL: usize = 1;
-    let base = context.base;
+    let context = PageContext::new(base, snapshot);
+    let records = &snapshot.http.recent_requests;
     let nav = html! {
         a href=(link(base, LEVEL, "")) { "Dashboard" }
         a href=(link(base, LEVEL, "events")) { "Event stream" }
@@ -38,24 +54,21 @@ pub(crate) fn render_requests(records: &[RequestRecord], context: &PageContext<'
             }
         }
     };
-    subpage("Recent requests", context, LEVEL, &nav, body)
+    subpage("Recent requests", &context, LEVEL, &nav, body)
 }
 
-/// The `{prefix}/requests/{id}` page: every field of the record, and its timeline as a
+/// The `{prefix}/requests/{id}` page under `base` for `record`, one of the snapshot's
+/// records (see [`find_request`]): every field of the record, and its timeline as a
 /// waterfall and a table.
-pub(crate) fn render_request(record: &RequestRecord, context: &PageContext<'_>) -> String {
+pub(crate) fn render_request(snapshot: &Snapshot, record: &RequestRecord, base: &str) -> String {
     const LEVEL: usize = 2;
-    let base = context.base;
-    let id = record.id.parse::<u64>().ok();
-    let title = match id {
-        Some(id) => format!("Request {id}"),
-        None => "Request".to_owned(),
-    };
+    let context = PageContext::new(base, snapshot);
+    let title = format!("Request {}", text(&record.id));
     let nav = html! {
         a href=(link(base, LEVEL, "requests")) { "Recent requests" }
         a href=(link(base, LEVEL, "")) { "Dashboard" }
-        @if let Some(id) = id {
-            a href=(format!("{}?format=json", link(base, LEVEL, &format!("requests/{id}")))) { "JSON" }
+        @if let Some(href) = request_link(base, LEVEL, &record.id) {
+            a href=(format!("{href}?format=json")) { "JSON" }
         }
     };
     let body = html! {
@@ -84,12 +97,13 @@ pub(crate) fn render_request(record: &RequestRecord, context: &PageContext<'_>) 
             }
         }
     };
-    subpage(&title, context, LEVEL, &nav, body)
+    subpage(&title, &context, LEVEL, &nav, body)
 }
 
-/// The page for a request id that is not (or no longer) known.
-pub(crate) fn render_request_not_found(context: &PageContext<'_>) -> String {
+/// The page under `base` for a request id that is not (or no longer) in the snapshot.
+pub(crate) fn render_request_not_found(snapshot: &Snapshot, base: &str) -> String {
     const LEVEL: usize = 2;
+    let context = PageContext::new(base, snapshot);
     let nav = html! {
         a href=(link(context.base, LEVEL, "requests")) { "Recent requests" }
         a href=(link(context.base, LEVEL, "")) { "Dashboard" }
@@ -104,7 +118,7 @@ pub(crate) fn render_request_not_found(context: &PageContext<'_>) -> String {
             }
         }
     };
-    subpage("Request not found", context, LEVEL, &nav, body)
+    subpage("Request not found", &context, LEVEL, &nav, body)
 }
 
 /// A page other than the dashboard: the shell with a navigation bar and a body. `level` is
@@ -131,17 +145,21 @@ fn subpage(
 }
 
 /// Finished requests, newest first, each path linking to the request's page. `level` is the
-/// page's level (see [`link`]).
+/// page's level (see [`link`]). The instance column appears when any record has one (the
+/// records of a merged snapshot).
 pub(super) fn requests_table(
     records: &[RequestRecord],
     base: &str,
     level: usize,
     now: f64,
 ) -> Markup {
+    let with_instance = records.iter().any(|r| r.instance.is_some());
     html! {
         table.records.requests {
             thead { tr {
-                th { "Finished" } th.num { "Took" } th { "Method" } th { "Path" }
+                th { "Finished" } th.num { "Took" }
+                @if with_instance { th { "Instance" } }
+                th { "Method" } th { "Path" }
                 th { "URI set" } th.num { "Status" } th { "Outcome" }
                 th.num { "Read" } th.num { "Written" } th.num { "Events" }
             } }
@@ -155,12 +173,15 @@ pub(super) fn requests_table(
                             }
                         }
                         td.num { (format::duration(r.processing_seconds)) }
+                        @if with_instance {
+                            td.instance { (text(r.instance.as_deref().unwrap_or(""))) }
+                        }
                         td { (text(&r.method)) }
                         td.path {
-                            @match r.id.parse::<u64>() {
-                                Ok(id) => a href=(link(base, level, &format!("requests/{id}")))
-                                    title=(format!("Request {id}")) { (text(&r.path)) },
-                                Err(_) => (text(&r.path)),
+                            @match request_link(base, level, &r.id) {
+                                Some(href) => a href=(href)
+                                    title=(format!("Request {}", text(&r.id))) { (text(&r.path)) },
+                                None => (text(&r.path)),
                             }
                         }
                         td.key { (text(&r.uri_set)) }
@@ -218,6 +239,9 @@ fn record_fields(r: &RequestRecord, now: f64) -> Markup {
                     th { "Client" } td { (r.client.as_deref().map_or_else(|| format::MISSING.to_owned(), text)) }
                     th { "Timeline events" } td { (events_count(r)) }
                 }
+                @if let Some(instance) = &r.instance {
+                    tr { th { "Instance" } td colspan="3" { (text(instance)) } }
+                }
             }
         }
     }
@@ -263,16 +287,13 @@ mod tests {
 
     #[test]
     fn request_pages_show_the_version_they_are_given() {
-        let context = PageContext {
-            base: "stats",
-            version: "tower-stats 9.9.9",
-            instance: "web-1",
-            now: 0.0,
-        };
+        let mut snapshot = Snapshot::default();
+        snapshot.server.version = "tower-stats 9.9.9".to_owned();
+        snapshot.server.instance = "web-1".to_owned();
         for page in [
-            render_requests(&[], &context),
-            render_request(&RequestRecord::default(), &context),
-            render_request_not_found(&context),
+            render_requests(&snapshot, "stats"),
+            render_request(&snapshot, &RequestRecord::default(), "stats"),
+            render_request_not_found(&snapshot, "stats"),
         ] {
             assert!(page.contains("<span>tower-stats 9.9.9</span>"), "{page}");
         }
