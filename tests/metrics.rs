@@ -378,8 +378,9 @@ async fn windows_age_out_and_total_stays() {
         (0, 10, 10)
     );
 
-    // "15m" covers 15 to 16 minutes.
-    tokio::time::advance(Duration::from_secs(14 * 60)).await;
+    // "15m" covers 15 to 16 minutes (of wall-clock minutes): the burst is there until
+    // 15 minutes after it, and gone 16 minutes after it.
+    tokio::time::advance(Duration::from_secs(15 * 60 - 76)).await;
     assert_eq!(
         count(&data(&app).await, "15m"),
         10,
