@@ -77,6 +77,13 @@ pub struct StatsBuilder {
     config: Config,
 }
 
+impl Stats {
+    /// A builder to set the options.
+    pub fn builder() -> StatsBuilder {
+        StatsBuilder::default()
+    }
+}
+
 impl StatsBuilder {
     /// Requests taking strictly longer than this are kept in the slow list.
     /// `Duration::ZERO` disables the slow list. Defaults to 1 second.

@@ -84,11 +84,6 @@ impl Stats {
         Self::default()
     }
 
-    /// A builder to set the options.
-    pub fn builder() -> crate::StatsBuilder {
-        crate::StatsBuilder::default()
-    }
-
     fn from_config(config: Config) -> Self {
         Self::with_clock(config, Clock::new())
     }
@@ -292,7 +287,7 @@ impl Stats {
     /// The event stream of this instance, newest first, without events older than
     /// [`StatsBuilder::event_max_age`].
     #[must_use]
-    pub fn events(&self) -> Vec<crate::events::StreamEvent> {
+    pub fn events(&self) -> Vec<crate::StreamEvent> {
         let shared = &*self.shared;
         crate::snapshot::stream::stream(
             &shared.http,
@@ -307,6 +302,36 @@ impl Stats {
     #[must_use]
     pub fn prefix(&self) -> &str {
         &self.shared.config.prefix
+    }
+}
+
+impl Stats {
+    /// The handle to the application's health status served at `/status`.
+    ///
+    /// See [`Status`](crate::Status) for an example.
+    #[must_use]
+    pub fn status(&self) -> crate::Status {
+        self.shared.status.clone()
+    }
+
+    /// Sets the application name and version reported at `/status`, in one call; both read
+    /// `unknown` until then.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tower_stats::Stats;
+    ///
+    /// let stats = Stats::new();
+    /// assert_eq!(stats.status().report().application, "unknown");
+    ///
+    /// stats.set_application(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
+    /// let report = stats.status().report();
+    /// assert_eq!(report.application, env!("CARGO_PKG_NAME"));
+    /// assert_eq!(report.version, env!("CARGO_PKG_VERSION"));
+    /// ```
+    pub fn set_application(&self, name: &str, version: &str) {
+        self.shared.status.set_application(name, version);
     }
 }
 

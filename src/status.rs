@@ -10,7 +10,6 @@ use http::StatusCode;
 use serde::{Serialize, Serializer};
 
 use crate::sanitize::clean;
-use crate::Stats;
 
 /// Name and version reported before [`Stats::set_application`] is called, and the status
 /// reported for an empty status string.
@@ -377,36 +376,6 @@ impl Status {
             version: application.version.clone(),
             status,
         }
-    }
-}
-
-impl Stats {
-    /// The handle to the application's health status served at `/status`.
-    ///
-    /// See [`Status`] for an example.
-    #[must_use]
-    pub fn status(&self) -> Status {
-        self.shared.status.clone()
-    }
-
-    /// Sets the application name and version reported at `/status`, in one call; both read
-    /// `unknown` until then.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use tower_stats::Stats;
-    ///
-    /// let stats = Stats::new();
-    /// assert_eq!(stats.status().report().application, "unknown");
-    ///
-    /// stats.set_application(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
-    /// let report = stats.status().report();
-    /// assert_eq!(report.application, env!("CARGO_PKG_NAME"));
-    /// assert_eq!(report.version, env!("CARGO_PKG_VERSION"));
-    /// ```
-    pub fn set_application(&self, name: &str, version: &str) {
-        self.shared.status.set_application(name, version);
     }
 }
 
