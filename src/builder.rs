@@ -258,16 +258,8 @@ impl StatsBuilder {
     /// [`build`](Self::build) with the clock given.
     pub(crate) fn build_with_clock(self, clock: Clock) -> Result<Stats, ConfigError> {
         let mut config = self.config;
-        let p = &config.prefix;
-        if !p.starts_with('/')
-            || p.len() < 2
-            || p.ends_with('/')
-            || p.contains("//")
-            || !p
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()+,;=:@/".contains(&b))
-        {
-            return Err(ConfigError::InvalidPrefix(p.clone()));
+        if !crate::routes::is_plain_route_path(&config.prefix) {
+            return Err(ConfigError::InvalidPrefix(config.prefix.clone()));
         }
         if let Some(token) = &config.bearer_token {
             if token.is_empty()

@@ -102,14 +102,7 @@ impl Stats {
     where
         S: Clone + Send + Sync + 'static,
     {
-        let valid = path.starts_with('/')
-            && path.len() >= 2
-            && !path.ends_with('/')
-            && !path.contains("//")
-            && path
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()+,;=:@/".contains(&b));
-        if !valid {
+        if !crate::routes::is_plain_route_path(path) {
             return Err(InvalidStatusPath(path.to_owned()));
         }
         Ok(self.status_router_unchecked(path))
