@@ -70,6 +70,19 @@ pub(crate) fn stats_routes(prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether `path` can be a route path of its own: it starts with `/`, does not end with `/` or
+/// contain `//`, and uses only ASCII letters, digits and `-._~!$&'()+,;=:@/` (no
+/// percent-encoding, no `{`, `}`, `*`, `?` or `#`, which axum would read as patterns).
+pub(crate) fn is_plain_route_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path.len() >= 2
+        && !path.ends_with('/')
+        && !path.contains("//")
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()+,;=:@/".contains(&b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,17 +98,4 @@ mod tests {
         }
         assert_eq!(stats_routes("/a")[..2], ["/a", "/a/style.css"]);
     }
-}
-
-/// Whether `path` can be a route path of its own: it starts with `/`, does not end with `/` or
-/// contain `//`, and uses only ASCII letters, digits and `-._~!$&'()+,;=:@/` (no
-/// percent-encoding, no `{`, `}`, `*`, `?` or `#`, which axum would read as patterns).
-pub(crate) fn is_plain_route_path(path: &str) -> bool {
-    path.starts_with('/')
-        && path.len() >= 2
-        && !path.ends_with('/')
-        && !path.contains("//")
-        && path
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()+,;=:@/".contains(&b))
 }

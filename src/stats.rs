@@ -288,14 +288,7 @@ impl Stats {
     /// [`StatsBuilder::event_max_age`].
     #[must_use]
     pub fn events(&self) -> Vec<crate::StreamEvent> {
-        let shared = &*self.shared;
-        crate::snapshot::stream::stream(
-            &shared.http,
-            &shared.clock,
-            Instant::now(),
-            &shared.config.instance,
-            &shared.config,
-        )
+        self.snapshot().events()
     }
 
     /// The path prefix the router serves under (default `/stats`).

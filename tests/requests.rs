@@ -81,6 +81,13 @@ fn assert_close(actual: f64, expected: f64, what: &str) {
     );
 }
 
+fn assert_close_to_the_microsecond(actual: f64, expected: f64, what: &str) {
+    assert!(
+        (actual - expected).abs() < 1e-6,
+        "{what}: {actual} is not {expected}"
+    );
+}
+
 /// The request id a handler returned as its body.
 fn id_of(response: &Response<Bytes>) -> u64 {
     assert_eq!(response.status(), StatusCode::OK, "{}", text(response));
@@ -1182,13 +1189,15 @@ async fn event_stream_logs_started_and_finished_requests() {
     );
     assert_eq!(finished.request_id.as_deref(), Some(made.as_str()));
     assert_eq!(finished.instance, "web-1");
-    assert_close(finished.age_seconds, 2.0, "age of the finished event");
+    // Ages are differences of Unix times in seconds, which a double holds to a fraction of a
+    // microsecond.
+    assert_close_to_the_microsecond(finished.age_seconds, 2.0, "age of the finished event");
     let started = &events[3];
     assert_eq!(started.kind, "request_started");
     assert_eq!(started.status, None);
     assert_eq!(started.duration_seconds, None);
     assert_eq!(started.request_id.as_deref(), Some(made.as_str()));
-    assert_close(started.age_seconds, 2.005, "age of the started event");
+    assert_close_to_the_microsecond(started.age_seconds, 2.005, "age of the started event");
     // Epoch seconds near 1.7e9 carry about 0.2 µs of precision.
     let apart = finished.time - started.time;
     assert!((apart - 0.005).abs() < 1e-6, "{apart}");
@@ -1373,7 +1382,7 @@ async fn event_stream_json_format() {
             .collect();
         assert_eq!(have, keys, "{event}");
         assert_eq!(event["instance"], "web-1");
-        assert_close(event["age_seconds"].as_f64().expect("age"), 3.0, "age");
+        assert_close_to_the_microsecond(event["age_seconds"].as_f64().expect("age"), 3.0, "age");
         assert!(event["time"].as_f64().expect("time") > 1.5e9);
     }
     assert_eq!(events[0]["kind"], "application");

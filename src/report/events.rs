@@ -23,7 +23,7 @@ use crate::{Snapshot, StreamEvent};
 /// ```
 #[must_use]
 pub fn render(snapshot: &Snapshot) -> String {
-    render_text(&snapshot.events, snapshot.generated_at)
+    render_text(&snapshot.events(), snapshot.generated_at)
 }
 
 /// The layout of [`render`], for `events` (newest first) shown at `now_epoch`.
@@ -116,12 +116,16 @@ mod tests {
     fn a_snapshot_renders_its_events_at_its_time() {
         let snapshot = Snapshot {
             generated_at: 1000.9,
-            events: vec![event("a:1", "hello", 2.0)],
+            application_events: vec![crate::ApplicationEvent {
+                time: 998.9,
+                instance: "a:1".to_owned(),
+                message: "hello".to_owned(),
+            }],
             ..Snapshot::default()
         };
         assert_eq!(
             render(&snapshot),
-            render_text(&snapshot.events, snapshot.generated_at)
+            render_text(&snapshot.events(), snapshot.generated_at)
         );
         assert!(render(&snapshot).starts_with("1000\n"));
     }

@@ -171,7 +171,7 @@ pub(super) async fn request_detail(
 pub(super) async fn events(State(pages): State<PageState>, RawQuery(query): RawQuery) -> Response {
     let snapshot = pages.source.snapshot();
     if format_param(query.as_deref()).as_deref() == Some("json") {
-        return json_response(&serde_json::json!({ "events": snapshot.events }));
+        return json_response(&serde_json::json!({ "events": snapshot.events() }));
     }
     let body = report::events::render(&snapshot);
     secure(

@@ -16,9 +16,9 @@ use crate::store::windows::{PeriodData, WindowData};
 use crate::store::Store;
 
 use super::model::{
-    HttpSnapshot, LatencyHistograms, Limits, NamespaceSnapshot, Outcome, PeriodHistogram,
-    RequestRecord, ServerInfo, Snapshot, StatusClassDurations, StatusSnapshot, TimelineEvent,
-    UriSetSnapshot, SCHEMA_VERSION,
+    ApplicationEvent, HttpSnapshot, LatencyHistograms, Limits, NamespaceSnapshot, Outcome,
+    PeriodHistogram, RequestRecord, ServerInfo, Snapshot, StatusClassDurations, StatusSnapshot,
+    TimelineEvent, UriSetSnapshot, SCHEMA_VERSION,
 };
 
 /// The version string of this crate, as snapshots report it.
@@ -44,6 +44,8 @@ pub(crate) fn snapshot(shared: &Store) -> Snapshot {
             slow_capacity: config.slow_capacity,
             recent_capacity: config.recent_capacity,
             event_capacity: config.event_capacity,
+            event_max_age_millis: u64::try_from(config.event_max_age.as_millis())
+                .unwrap_or(u64::MAX),
         },
         http: http(&shared.http, shared, now),
         namespaces: shared
@@ -60,7 +62,18 @@ pub(crate) fn snapshot(shared: &Store) -> Snapshot {
                 (name, ns)
             })
             .collect(),
-        events: super::stream::stream(&shared.http, clock, now, &config.instance, config),
+        application_events: shared
+            .http
+            .events
+            .entries()
+            .into_iter()
+            .filter(|(at, _)| now.saturating_duration_since(*at) <= config.event_max_age)
+            .map(|(at, message)| ApplicationEvent {
+                time: clock.epoch_of(at),
+                instance: config.instance.clone(),
+                message,
+            })
+            .collect(),
         status: status(&shared.status),
         instances: Vec::new(),
     };
@@ -314,5 +327,6 @@ pub(crate) fn record_of(
             .collect(),
         events_dropped: live.extras.as_ref().map_or(0, |x| x.events_dropped),
         instance: None,
+        no_details: !live.detailed,
     }
 }

@@ -26,9 +26,6 @@ impl Snapshot {
         self.server.uptime_seconds = (now - self.server.start_time).max(0.0);
         derive_http(&mut self.http, now);
         self.http.uptime_seconds = self.server.uptime_seconds;
-        for event in &mut self.events {
-            event.age_seconds = (now - event.time).max(0.0);
-        }
         for instance in &mut self.instances {
             instance.server.uptime_seconds =
                 (instance.generated_at - instance.server.start_time).max(0.0);

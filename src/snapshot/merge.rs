@@ -14,8 +14,8 @@
 //!   periods;
 //! - URI sets are united; past the largest `max_uri_sets` of the inputs, the sets with the
 //!   fewest requests are folded into `<overflow>` (ties broken by key);
-//! - slow requests, recent requests and events are merged by time and capped like one
-//!   instance's; record ids are qualified by the instance's boot id so that they never
+//! - slow requests, recent requests and application events are merged by time and capped
+//!   like one instance's (the event stream is derived from them); record ids are qualified by the instance's boot id so that they never
 //!   collide.
 //!
 //! Merging is commutative, and associative as long as the united URI sets stay under the
@@ -31,8 +31,8 @@ use crate::store::uri_sets::OVERFLOW;
 
 use super::collect::{add_latency, VERSION};
 use super::model::{
-    HttpSnapshot, InstanceSummary, Limits, NamespaceSnapshot, RequestRecord, ServerInfo, Snapshot,
-    StatusSnapshot, StreamEvent, UriSetSnapshot, SCHEMA_VERSION,
+    ApplicationEvent, HttpSnapshot, InstanceSummary, Limits, NamespaceSnapshot, RequestRecord,
+    ServerInfo, Snapshot, StatusSnapshot, UriSetSnapshot, SCHEMA_VERSION,
 };
 
 impl Snapshot {
@@ -91,6 +91,7 @@ impl Snapshot {
                 slow_capacity: l.slow_capacity.max(s.limits.slow_capacity),
                 recent_capacity: l.recent_capacity.max(s.limits.recent_capacity),
                 event_capacity: l.event_capacity.max(s.limits.event_capacity),
+                event_max_age_millis: l.event_max_age_millis.max(s.limits.event_max_age_millis),
             })
         };
 
@@ -104,7 +105,7 @@ impl Snapshot {
             limits,
             http: http(&parts, &limits),
             namespaces: namespaces(&parts),
-            events: events(&parts, limits.event_capacity),
+            application_events: application_events(&parts, limits.event_capacity),
             status: status(&parts),
             instances,
         };
@@ -119,6 +120,7 @@ impl Limits {
         slow_capacity: 0,
         recent_capacity: 0,
         event_capacity: 0,
+        event_max_age_millis: 0,
     };
 }
 
@@ -447,27 +449,17 @@ fn combine_values(values: &[&Value], combine: Combine) -> Option<Value> {
     Some(serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number))
 }
 
-fn events(parts: &[(&Snapshot, bool)], cap: usize) -> Vec<StreamEvent> {
-    let mut events: Vec<StreamEvent> = parts
+fn application_events(parts: &[(&Snapshot, bool)], cap: usize) -> Vec<ApplicationEvent> {
+    let mut events: Vec<ApplicationEvent> = parts
         .iter()
-        .flat_map(|(s, _)| {
-            let merged = !s.instances.is_empty();
-            s.events.iter().map(move |e| {
-                let mut e = e.clone();
-                if !merged {
-                    if let Some(id) = &mut e.request_id {
-                        *id = format!("{}-{id}", s.server.boot_id);
-                    }
-                }
-                e
-            })
-        })
+        .flat_map(|(s, _)| s.application_events.iter().cloned())
         .collect();
-    // Newest first; at one instant, by instance, then as each instance ordered them.
+    // Newest first; at one instant, by instance, then by message.
     events.sort_by(|a, b| {
         b.time
             .total_cmp(&a.time)
             .then_with(|| a.instance.cmp(&b.instance))
+            .then_with(|| a.message.cmp(&b.message))
     });
     events.truncate(cap);
     events

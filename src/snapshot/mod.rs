@@ -11,14 +11,14 @@ pub(crate) mod collect;
 pub(crate) mod derive;
 mod merge;
 mod model;
-pub(crate) mod stream;
+mod stream;
 #[cfg(all(test, feature = "axum"))]
 mod tests;
 mod wire;
 
 pub use self::model::{
-    HttpSnapshot, InstanceSummary, LatencyHistograms, Limits, NamespaceSnapshot, Outcome,
-    PeriodHistogram, RequestRecord, ServerInfo, Snapshot, StatusClassDurations, StatusSnapshot,
-    StreamEvent, TimelineEvent, UriSetSnapshot, WindowSnapshot, SCHEMA_VERSION,
+    ApplicationEvent, HttpSnapshot, InstanceSummary, LatencyHistograms, Limits, NamespaceSnapshot,
+    Outcome, PeriodHistogram, RequestRecord, ServerInfo, Snapshot, StatusClassDurations,
+    StatusSnapshot, StreamEvent, TimelineEvent, UriSetSnapshot, WindowSnapshot, SCHEMA_VERSION,
 };
 pub use self::wire::{SnapshotError, MAX_SNAPSHOT_BYTES};

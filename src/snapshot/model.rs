@@ -29,7 +29,8 @@ pub const SCHEMA_VERSION: u32 = 2;
 ///
 /// Serializes to the `/stats/data` document: `schema_version`, `generated_at`, `server`,
 /// `histogram_layout`, `limits`, `namespaces` holding `http` and every application namespace
-/// sorted by name, `rules`, `events`, `status`, and `instances` for a merged snapshot.
+/// sorted by name, `rules`, `application_events`, `status`, and `instances` for a merged
+/// snapshot.
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Snapshot {
@@ -45,8 +46,9 @@ pub struct Snapshot {
     pub http: HttpSnapshot,
     /// Application namespaces by name.
     pub namespaces: BTreeMap<String, NamespaceSnapshot>,
-    /// The event stream, newest first.
-    pub events: Vec<StreamEvent>,
+    /// The application events ([`Stats::log_event`](crate::Stats::log_event)), newest first;
+    /// [`events`](Self::events) derives the whole event stream.
+    pub application_events: Vec<ApplicationEvent>,
     /// The application's status, as `/status` reports it.
     pub status: StatusSnapshot,
     /// For a merged snapshot: each instance that went into it; empty otherwise.
@@ -81,7 +83,7 @@ impl Serialize for Snapshot {
         map.serialize_entry("limits", &self.limits)?;
         map.serialize_entry("namespaces", &Namespaces(self))?;
         map.serialize_entry("rules", &super::wire::Rules(self))?;
-        map.serialize_entry("events", &self.events)?;
+        map.serialize_entry("application_events", &self.application_events)?;
         map.serialize_entry("status", &self.status)?;
         if !self.instances.is_empty() {
             map.serialize_entry("instances", &self.instances)?;
@@ -124,6 +126,8 @@ pub struct Limits {
     pub recent_capacity: usize,
     /// [`StatsBuilder::event_capacity`](crate::StatsBuilder::event_capacity).
     pub event_capacity: usize,
+    /// [`StatsBuilder::event_max_age`](crate::StatsBuilder::event_max_age), in milliseconds.
+    pub event_max_age_millis: u64,
 }
 
 impl Default for Limits {
@@ -133,6 +137,7 @@ impl Default for Limits {
             slow_capacity: 100,
             recent_capacity: 1000,
             event_capacity: 1000,
+            event_max_age_millis: 3_600_000,
         }
     }
 }
@@ -407,6 +412,24 @@ pub struct RequestRecord {
     /// In a merged snapshot, the instance the request ran on; `None` otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// Whether the request keeps no detailed record (sampled out, or
+    /// [`dont_record`](crate::RequestStats::dont_record)): such a request is in flight but
+    /// not in the event stream. Serialized only when `true`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_details: bool,
+}
+
+/// An event the application logged ([`Stats::log_event`](crate::Stats::log_event)).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct ApplicationEvent {
+    /// When it was logged, in Unix epoch seconds.
+    pub time: f64,
+    /// The instance it was logged on.
+    pub instance: String,
+    /// What the application said, capped and cleaned.
+    pub message: String,
 }
 
 /// A custom event on a request's timeline.

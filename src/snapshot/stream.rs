@@ -1,96 +1,134 @@
-//! The event stream of a snapshot: application events, and the start and end of every
-//! request with a detailed record, read from the store.
+//! The event stream, derived from a snapshot: the application events, and the start and end
+//! of every request with a detailed record (live ones from the in-flight table and open
+//! streams, finished ones from the recent requests).
 
-use tokio::time::Instant;
+use std::cmp::Ordering;
 
-use crate::clock::Clock;
-use crate::config::Config;
-use crate::store::http::HttpStore;
-use crate::store::request::{raw_path, FinishedRequest, InFlightRequest, Outcome};
+use super::model::{Outcome, RequestRecord, Snapshot, StreamEvent};
 
-use super::model::StreamEvent;
-
-/// The stream: application events, and the start and end of every request with a
-/// detailed record (finished ones from the recent requests, live ones from the in-flight
-/// table), no older than the configured age, newest first, at most the configured count.
-pub(crate) fn stream(
-    http: &HttpStore,
-    clock: &Clock,
-    now: Instant,
-    instance: &str,
-    config: &Config,
-) -> Vec<StreamEvent> {
-    let max_age = config.event_max_age;
-    let fresh = |at: Instant| now.saturating_duration_since(at) <= max_age;
-    let event = |at: Instant| StreamEvent {
-        time: clock.epoch_of(at),
-        age_seconds: now.saturating_duration_since(at).as_secs_f64(),
-        instance: instance.to_owned(),
-        kind: "application".to_owned(),
-        request_id: None,
-        message: String::new(),
-        status: None,
-        duration_seconds: None,
-    };
-    // Sorted by instant; at the same instant application events come last, and requests
-    // in the order they started (by id), each one's start before its end.
-    let mut events: Vec<(Instant, (u8, u64, u8), StreamEvent)> = Vec::new();
-    for (at, message) in http
-        .events
-        .entries()
-        .into_iter()
-        .filter(|(at, _)| fresh(*at))
-    {
-        events.push((
-            at,
-            (1, 0, 0),
-            StreamEvent {
-                message,
-                ..event(at)
-            },
-        ));
-    }
-    let started = |id: u64, live: &InFlightRequest, path: &str| StreamEvent {
-        kind: "request_started".to_owned(),
-        request_id: Some(id.to_string()),
-        message: format!(
-            "Started {} {}",
-            clean(live.method.as_str(), config),
-            clean(path, config)
-        ),
-        ..event(live.start)
-    };
-    http.in_flight.collect(|id, live| {
-        if live.detailed && fresh(live.start) {
-            let path = raw_path(live.path.as_ref(), config);
-            events.push((live.start, (0, id, 0), started(id, live, path)));
-        }
-    });
-    for (id, start, finish) in http.recent.collect(|f| {
-        let start =
-            fresh(f.live.start).then(|| (f.live.start, started(f.id, &f.live, f.path.as_str())));
-        let finish = fresh(f.end).then(|| (f.end, finished(f, config, event(f.end))));
-        Some((f.id, start, finish))
-    }) {
-        events.extend(start.map(|(at, e)| (at, (0, id, 0), e)));
-        events.extend(finish.map(|(at, e)| (at, (0, id, 1), e)));
-    }
-    // Newest first.
-    events.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
-    events.truncate(config.event_capacity);
-    events.into_iter().map(|(_, _, e)| e).collect()
+/// What an entry of the stream comes from, before its text is written.
+#[derive(Clone, Copy)]
+enum Entry<'a> {
+    Application(usize),
+    Started(&'a RequestRecord),
+    Finished(&'a RequestRecord),
 }
 
-fn finished(f: &FinishedRequest, config: &Config, base: StreamEvent) -> StreamEvent {
-    let seconds = f.end.saturating_duration_since(f.live.start).as_secs_f64();
-    let what = format!(
-        "{} {}",
-        clean(f.live.method.as_str(), config),
-        crate::sanitize::clean(f.path.as_str(), config.max_string_len)
-    );
-    let status = f.live.status;
-    let status_text = status.map_or_else(|| "no status".to_owned(), |s| s.as_u16().to_string());
-    let (kind, message) = match f.outcome {
+/// How entries at one instant are ordered: application events after requests, requests in the
+/// order they started (by id), each one's start before its end.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Tie<'a> {
+    application: bool,
+    /// The part of the id before its number (a merged record's boot id), then the number.
+    id: (&'a str, u64),
+    finished: bool,
+}
+
+fn id_order(id: &str) -> (&str, u64) {
+    let (prefix, number) = id.rsplit_once('-').unwrap_or(("", id));
+    (prefix, number.parse().unwrap_or(u64::MAX))
+}
+
+impl Snapshot {
+    /// The event stream, newest first: application events ([`Stats::log_event`]) and the
+    /// start and end of every request with a detailed record, no older than
+    /// [`StatsBuilder::event_max_age`] at the time of the snapshot, at most
+    /// [`StatsBuilder::event_capacity`] of them.
+    ///
+    /// It is derived from the snapshot's records, so that a request costs the stream nothing
+    /// when it is recorded and the snapshot carries each request once.
+    ///
+    /// [`Stats::log_event`]: crate::Stats::log_event
+    /// [`StatsBuilder::event_max_age`]: crate::StatsBuilder::event_max_age
+    /// [`StatsBuilder::event_capacity`]: crate::StatsBuilder::event_capacity
+    #[must_use]
+    pub fn events(&self) -> Vec<StreamEvent> {
+        let now = self.generated_at;
+        let max_age = self.limits.event_max_age_millis as f64 / 1e3;
+        let fresh = |t: f64| now - t <= max_age;
+        let http = &self.http;
+        let mut entries: Vec<(f64, Tie<'_>, Entry<'_>)> = Vec::new();
+        for (i, e) in self.application_events.iter().enumerate() {
+            if fresh(e.time) {
+                let tie = Tie {
+                    application: true,
+                    id: ("", 0),
+                    finished: false,
+                };
+                entries.push((e.time, tie, Entry::Application(i)));
+            }
+        }
+        let live = http.in_flight.iter().chain(&http.open_streams);
+        for r in live.chain(&http.recent_requests).filter(|r| !r.no_details) {
+            if fresh(r.start_time) {
+                let tie = Tie {
+                    application: false,
+                    id: id_order(&r.id),
+                    finished: false,
+                };
+                entries.push((r.start_time, tie, Entry::Started(r)));
+            }
+            if let Some(end) = r.end_time.filter(|end| fresh(*end)) {
+                let tie = Tie {
+                    application: false,
+                    id: id_order(&r.id),
+                    finished: true,
+                };
+                entries.push((end, tie, Entry::Finished(r)));
+            }
+        }
+        // Newest first: the text is only written for the entries that are kept.
+        entries.sort_by(|a, b| {
+            b.0.partial_cmp(&a.0)
+                .unwrap_or(Ordering::Equal)
+                .then_with(|| b.1.cmp(&a.1))
+        });
+        entries.truncate(self.limits.event_capacity);
+        entries
+            .into_iter()
+            .map(|(time, _, entry)| self.event(time, entry))
+            .collect()
+    }
+
+    fn event(&self, time: f64, entry: Entry<'_>) -> StreamEvent {
+        let base = |instance: &str| StreamEvent {
+            time,
+            age_seconds: (self.generated_at - time).max(0.0),
+            instance: instance.to_owned(),
+            ..StreamEvent::default()
+        };
+        let instance = |r: &RequestRecord| {
+            r.instance
+                .clone()
+                .unwrap_or_else(|| self.server.instance.clone())
+        };
+        match entry {
+            Entry::Application(i) => {
+                let e = &self.application_events[i];
+                StreamEvent {
+                    kind: "application".to_owned(),
+                    message: e.message.clone(),
+                    ..base(&e.instance)
+                }
+            }
+            Entry::Started(r) => StreamEvent {
+                kind: "request_started".to_owned(),
+                request_id: Some(r.id.clone()),
+                message: format!("Started {} {}", r.method, r.path),
+                ..base(&instance(r))
+            },
+            Entry::Finished(r) => finished(r, base(&instance(r))),
+        }
+    }
+}
+
+fn finished(r: &RequestRecord, base: StreamEvent) -> StreamEvent {
+    let seconds = r.processing_seconds;
+    let what = format!("{} {}", r.method, r.path);
+    let status_text = r
+        .status
+        .map_or_else(|| "no status".to_owned(), |s| s.to_string());
+    let (kind, message) = match r.outcome {
         Outcome::Error => (
             "request_error",
             format!("Error: {what} ({status_text}) after {seconds:.3} seconds"),
@@ -110,14 +148,10 @@ fn finished(f: &FinishedRequest, config: &Config, base: StreamEvent) -> StreamEv
     };
     StreamEvent {
         kind: kind.to_owned(),
-        request_id: Some(f.id.to_string()),
+        request_id: Some(r.id.clone()),
         message,
-        status: status.map(|s| s.as_u16()),
+        status: r.status,
         duration_seconds: Some(seconds),
         ..base
     }
-}
-
-fn clean(s: &str, config: &Config) -> String {
-    crate::sanitize::clean(s, config.max_string_len)
 }

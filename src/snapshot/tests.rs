@@ -156,7 +156,12 @@ proptest! {
         prop_assert_eq!(&m.uri_sets, &e.uri_sets);
         prop_assert_eq!(shape(&m.slow_requests), shape(&e.slow_requests));
         prop_assert_eq!(shape(&m.recent_requests), shape(&e.recent_requests));
-        prop_assert_eq!(merged.events.len(), both.events.len());
+        let (m_events, e_events) = (merged.events(), both.events());
+        prop_assert_eq!(m_events.len(), e_events.len());
+        let text = |events: &[crate::StreamEvent]| -> Vec<(String, String)> {
+            events.iter().map(|e| (e.kind.clone(), e.message.clone())).collect()
+        };
+        prop_assert_eq!(text(&m_events), text(&e_events));
         // Ids are qualified by instance: no two records share one.
         let mut ids: Vec<&String> = m.recent_requests.iter().map(|r| &r.id).collect();
         ids.sort();

@@ -13,8 +13,8 @@ use crate::registry::{Combine, ValueKind};
 use crate::sanitize::{clean, clean_value, needs_cleaning};
 
 use super::model::{
-    HttpSnapshot, InstanceSummary, Limits, NamespaceSnapshot, RequestRecord, ServerInfo, Snapshot,
-    StatusSnapshot, StreamEvent, SCHEMA_VERSION,
+    ApplicationEvent, HttpSnapshot, InstanceSummary, Limits, NamespaceSnapshot, RequestRecord,
+    ServerInfo, Snapshot, StatusSnapshot, SCHEMA_VERSION,
 };
 
 /// Largest document [`Snapshot::from_json`] reads: 64 MiB.
@@ -29,6 +29,7 @@ const MAX_LIMITS: Limits = Limits {
     slow_capacity: 100_000,
     recent_capacity: 100_000,
     event_capacity: 100_000,
+    event_max_age_millis: 30 * 24 * 3_600_000,
 };
 
 /// Most instances a merged document read back may list.
@@ -123,6 +124,7 @@ impl Snapshot {
         l.slow_capacity = l.slow_capacity.min(MAX_LIMITS.slow_capacity);
         l.recent_capacity = l.recent_capacity.min(MAX_LIMITS.recent_capacity);
         l.event_capacity = l.event_capacity.min(MAX_LIMITS.event_capacity);
+        l.event_max_age_millis = l.event_max_age_millis.min(MAX_LIMITS.event_max_age_millis);
         let limits = self.limits;
         clean_server(&mut self.server);
         let http = &mut self.http;
@@ -161,9 +163,10 @@ impl Snapshot {
                 (clean_str(&key), set)
             })
             .collect();
-        self.events.truncate(limits.event_capacity);
-        for event in &mut self.events {
-            clean_event(event);
+        self.application_events.truncate(limits.event_capacity);
+        for event in &mut self.application_events {
+            event.instance = clean_str(&event.instance);
+            event.message = clean_str(&event.message);
         }
         let status = &mut self.status;
         status.application = clean_str(&status.application);
@@ -218,15 +221,6 @@ fn clean_record(r: &mut RequestRecord) {
         if let Some(data) = &mut e.data {
             *data = clean_str(data);
         }
-    }
-}
-
-fn clean_event(e: &mut StreamEvent) {
-    e.instance = clean_str(&e.instance);
-    e.kind = clean_str(&e.kind);
-    e.message = clean_str(&e.message);
-    if let Some(id) = &mut e.request_id {
-        *id = clean_str(id);
     }
 }
 
@@ -300,7 +294,7 @@ struct Document {
     #[serde(default)]
     rules: BTreeMap<String, BTreeMap<String, Rule>>,
     #[serde(default)]
-    events: Vec<StreamEvent>,
+    application_events: Vec<ApplicationEvent>,
     #[serde(default)]
     status: StatusSnapshot,
     #[serde(default)]
@@ -363,7 +357,7 @@ impl<'de> Deserialize<'de> for Snapshot {
             limits: doc.limits,
             http,
             namespaces,
-            events: doc.events,
+            application_events: doc.application_events,
             status: doc.status,
             instances: doc.instances,
         };

@@ -43,7 +43,7 @@ pub fn render(snapshot: &Snapshot, options: &DashboardOptions, formatting: &Form
     let main = html! {
         (http_section(snapshot, options))
         (recent_section(&snapshot.http.recent_requests, options, now))
-        (events_section(&snapshot.events, options))
+        (events_section(&snapshot.events(), options))
         @for (name, ns) in &snapshot.namespaces {
             (app_section(name, ns.enabled, &ns.values, options, formatting, now))
         }

@@ -9,7 +9,7 @@ use super::{
     find_request, render, render_request, render_request_not_found, render_requests,
     DashboardOptions, Formatting,
 };
-use crate::{AppStatus, Outcome, RequestRecord, Snapshot, Stats, StreamEvent};
+use crate::{AppStatus, Outcome, RequestRecord, Snapshot, Stats};
 
 const HOSTILE: &str = "<script>alert(1)</script>";
 const HOSTILE_ESCAPED: &str = "&lt;script&gt;alert(1)&lt;/script&gt;";
@@ -68,16 +68,9 @@ fn the_dashboard_shows_what_its_snapshot_holds() {
         .http
         .recent_requests
         .push(finished("7", &format!("/r/{HOSTILE}"), now - 1.0));
-    snapshot.events.push(StreamEvent {
-        time: now - 2.0,
-        age_seconds: 2.0,
-        instance: format!("web-{HOSTILE}"),
-        kind: "request_finished".to_owned(),
-        request_id: Some("7".to_owned()),
-        message: format!("Finished GET /r/{HOSTILE} 200 in 0.004 seconds"),
-        status: Some(200),
-        duration_seconds: Some(0.004),
-    });
+    // The event stream is derived from the records: the request's end is an event of this
+    // instance.
+    snapshot.server.instance = format!("web-{HOSTILE}");
     snapshot.status.status = AppStatus::Maintenance;
     snapshot.status.maintenance = true;
     let page = dashboard(&snapshot);
@@ -128,11 +121,6 @@ fn ids_that_cannot_stand_in_a_path_get_no_link() {
             .http
             .recent_requests
             .push(finished(id, "/plain", now));
-        snapshot.events.push(StreamEvent {
-            request_id: Some(id.to_owned()),
-            message: "plain event".to_owned(),
-            ..StreamEvent::default()
-        });
     }
     for page in [dashboard(&snapshot), render_requests(&snapshot, "stats")] {
         assert!(
@@ -254,8 +242,8 @@ async fn merged_request_pages_use_qualified_ids_and_show_instances() {
             "{page}"
         );
     }
-    let linked = merged
-        .events
+    let events = merged.events();
+    let linked = events
         .iter()
         .filter_map(|e| e.request_id.as_deref())
         .collect::<Vec<_>>();
