@@ -19,9 +19,13 @@
 //!
 //! Where to read on:
 //!
-//! - what is recorded, and when: the [`record`] module;
-//! - the JSON document: [`Snapshot`]; latency distributions and their error bound: the
-//!   [`histogram`] module;
+//! - what is recorded, and when: the [`record`] module (the layer), which writes into the
+//!   store through a narrow API: atomics and short critical sections, never a wait on a
+//!   reader;
+//! - the read model: [`Snapshot`], plain data taken from the store without stopping
+//!   recording, which every page, the JSON, the metrics and the event stream are rendered
+//!   from, which [`Snapshot::merge`] combines across instances and [`Snapshot::from_json`]
+//!   reads back; latency distributions and their error bound: the [`histogram`] module;
 //! - application statistics: [`Stats::namespace`] and the [`registry`] module;
 //! - a handler's own timeline: [`RequestStats`];
 //! - which requests are recorded: the [`filter`] module and

@@ -158,8 +158,15 @@ proptest! {
         prop_assert_eq!(shape(&m.recent_requests), shape(&e.recent_requests));
         let (m_events, e_events) = (merged.events(), both.events());
         prop_assert_eq!(m_events.len(), e_events.len());
-        let text = |events: &[crate::StreamEvent]| -> Vec<(String, String)> {
-            events.iter().map(|e| (e.kind.clone(), e.message.clone())).collect()
+        // The same events at the same times; at one instant, two instances' events may be
+        // listed in another order than one store's.
+        let text = |events: &[crate::StreamEvent]| -> Vec<(u64, String, String)> {
+            let mut all: Vec<(u64, String, String)> = events
+                .iter()
+                .map(|e| ((e.time * 1e3).round() as u64, e.kind.clone(), e.message.clone()))
+                .collect();
+            all.sort();
+            all
         };
         prop_assert_eq!(text(&m_events), text(&e_events));
         // Ids are qualified by instance: no two records share one.

@@ -6,6 +6,7 @@ use std::fmt;
 use serde::de::{self, Deserializer};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::histogram::HistogramLayout;
@@ -99,19 +100,20 @@ impl Snapshot {
         if bytes.len() > MAX_SNAPSHOT_BYTES {
             return Err(SnapshotError::TooLarge { size: bytes.len() });
         }
-        #[derive(Deserialize)]
-        struct Version {
-            schema_version: Option<u64>,
-        }
-        let version: Version =
-            serde_json::from_slice(bytes).map_err(|e| SnapshotError::Invalid(e.to_string()))?;
-        match version.schema_version {
-            Some(v) if v == u64::from(SCHEMA_VERSION) => {}
-            Some(found) => return Err(SnapshotError::SchemaVersion { found }),
-            None => return Err(SnapshotError::Invalid("no schema_version".to_owned())),
-        }
-        let mut snapshot: Self =
-            serde_json::from_slice(bytes).map_err(|e| SnapshotError::Invalid(e.to_string()))?;
+        let mut snapshot: Self = serde_json::from_slice(bytes).map_err(|e| {
+            // Say so when the document is of another version, rather than what of it did
+            // not fit.
+            #[derive(Deserialize)]
+            struct Version {
+                schema_version: Option<u64>,
+            }
+            match serde_json::from_slice::<Version>(bytes) {
+                Ok(Version {
+                    schema_version: Some(found),
+                }) if found != u64::from(SCHEMA_VERSION) => SnapshotError::SchemaVersion { found },
+                _ => SnapshotError::Invalid(e.to_string()),
+            }
+        })?;
         snapshot.bound_and_clean();
         snapshot.derive();
         Ok(snapshot)
@@ -290,7 +292,7 @@ struct Document {
     histogram_layout: HistogramLayout,
     #[serde(default)]
     limits: Limits,
-    namespaces: serde_json::Map<String, Value>,
+    namespaces: BTreeMap<String, Box<RawValue>>,
     #[serde(default)]
     rules: BTreeMap<String, BTreeMap<String, Rule>>,
     #[serde(default)]
@@ -321,11 +323,12 @@ impl<'de> Deserialize<'de> for Snapshot {
             .namespaces
             .remove(crate::HTTP_NAMESPACE)
             .ok_or_else(|| de::Error::missing_field("namespaces.http"))?;
-        let http: HttpSnapshot = serde_json::from_value(http).map_err(de::Error::custom)?;
+        let http: HttpSnapshot = serde_json::from_str(http.get()).map_err(de::Error::custom)?;
         let namespaces = doc
             .namespaces
             .into_iter()
-            .map(|(name, value)| {
+            .map(|(name, raw)| {
+                let value: Value = serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
                 let Value::Object(mut values) = value else {
                     return Err(de::Error::custom(format_args!(
                         "namespace {name:?} is not an object"
