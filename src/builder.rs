@@ -26,6 +26,10 @@ pub enum ConfigError {
     InvalidDurationBuckets,
     /// The record fraction must be a number from 0.0 to 1.0.
     InvalidRecordFraction,
+    /// The Redis options cannot be used: the reason.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    InvalidRedis(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -39,6 +43,8 @@ impl fmt::Display for ConfigError {
             Self::InvalidBearerToken => {
                 f.write_str("invalid bearer token: use 1 to 1024 visible ASCII characters")
             }
+            #[cfg(feature = "redis")]
+            Self::InvalidRedis(why) => write!(f, "invalid Redis options: {why}"),
             Self::InvalidRecordFraction => {
                 f.write_str("invalid record fraction: give a number from 0.0 to 1.0")
             }
@@ -250,6 +256,15 @@ impl StatsBuilder {
         self
     }
 
+    /// Publishes this instance's statistics to Redis, for a view of every instance of the
+    /// service: see the [`cluster`](crate::cluster) module. Defaults to no Redis.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis(mut self, options: crate::RedisOptions) -> Self {
+        self.config.redis = Some(options);
+        self
+    }
+
     /// Checks the options and creates the store.
     pub fn build(self) -> Result<Stats, ConfigError> {
         self.build_with_clock(Clock::new())
@@ -268,6 +283,10 @@ impl StatsBuilder {
             {
                 return Err(ConfigError::InvalidBearerToken);
             }
+        }
+        #[cfg(feature = "redis")]
+        if let Some(options) = &config.redis {
+            options.check().map_err(ConfigError::InvalidRedis)?;
         }
         if !(0.0..=1.0).contains(&config.record_fraction) {
             return Err(ConfigError::InvalidRecordFraction);

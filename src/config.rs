@@ -37,6 +37,9 @@ pub(crate) struct Config {
     pub(crate) max_events_per_request: usize,
     pub(crate) event_capacity: usize,
     pub(crate) event_max_age: Duration,
+    /// Where to publish for the cluster view.
+    #[cfg(feature = "redis")]
+    pub(crate) redis: Option<crate::cluster::RedisOptions>,
     /// Route templates of the stats router, for leaving them out of the recording.
     pub(crate) stats_routes: Vec<String>,
 }
@@ -113,6 +116,8 @@ impl Default for Config {
             max_events_per_request: 32,
             event_capacity: 1000,
             event_max_age: Duration::from_secs(3600),
+            #[cfg(feature = "redis")]
+            redis: None,
             stats_routes: crate::routes::stats_routes("/stats"),
         }
     }

@@ -38,6 +38,7 @@
 //! | Name | Description | Default? |
 //! |---|---|---|
 //! | `axum` | [`Stats::router`]: the page, the JSON and the control routes; [`Stats::status_router`]: `/status` | Yes |
+//! | `redis` | the [`cluster`] view: instances publish to Redis, the routes show every instance merged | No |
 //!
 //! Without `axum`, the layer works with any tower HTTP service whose bodies carry `Bytes`
 //! (the wrapped service receives an [`axum_core::body::Body`]), and [`Stats::snapshot`] gives
@@ -51,6 +52,9 @@
 
 mod builder;
 mod clock;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod cluster;
 mod config;
 pub mod events;
 pub mod filter;
@@ -69,6 +73,9 @@ mod status;
 mod store;
 
 pub use self::builder::{ConfigError, StatsBuilder};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use self::cluster::RedisOptions;
 pub use self::filter::Filter;
 pub use self::histogram::{Histogram, HistogramLayout};
 pub use self::record::{CustomEvent, EventError, RequestStats, StatsLayer};
@@ -77,10 +84,10 @@ pub use self::registry::{Combine, Namespace, RegistryError};
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use self::router::status::InvalidStatusPath;
 pub use self::snapshot::{
-    ApplicationEvent, HttpSnapshot, InstanceSummary, LatencyHistograms, Limits, NamespaceSnapshot,
-    Outcome, PeriodHistogram, RequestRecord, ServerInfo, Snapshot, SnapshotError,
-    StatusClassDurations, StatusSnapshot, StreamEvent, TimelineEvent, UriSetSnapshot,
-    WindowSnapshot, MAX_SNAPSHOT_BYTES, SCHEMA_VERSION,
+    ApplicationEvent, ClusterStatus, HttpSnapshot, InstanceSummary, LatencyHistograms, Limits,
+    NamespaceSnapshot, Outcome, PeriodHistogram, RequestRecord, ServerInfo, Snapshot,
+    SnapshotError, StatusClassDurations, StatusSnapshot, StreamEvent, TimelineEvent,
+    UriSetSnapshot, WindowSnapshot, MAX_SNAPSHOT_BYTES, SCHEMA_VERSION,
 };
 pub use self::stats::{Stats, UnknownNamespace, HTTP_NAMESPACE};
 pub use self::status::{AppStatus, Status, StatusReport};

@@ -92,7 +92,9 @@ impl Stats {
     pub(crate) fn with_clock(config: Config, clock: Clock) -> Self {
         let http = HttpStore::new(&config, &clock);
         let status = crate::status::Status::new(config.max_string_len);
-        Self {
+        #[cfg(feature = "redis")]
+        let redis = config.redis.clone();
+        let stats = Self {
             shared: Arc::new(Store {
                 config,
                 clock,
@@ -102,7 +104,41 @@ impl Stats {
                 nested_stats_routes: RwLock::default(),
                 status,
                 boot_id: crate::store::new_boot_id(),
+                #[cfg(feature = "redis")]
+                cluster: std::sync::OnceLock::new(),
             }),
+        };
+        #[cfg(feature = "redis")]
+        if let Some(options) = redis {
+            let boot_id = stats.shared.boot_id.clone();
+            let cluster =
+                crate::cluster::Cluster::start(options, boot_id, Arc::downgrade(&stats.shared));
+            let _ = stats.shared.cluster.set(cluster);
+        }
+        stats
+    }
+
+    /// Publishes a last snapshot with state `stopped` and stops publishing to Redis: call it
+    /// on graceful shutdown, so that the cluster view shows this instance as `stopped` rather
+    /// than `stale`. Waits at most five seconds; does nothing without a cluster.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # async fn run(stats: tower_stats::Stats, app: axum::Router) -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    /// axum::serve(listener, app)
+    ///     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
+    ///     .await?;
+    /// stats.leave_cluster().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub async fn leave_cluster(&self) {
+        if let Some(cluster) = self.shared.cluster() {
+            cluster.leave(std::time::Duration::from_secs(5)).await;
         }
     }
 

@@ -82,6 +82,8 @@ pub(super) async fn maintenance(
 struct ControlParams {
     namespace: Option<String>,
     on: Option<String>,
+    /// `local` (the default) or `cluster`.
+    scope: Option<String>,
 }
 
 /// `303 See Other` back to the page, for browser form posts; relative, so it works nested.
@@ -104,11 +106,21 @@ fn control(
     if let Some(refused) = refusal(stats, headers) {
         return refused;
     }
-    let namespace = match params(query.as_deref(), headers, body) {
-        Ok(params) => params.namespace,
+    let (namespace, scope) = match params(query.as_deref(), headers, body) {
+        Ok(params) => (params.namespace, params.scope),
         Err((status, message)) => return json_error(status, message),
     };
     let namespace = namespace.as_deref().filter(|n| !n.is_empty());
+    let cluster = match scope.as_deref() {
+        None | Some("" | "local") => false,
+        Some("cluster") => true,
+        Some(_) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "`scope` must be `local` or `cluster`",
+            )
+        }
+    };
     let result = match action {
         Action::Pause => stats.pause(namespace),
         Action::Resume => stats.resume(namespace),
@@ -116,6 +128,11 @@ fn control(
     };
     if let Err(unknown) = result {
         return json_error(StatusCode::NOT_FOUND, &unknown.to_string());
+    }
+    if cluster {
+        if let Some(refused) = post_to_cluster(stats, action, namespace) {
+            return refused;
+        }
     }
     if wants_html(headers) {
         return back_to_page(stats);
@@ -131,8 +148,39 @@ fn control(
             (name, serde_json::json!({ "enabled": enabled }))
         })
         .collect();
-    let body = serde_json::json!({ "ok": true, "action": action.as_str(), "namespaces": states });
+    let scope = if cluster { "cluster" } else { "local" };
+    let body = serde_json::json!({
+        "ok": true,
+        "action": action.as_str(),
+        "scope": scope,
+        "namespaces": states,
+    });
     secure(axum::Json(body).into_response())
+}
+
+/// Sends a control command to every other instance through Redis (this one applied it
+/// already); `Some` holds the refusal when that cannot be done.
+fn post_to_cluster(stats: &Stats, action: Action, namespace: Option<&str>) -> Option<Response> {
+    #[cfg(feature = "redis")]
+    if let Some(cluster) = stats.shared.cluster() {
+        let action = match action {
+            Action::Pause => crate::cluster::Action::Pause,
+            Action::Resume => crate::cluster::Action::Resume,
+            Action::Reset => crate::cluster::Action::Reset,
+        };
+        if cluster.post(action, namespace) {
+            return None;
+        }
+        return Some(json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many control commands are waiting to reach the cluster; try again",
+        ));
+    }
+    let _ = (stats, action, namespace);
+    Some(json_error(
+        StatusCode::BAD_REQUEST,
+        "`scope=cluster` needs a cluster: configure Redis (feature `redis`)",
+    ))
 }
 
 /// The `namespace` and `on` parameters from the query string or a form body (the form wins).
@@ -169,5 +217,6 @@ fn params(
     Ok(ControlParams {
         namespace: from_body.namespace.or(from_query.namespace),
         on: from_body.on.or(from_query.on),
+        scope: from_body.scope.or(from_query.scope),
     })
 }

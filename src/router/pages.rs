@@ -32,7 +32,9 @@ pub(super) async fn dashboard(
     State(pages): State<PageState>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let snapshot = pages.source.snapshot();
+    let Some(snapshot) = pages.source.snapshot_for(query.as_deref()).await else {
+        return unknown_instance();
+    };
     let options = DashboardOptions::new(&*pages.base)
         .controls(pages.controls)
         .with_query(query.as_deref());
@@ -62,8 +64,11 @@ pub(super) async fn stylesheet() -> Response {
     response
 }
 
-pub(super) async fn data(State(pages): State<PageState>) -> Response {
-    let body = report::json::render(&pages.source.snapshot());
+pub(super) async fn data(State(pages): State<PageState>, RawQuery(query): RawQuery) -> Response {
+    let Some(snapshot) = pages.source.snapshot_for(query.as_deref()).await else {
+        return unknown_instance();
+    };
+    let body = report::json::render(&snapshot);
     secure(
         (
             [(
@@ -127,7 +132,9 @@ pub(super) async fn requests(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let snapshot = pages.source.snapshot();
+    let Some(snapshot) = pages.source.snapshot_for(query.as_deref()).await else {
+        return unknown_instance();
+    };
     if serve_html(query.as_deref(), &headers) {
         let page = report::html::render_requests(&snapshot, &pages.base);
         return vary_accept(html_response(StatusCode::OK, page));
@@ -144,7 +151,9 @@ pub(super) async fn request_detail(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let snapshot = pages.source.snapshot();
+    let Some(snapshot) = pages.source.snapshot_for(query.as_deref()).await else {
+        return unknown_instance();
+    };
     let record = report::html::find_request(&snapshot, &id);
     if serve_html(query.as_deref(), &headers) {
         let response = match record {
@@ -169,7 +178,9 @@ pub(super) async fn request_detail(
 }
 
 pub(super) async fn events(State(pages): State<PageState>, RawQuery(query): RawQuery) -> Response {
-    let snapshot = pages.source.snapshot();
+    let Some(snapshot) = pages.source.snapshot_for(query.as_deref()).await else {
+        return unknown_instance();
+    };
     if format_param(query.as_deref()).as_deref() == Some("json") {
         return json_response(&serde_json::json!({ "events": snapshot.events() }));
     }
@@ -183,5 +194,13 @@ pub(super) async fn events(State(pages): State<PageState>, RawQuery(query): RawQ
             body,
         )
             .into_response(),
+    )
+}
+
+/// `404` for `?instance=NAME` naming no instance the cluster knows.
+fn unknown_instance() -> Response {
+    json_error(
+        StatusCode::NOT_FOUND,
+        "no such instance: give an instance name or boot id the cluster view lists",
     )
 }

@@ -19,9 +19,30 @@ impl SnapshotSource {
         Self { stats }
     }
 
-    /// A snapshot of everything, taken now.
+    /// A snapshot of this instance, taken now.
     pub(crate) fn snapshot(&self) -> Snapshot {
         self.stats.snapshot()
+    }
+
+    /// The snapshot a page shows for its query string: with a cluster configured (feature
+    /// `redis`), every instance merged (`?scope=cluster`, the default), this instance
+    /// (`?scope=local`) or one instance (`?instance=NAME`), each with the cluster's status,
+    /// built off the async workers; without one, this instance. `None` for an instance that is
+    /// not known.
+    pub(crate) async fn snapshot_for(&self, query: Option<&str>) -> Option<Snapshot> {
+        #[cfg(feature = "redis")]
+        if self.stats.shared.cluster().is_some() {
+            let scope = crate::cluster::Scope::from_query(query);
+            let stats = self.stats.clone();
+            let built = tokio::task::spawn_blocking(move || {
+                let cluster = stats.shared.cluster()?;
+                cluster.snapshot(&stats, &scope)
+            })
+            .await;
+            return built.ok().flatten();
+        }
+        let _ = query;
+        Some(self.stats.snapshot())
     }
 
     /// The status part of a snapshot, [`Snapshot::status`], read alone: `/status` is polled

@@ -76,6 +76,7 @@ pub(crate) fn snapshot(shared: &Store) -> Snapshot {
             .collect(),
         status: status(&shared.status),
         instances: Vec::new(),
+        cluster: None,
     };
     snapshot.derive();
     snapshot

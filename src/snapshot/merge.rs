@@ -74,7 +74,10 @@ impl Snapshot {
                 instances.push(summary(snapshot, *live));
             } else {
                 instances.extend(snapshot.instances.iter().cloned().map(|mut i| {
-                    i.live &= *live;
+                    if !*live && i.live {
+                        i.live = false;
+                        i.state = "stale".to_owned();
+                    }
                     i
                 }));
             }
@@ -108,6 +111,7 @@ impl Snapshot {
             application_events: application_events(&parts, limits.event_capacity),
             status: status(&parts),
             instances,
+            cluster: None,
         };
         merged.derive();
         merged
@@ -134,7 +138,8 @@ fn qualify(record: &RequestRecord, server: &ServerInfo, merged: bool) -> Request
     record
 }
 
-fn summary(snapshot: &Snapshot, live: bool) -> InstanceSummary {
+/// The summary of one instance's snapshot, as a merge lists it.
+pub(crate) fn summary(snapshot: &Snapshot, live: bool) -> InstanceSummary {
     let mut values = BTreeMap::new();
     for (name, ns) in &snapshot.namespaces {
         let kept: serde_json::Map<String, Value> = ns
@@ -151,6 +156,7 @@ fn summary(snapshot: &Snapshot, live: bool) -> InstanceSummary {
         server: snapshot.server.clone(),
         generated_at: snapshot.generated_at,
         live,
+        state: if live { "live" } else { "stale" }.to_owned(),
         requests_total: snapshot.http.requests_total,
         requests_per_second: snapshot.http.requests_per_second,
         requests_in_flight: snapshot.http.requests_in_flight,
@@ -158,6 +164,7 @@ fn summary(snapshot: &Snapshot, live: bool) -> InstanceSummary {
         p99_seconds: snapshot.http.p99_seconds,
         status: snapshot.status.status.clone(),
         values,
+        ..InstanceSummary::default()
     }
 }
 

@@ -16,9 +16,11 @@ mod stream;
 mod tests;
 mod wire;
 
+pub(crate) use self::merge::summary;
 pub use self::model::{
-    ApplicationEvent, HttpSnapshot, InstanceSummary, LatencyHistograms, Limits, NamespaceSnapshot,
-    Outcome, PeriodHistogram, RequestRecord, ServerInfo, Snapshot, StatusClassDurations,
-    StatusSnapshot, StreamEvent, TimelineEvent, UriSetSnapshot, WindowSnapshot, SCHEMA_VERSION,
+    ApplicationEvent, ClusterStatus, HttpSnapshot, InstanceSummary, LatencyHistograms, Limits,
+    NamespaceSnapshot, Outcome, PeriodHistogram, RequestRecord, ServerInfo, Snapshot,
+    StatusClassDurations, StatusSnapshot, StreamEvent, TimelineEvent, UriSetSnapshot,
+    WindowSnapshot, SCHEMA_VERSION,
 };
 pub use self::wire::{SnapshotError, MAX_SNAPSHOT_BYTES};

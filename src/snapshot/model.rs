@@ -53,6 +53,38 @@ pub struct Snapshot {
     pub status: StatusSnapshot,
     /// For a merged snapshot: each instance that went into it; empty otherwise.
     pub instances: Vec<InstanceSummary>,
+    /// With a cluster configured (feature `redis`): the publishing status and every instance
+    /// known, merged or not.
+    pub cluster: Option<ClusterStatus>,
+}
+
+/// The state of the cluster view: this instance's publishing, and every instance of the
+/// service it knows of.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct ClusterStatus {
+    /// The service whose instances share the view.
+    pub service: String,
+    /// What the snapshot shows: `cluster` (every instance merged), `local` (this instance),
+    /// or `instance` (one other instance).
+    pub scope: String,
+    /// `ok` when the last publish succeeded, `down` otherwise.
+    pub status: String,
+    /// The last error talking to Redis.
+    pub last_error: Option<String>,
+    /// When a publish last succeeded, in Unix epoch seconds.
+    pub last_success: Option<f64>,
+    /// Publishes that succeeded.
+    pub publishes: u64,
+    /// Publishes that failed or missed their deadline (and were skipped).
+    pub publish_failures: u64,
+    /// Seconds between publishes.
+    pub publish_interval_seconds: f64,
+    /// Seconds an instance's data stays in Redis after its last publish.
+    pub retention_seconds: f64,
+    /// Every instance of the service that Redis knows of, this one included.
+    pub instances: Vec<InstanceSummary>,
 }
 
 impl Serialize for Snapshot {
@@ -87,6 +119,9 @@ impl Serialize for Snapshot {
         map.serialize_entry("status", &self.status)?;
         if !self.instances.is_empty() {
             map.serialize_entry("instances", &self.instances)?;
+        }
+        if let Some(cluster) = &self.cluster {
+            map.serialize_entry("cluster", cluster)?;
         }
         map.end()
     }
@@ -163,12 +198,25 @@ pub struct StatusSnapshot {
 #[serde(default)]
 #[non_exhaustive]
 pub struct InstanceSummary {
-    /// The instance's identity.
+    /// The instance's identity (its keys appear at the top level of the summary).
+    #[serde(flatten)]
     pub server: ServerInfo,
     /// When the instance's snapshot was taken, in Unix epoch seconds.
     pub generated_at: f64,
     /// Whether its gauges (in flight, open streams, application gauges) were counted.
     pub live: bool,
+    /// `live`, `stale` (no publish for three intervals), `stopped` (shut down gracefully) or
+    /// `incompatible` (its snapshot could not be read or merged; see `error`).
+    pub state: String,
+    /// When it last published, by the Redis server's clock, in Unix epoch seconds.
+    pub last_seen: Option<f64>,
+    /// Its clock minus the Redis server's, in seconds, as measured when it last published.
+    pub clock_offset_seconds: Option<f64>,
+    /// Whether it is the instance that served this snapshot.
+    pub local: bool,
+    /// Why its snapshot was not merged, for an `incompatible` instance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// Its `requests_total`.
     pub requests_total: u64,
     /// Its `requests_per_second`.

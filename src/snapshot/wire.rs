@@ -14,8 +14,8 @@ use crate::registry::{Combine, ValueKind};
 use crate::sanitize::{clean, clean_value, needs_cleaning};
 
 use super::model::{
-    ApplicationEvent, HttpSnapshot, InstanceSummary, Limits, NamespaceSnapshot, RequestRecord,
-    ServerInfo, Snapshot, StatusSnapshot, SCHEMA_VERSION,
+    ApplicationEvent, ClusterStatus, HttpSnapshot, InstanceSummary, Limits, NamespaceSnapshot,
+    RequestRecord, ServerInfo, Snapshot, StatusSnapshot, SCHEMA_VERSION,
 };
 
 /// Largest document [`Snapshot::from_json`] reads: 64 MiB.
@@ -182,16 +182,32 @@ impl Snapshot {
             }
         }
         self.instances.truncate(MAX_INSTANCES);
-        for instance in &mut self.instances {
-            clean_server(&mut instance.server);
-            instance.status = crate::status::AppStatus::from(clean_str(instance.status.as_str()));
-            for values in instance.values.values_mut() {
-                let mut v = Value::Object(std::mem::take(values));
-                clean_value(&mut v, MAX_STRING);
-                if let Value::Object(map) = v {
-                    *values = map;
-                }
+        self.instances.iter_mut().for_each(clean_instance);
+        if let Some(cluster) = &mut self.cluster {
+            cluster.service = clean_str(&cluster.service);
+            cluster.scope = clean_str(&cluster.scope);
+            cluster.status = clean_str(&cluster.status);
+            if let Some(e) = &mut cluster.last_error {
+                *e = clean_str(e);
             }
+            cluster.instances.truncate(MAX_INSTANCES);
+            cluster.instances.iter_mut().for_each(clean_instance);
+        }
+    }
+}
+
+fn clean_instance(instance: &mut InstanceSummary) {
+    clean_server(&mut instance.server);
+    instance.state = clean_str(&instance.state);
+    instance.status = crate::status::AppStatus::from(clean_str(instance.status.as_str()));
+    if let Some(e) = &mut instance.error {
+        *e = clean_str(e);
+    }
+    for values in instance.values.values_mut() {
+        let mut v = Value::Object(std::mem::take(values));
+        clean_value(&mut v, MAX_STRING);
+        if let Value::Object(map) = v {
+            *values = map;
         }
     }
 }
@@ -301,6 +317,8 @@ struct Document {
     status: StatusSnapshot,
     #[serde(default)]
     instances: Vec<InstanceSummary>,
+    #[serde(default)]
+    cluster: Option<ClusterStatus>,
 }
 
 impl<'de> Deserialize<'de> for Snapshot {
@@ -363,6 +381,7 @@ impl<'de> Deserialize<'de> for Snapshot {
             application_events: doc.application_events,
             status: doc.status,
             instances: doc.instances,
+            cluster: doc.cluster,
         };
         snapshot.derive();
         Ok(snapshot)

@@ -47,9 +47,25 @@ pub(crate) struct Store {
     /// 16 random hex digits chosen at creation: with the instance name, the identity of
     /// this store across restarts.
     pub(crate) boot_id: String,
+    /// The publishing to Redis, when configured.
+    #[cfg(feature = "redis")]
+    pub(crate) cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 impl Store {
+    /// Adds an event of the store itself (not of the application) to the event stream, even
+    /// while recording is paused.
+    #[cfg(feature = "redis")]
+    pub(crate) fn log_internal_event(&self, message: String) {
+        self.http.events.push(tokio::time::Instant::now(), message);
+    }
+
+    /// The cluster this store publishes to, when configured.
+    #[cfg(feature = "redis")]
+    pub(crate) fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
+        self.cluster.get()
+    }
+
     /// Whether a request matched to this route template is a request to the stats router,
     /// which is not recorded unless `record_stats_routes`.
     pub(crate) fn is_stats_route(&self, matched: &str) -> bool {

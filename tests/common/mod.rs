@@ -3,6 +3,7 @@
 //!
 //! - `http`: build a request, send it through a router and collect the response body.
 //! - `url`: resolve a relative link as a browser does.
+//! - `redis`: a real `redis-server` for one test (feature `redis`).
 //! - `app`: the app every performance measurement drives, bare or with a layer (with the
 //!   minimal comparison layer in `minimal.rs`); the benchmarks include the same file.
 
@@ -12,4 +13,6 @@
 #[allow(unreachable_pub)]
 pub(crate) mod app;
 pub(crate) mod http;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
 pub(crate) mod url;

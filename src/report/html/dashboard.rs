@@ -6,6 +6,7 @@ use maud::{html, Markup};
 use super::activity::{events_section, recent_section, status_box};
 use super::application::app_section;
 use super::cells::text;
+use super::cluster::cluster_section;
 use super::http::http_section;
 use super::options::{Controls, DashboardOptions, Formatting};
 use super::page::{render_page, Page, PageContext};
@@ -34,6 +35,13 @@ use crate::Snapshot;
 pub fn render(snapshot: &Snapshot, options: &DashboardOptions, formatting: &Formatting) -> String {
     let context = PageContext::new(&options.base, snapshot);
     let now = context.now;
+    let options = &DashboardOptions {
+        cluster_controls: snapshot
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.scope == "cluster"),
+        ..options.clone()
+    };
     let header_side = html! {
         div.side {
             (status_box(&snapshot.status, options))
@@ -41,6 +49,7 @@ pub fn render(snapshot: &Snapshot, options: &DashboardOptions, formatting: &Form
         }
     };
     let main = html! {
+        (cluster_section(snapshot.cluster.as_ref(), options, now))
         (http_section(snapshot, options))
         (recent_section(&snapshot.http.recent_requests, options, now))
         (events_section(&snapshot.events(), options))
@@ -104,6 +113,13 @@ pub(super) fn namespace_head(name: &str, enabled: bool, options: &DashboardOptio
                 span.state.off { "paused" }
             }
             @match options.controls {
+                Controls::Forms if options.cluster_controls => {
+                    div.controls title="These buttons act on every instance of the cluster" {
+                        (control_form(options, "pause", "Pause all", name, false))
+                        (control_form(options, "resume", "Resume all", name, false))
+                        (control_form(options, "reset", "Reset all", name, false))
+                    }
+                }
                 Controls::Forms => {
                     div.controls {
                         (control_form(options, "pause", "Pause", name, !enabled))
@@ -131,6 +147,9 @@ fn control_form(
     html! {
         form method="post" action=(format!("./{}/{action}", options.base)) {
             input type="hidden" name="namespace" value=(namespace);
+            @if options.cluster_controls {
+                input type="hidden" name="scope" value="cluster";
+            }
             button type="submit" class=(action) disabled[disabled] { (label) }
         }
     }

@@ -31,6 +31,7 @@
 mod activity;
 mod application;
 mod cells;
+mod cluster;
 mod dashboard;
 mod http;
 mod options;

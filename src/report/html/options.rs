@@ -99,6 +99,13 @@ pub struct DashboardOptions {
     pub refresh: Option<u32>,
     /// Order of the URI sets table.
     pub sort: Sort,
+    /// Whether the controls act on every instance of a cluster: set by [`render`] from the
+    /// snapshot it draws.
+    ///
+    /// [`render`]: super::render
+    pub(super) cluster_controls: bool,
+    /// The `scope` or `instance` the page was asked for, kept in its own links.
+    pub(super) view: Option<(String, String)>,
 }
 
 impl DashboardOptions {
@@ -110,6 +117,8 @@ impl DashboardOptions {
             controls: Controls::Forms,
             refresh: None,
             sort: Sort::Count,
+            cluster_controls: false,
+            view: None,
         }
     }
 
@@ -143,12 +152,20 @@ impl DashboardOptions {
         if let Some((_, v)) = pairs.iter().find(|(k, _)| k == "sort") {
             self.sort = Sort::parse(v).unwrap_or_default();
         }
+        // What a cluster page shows (`scope=local`, `instance=NAME`), kept in its links.
+        self.view = pairs
+            .iter()
+            .find(|(k, v)| (k == "instance" && !v.is_empty()) || (k == "scope" && v == "local"))
+            .map(|(k, v)| (k.clone(), v.chars().take(128).collect()));
         self
     }
 
     /// A relative link to this page with the given options.
     pub(super) fn href(&self, sort: Sort, refresh: Option<u32>) -> String {
         let mut params = Vec::new();
+        if let Some(view) = &self.view {
+            params.extend(serde_urlencoded::to_string([view]).ok());
+        }
         if sort != Sort::Count {
             params.push(format!("sort={}", sort.as_str()));
         }
