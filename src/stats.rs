@@ -78,7 +78,7 @@ impl fmt::Display for UnknownNamespace {
 impl std::error::Error for UnknownNamespace {}
 
 impl Stats {
-    /// A store with every default option (see [`StatsBuilder`]).
+    /// A store with every default option (see [`StatsBuilder`](crate::StatsBuilder)).
     #[must_use]
     pub fn new() -> Self {
         Self::default()
@@ -269,7 +269,7 @@ impl Stats {
     }
 
     /// The most recent finished requests with a detailed record, newest first (at most
-    /// [`StatsBuilder::recent_capacity`]).
+    /// [`StatsBuilder::recent_capacity`](crate::StatsBuilder::recent_capacity)).
     #[must_use]
     pub fn recent_requests(&self) -> Vec<crate::RequestRecord> {
         let shared = &*self.shared;
@@ -321,7 +321,7 @@ impl Stats {
     }
 
     /// The event stream of this instance, newest first, without events older than
-    /// [`StatsBuilder::event_max_age`].
+    /// [`StatsBuilder::event_max_age`](crate::StatsBuilder::event_max_age).
     #[must_use]
     pub fn events(&self) -> Vec<crate::StreamEvent> {
         self.snapshot().events()

@@ -11,7 +11,7 @@ use serde::{Serialize, Serializer};
 
 use crate::sanitize::clean;
 
-/// Name and version reported before [`Stats::set_application`] is called, and the status
+/// Name and version reported before [`Stats::set_application`](crate::Stats::set_application) is called, and the status
 /// reported for an empty status string.
 const UNKNOWN: &str = "unknown";
 
@@ -130,9 +130,9 @@ impl<'de> serde::Deserialize<'de> for AppStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct StatusReport {
-    /// The application name, `unknown` until [`Stats::set_application`] is called.
+    /// The application name, `unknown` until [`Stats::set_application`](crate::Stats::set_application) is called.
     pub application: String,
-    /// The application version, `unknown` until [`Stats::set_application`] is called.
+    /// The application version, `unknown` until [`Stats::set_application`](crate::Stats::set_application) is called.
     pub version: String,
     /// The status.
     pub status: AppStatus,
@@ -168,10 +168,10 @@ struct Inner {
 
 /// The application's health status, as served at `/status`.
 ///
-/// Cheap to clone (an `Arc` inside); every clone, and the [`Stats`] it came from
-/// ([`Stats::status`]), sees the same status.
+/// Cheap to clone (an `Arc` inside); every clone, and the [`Stats`](crate::Stats) it came from
+/// ([`Stats::status`](crate::Stats::status)), sees the same status.
 ///
-/// `/status` ([`Stats::status_router`], feature `axum`) serves a document of exactly three
+/// `/status` ([`Stats::status_router`](crate::Stats::status_router), feature `axum`) serves a document of exactly three
 /// keys, `{"application": "my-app", "version": "1.2.3", "status": "ok"}`, with `200` for
 /// `ok`, `503` for `maintenance` (with `Retry-After` when [`set_retry_after`] is set) and
 /// `500` for anything else. The status is computed **once** per request, so the code and the
@@ -185,7 +185,7 @@ struct Inner {
 /// 2. the callback given to [`status_with`], if any;
 /// 3. the value given to [`set`] (default `ok`).
 ///
-/// The application name and version are set in one call ([`Stats::set_application`]) and read
+/// The application name and version are set in one call ([`Stats::set_application`](crate::Stats::set_application)) and read
 /// `unknown` until then. Every string is capped at
 /// [`StatsBuilder::max_string_len`](crate::StatsBuilder::max_string_len) characters and has its
 /// control characters replaced.
@@ -267,7 +267,7 @@ impl Status {
 
     /// Sets the application name and version reported at `/status`, in one call.
     ///
-    /// Same as [`Stats::set_application`].
+    /// Same as [`Stats::set_application`](crate::Stats::set_application).
     pub fn set_application(&self, name: &str, version: &str) {
         let cap = self.inner.cap;
         let application = Application {

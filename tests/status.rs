@@ -223,7 +223,7 @@ async fn concurrent_requests_see_matching_codes_and_bodies() {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&calls);
     stats.status().status_with(move || {
-        if counter.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+        if counter.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
             "ok"
         } else {
             "maintenance"

@@ -16,6 +16,7 @@ mod stream;
 mod tests;
 mod wire;
 
+#[cfg(feature = "redis")]
 pub(crate) use self::merge::summary;
 pub use self::model::{
     ApplicationEvent, ClusterStatus, HttpSnapshot, InstanceSummary, LatencyHistograms, Limits,
