@@ -125,7 +125,10 @@ impl Stats {
     /// # Example
     ///
     /// ```no_run
-    /// # async fn run(stats: tower_stats::Stats, app: axum::Router) -> std::io::Result<()> {
+    /// # #[tokio::main]
+    /// # async fn main() -> std::io::Result<()> {
+    /// # let stats = tower_stats::Stats::new();
+    /// # let app: axum::Router = axum::Router::new().layer(stats.layer());
     /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     /// axum::serve(listener, app)
     ///     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
