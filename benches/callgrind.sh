@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per request of the stats layer, under callgrind (exactly repeatable).
 #
-#   benches/callgrind.sh [N] [--profile]
+#   benches/callgrind.sh [N] [--profile] [--redis]
 #
 # Builds benches/in_process.rs in release (`cargo bench --no-run`, through
 # benches/executable.sh), runs the mix (GET /hello, GET /users/{id}, 1 KiB POST /echo)
@@ -10,16 +10,19 @@
 # Variants: bare, tower-http's in-flight counter, a minimal per-route latency layer
 # (tests/common/minimal.rs), tower-http's TraceLayer without a subscriber, and the stats
 # layer. With --profile, also prints the tower-stats functions that cost the most per
-# request (inclusive, same N/2N difference).
+# request (inclusive, same N/2N difference). With --redis, builds with the `redis` feature and
+# runs bare, the layer, and the layer with Redis configured (`layered-redis`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 n=2000
 profile=0
+redis=0
 for arg in "$@"; do
     case "$arg" in
         --profile) profile=1 ;;
-        *[!0-9]* | '') echo "usage: $0 [N] [--profile]" >&2; exit 2 ;;
+        --redis) redis=1 ;;
+        *[!0-9]* | '') echo "usage: $0 [N] [--profile] [--redis]" >&2; exit 2 ;;
         *) n=$arg ;;
     esac
 done
@@ -27,7 +30,11 @@ command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgri
 
 # Plain release (symbols, no debug info): the profile then has one entry per function, with
 # what was inlined into it.
-bin=$(benches/executable.sh in_process)
+if [ "$redis" = 1 ]; then
+    bin=$(BENCH_FEATURES=redis benches/executable.sh in_process)
+else
+    bin=$(benches/executable.sh in_process)
+fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
@@ -38,6 +45,10 @@ instructions() { # variant requests
 }
 
 variants=(bare in-flight minimal trace layered)
+if [ "$redis" = 1 ]; then
+    # One build with the `redis` feature: the layer without and with Redis configured.
+    variants=(bare layered layered-redis)
+fi
 declare -A per_request
 echo "instructions/request, mix, callgrind, (I(2N) - I(N)) / N with N = $n"
 for v in "${variants[@]}"; do

@@ -6,14 +6,15 @@
 # `cargo bench --no-run` puts the executable under target/release/deps/ with a hash in its
 # name; the path is taken from the `executable` field of Cargo's JSON messages (compiler
 # diagnostics are still shown as usual, on stderr). Extra Cargo options (a profile override,
-# for example) go through CARGO_* environment variables.
+# for example) go through CARGO_* environment variables; BENCH_FEATURES adds crate features.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ "$#" = 1 ] || { echo "usage: $0 NAME" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "needs python3" >&2; exit 1; }
 
-cargo bench --no-run --quiet --bench "$1" --message-format=json-render-diagnostics \
+cargo bench --no-run --quiet --bench "$1" ${BENCH_FEATURES:+--features "$BENCH_FEATURES"} \
+    --message-format=json-render-diagnostics \
     | python3 -c '
 import json, sys
 

@@ -55,7 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     match args.first().map(String::as_str) {
         Some("run") => {
-            let stats = Stats::new();
+            let stats = app::variant_stats(args.get(1).map_or("", String::as_str));
             let app = args
                 .get(1)
                 .and_then(|name| app::variant(name, &stats))

@@ -78,8 +78,32 @@ pub fn variant(name: &str, stats: &Stats) -> Option<Router> {
         "minimal" => Some(minimal()),
         "trace" => Some(trace()),
         "layered" => Some(layered(stats)),
+        #[cfg(feature = "redis")]
+        "layered-redis" => Some(layered(stats)),
         _ => None,
     }
+}
+
+/// The store a variant records into: with the `redis` feature, `layered-redis` has Redis
+/// configured (a port where nothing listens, and an interval longer than any run, so that its
+/// publishing thread tries once, at start, in every run alike).
+pub fn variant_stats(name: &str) -> Stats {
+    #[cfg(feature = "redis")]
+    if name == "layered-redis" {
+        let unused = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_or(1, |a| a.port());
+        return Stats::builder()
+            .redis(
+                tower_stats::RedisOptions::new(format!("redis://127.0.0.1:{unused}/"))
+                    .publish_interval(std::time::Duration::from_secs(3600))
+                    .retention(std::time::Duration::from_secs(3 * 3600)),
+            )
+            .build()
+            .expect("valid options");
+    }
+    let _ = name;
+    Stats::new()
 }
 
 async fn hello() -> &'static str {
