@@ -32,14 +32,17 @@ pub(super) async fn dashboard(
     State(pages): State<PageState>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let Some(snapshot) = pages.source.snapshot_for(query.as_deref()).await else {
-        return unknown_instance();
-    };
     let options = DashboardOptions::new(&*pages.base)
         .controls(pages.controls)
         .with_query(query.as_deref());
-    let page = report::html::render(&snapshot, &options, &pages.formatting);
-    html_response(StatusCode::OK, page)
+    let formatting = Arc::clone(&pages.formatting);
+    pages
+        .source
+        .render(query, move |snapshot| {
+            let page = report::html::render(snapshot, &options, &formatting);
+            html_response(StatusCode::OK, page)
+        })
+        .await
 }
 
 pub(super) async fn stylesheet() -> Response {
@@ -65,36 +68,44 @@ pub(super) async fn stylesheet() -> Response {
 }
 
 pub(super) async fn data(State(pages): State<PageState>, RawQuery(query): RawQuery) -> Response {
-    let Some(snapshot) = pages.source.snapshot_for(query.as_deref()).await else {
-        return unknown_instance();
-    };
-    let body = report::json::render(&snapshot);
-    secure(
-        (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            )],
-            body,
-        )
-            .into_response(),
-    )
+    pages
+        .source
+        .render(query, |snapshot| {
+            let body = report::json::render(snapshot);
+            secure(
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    )],
+                    body,
+                )
+                    .into_response(),
+            )
+        })
+        .await
 }
 
 pub(super) async fn metrics(State(pages): State<PageState>, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = report::prometheus::Format::from_accept(accept);
-    let body = report::prometheus::render(&pages.source.snapshot(), format);
-    secure(
-        (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(format.content_type()),
-            )],
-            body,
-        )
-            .into_response(),
-    )
+    // Per instance, whatever the scope: Prometheus scrapes every instance and sums them itself.
+    pages
+        .source
+        .render(Some("scope=local".to_owned()), move |snapshot| {
+            let body = report::prometheus::render(snapshot, format);
+            secure(
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static(format.content_type()),
+                    )],
+                    body,
+                )
+                    .into_response(),
+            )
+        })
+        .await
 }
 
 /// `?format=json` or `?format=text`/`html`; anything else is ignored.
@@ -132,17 +143,22 @@ pub(super) async fn requests(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let Some(snapshot) = pages.source.snapshot_for(query.as_deref()).await else {
-        return unknown_instance();
-    };
-    if serve_html(query.as_deref(), &headers) {
-        let page = report::html::render_requests(&snapshot, &pages.base);
-        return vary_accept(html_response(StatusCode::OK, page));
-    }
-    vary_accept(json_response(&serde_json::json!({
-        "instance": snapshot.server.instance,
-        "requests": snapshot.http.recent_requests,
-    })))
+    let html = serve_html(query.as_deref(), &headers);
+    let base = Arc::clone(&pages.base);
+    let response = pages
+        .source
+        .render(query, move |snapshot| {
+            if html {
+                let page = report::html::render_requests(snapshot, &base);
+                return html_response(StatusCode::OK, page);
+            }
+            json_response(&serde_json::json!({
+                "instance": snapshot.server.instance,
+                "requests": snapshot.http.recent_requests,
+            }))
+        })
+        .await;
+    vary_accept(response)
 }
 
 pub(super) async fn request_detail(
@@ -151,56 +167,51 @@ pub(super) async fn request_detail(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let Some(snapshot) = pages.source.snapshot_for(query.as_deref()).await else {
-        return unknown_instance();
-    };
-    let record = report::html::find_request(&snapshot, &id);
-    if serve_html(query.as_deref(), &headers) {
-        let response = match record {
-            Some(record) => html_response(
-                StatusCode::OK,
-                report::html::render_request(&snapshot, record, &pages.base),
-            ),
-            None => html_response(
-                StatusCode::NOT_FOUND,
-                report::html::render_request_not_found(&snapshot, &pages.base),
-            ),
-        };
-        return vary_accept(response);
-    }
-    vary_accept(match record {
-        Some(record) => json_response(record),
-        None => json_error(
-            StatusCode::NOT_FOUND,
-            "no such request: it never existed or is no longer among the recent requests",
-        ),
-    })
+    let html = serve_html(query.as_deref(), &headers);
+    let base = Arc::clone(&pages.base);
+    let response = pages
+        .source
+        .render(query, move |snapshot| {
+            let record = report::html::find_request(snapshot, &id);
+            match (html, record) {
+                (true, Some(record)) => html_response(
+                    StatusCode::OK,
+                    report::html::render_request(snapshot, record, &base),
+                ),
+                (true, None) => html_response(
+                    StatusCode::NOT_FOUND,
+                    report::html::render_request_not_found(snapshot, &base),
+                ),
+                (false, Some(record)) => json_response(record),
+                (false, None) => json_error(
+                    StatusCode::NOT_FOUND,
+                    "no such request: it never existed or is no longer among the recent requests",
+                ),
+            }
+        })
+        .await;
+    vary_accept(response)
 }
 
 pub(super) async fn events(State(pages): State<PageState>, RawQuery(query): RawQuery) -> Response {
-    let Some(snapshot) = pages.source.snapshot_for(query.as_deref()).await else {
-        return unknown_instance();
-    };
-    if format_param(query.as_deref()).as_deref() == Some("json") {
-        return json_response(&serde_json::json!({ "events": snapshot.events() }));
-    }
-    let body = report::events::render(&snapshot);
-    secure(
-        (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            )],
-            body,
-        )
-            .into_response(),
-    )
-}
-
-/// `404` for `?instance=NAME` naming no instance the cluster knows.
-fn unknown_instance() -> Response {
-    json_error(
-        StatusCode::NOT_FOUND,
-        "no such instance: give an instance name or boot id the cluster view lists",
-    )
+    let json = format_param(query.as_deref()).as_deref() == Some("json");
+    pages
+        .source
+        .render(query, move |snapshot| {
+            if json {
+                return json_response(&serde_json::json!({ "events": snapshot.events() }));
+            }
+            let body = report::events::render(snapshot);
+            secure(
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/plain; charset=utf-8"),
+                    )],
+                    body,
+                )
+                    .into_response(),
+            )
+        })
+        .await
 }

@@ -1,6 +1,10 @@
 //! Where the stats routes get what they render: one place, so that another source (the
 //! merged snapshots of a cluster) can stand behind the same routes.
 
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::protection::json_error;
 use crate::snapshot::collect;
 use crate::{Snapshot, Stats, StatusSnapshot};
 
@@ -19,30 +23,35 @@ impl SnapshotSource {
         Self { stats }
     }
 
-    /// A snapshot of this instance, taken now.
-    pub(crate) fn snapshot(&self) -> Snapshot {
-        self.stats.snapshot()
-    }
-
-    /// The snapshot a page shows for its query string: with a cluster configured (feature
-    /// `redis`), every instance merged (`?scope=cluster`, the default), this instance
-    /// (`?scope=local`) or one instance (`?instance=NAME`), each with the cluster's status,
-    /// built off the async workers; without one, this instance. `None` for an instance that is
-    /// not known.
-    pub(crate) async fn snapshot_for(&self, query: Option<&str>) -> Option<Snapshot> {
-        #[cfg(feature = "redis")]
-        if self.stats.shared.cluster().is_some() {
-            let scope = crate::cluster::Scope::from_query(query);
-            let stats = self.stats.clone();
-            let built = tokio::task::spawn_blocking(move || {
-                let cluster = stats.shared.cluster()?;
-                cluster.snapshot(&stats, &scope)
-            })
-            .await;
-            return built.ok().flatten();
+    /// Builds the snapshot a page shows for its query string, and renders it with `render`,
+    /// off the async workers (`spawn_blocking`), so that a big document never stalls the
+    /// application's requests on the same worker.
+    ///
+    /// With a cluster configured (feature `redis`) the snapshot is every instance merged
+    /// (`?scope=cluster`, the default), this instance (`?scope=local`) or one instance
+    /// (`?instance=NAME`), each with the cluster's status; without one, this instance. An
+    /// instance that is not known gets `404`.
+    pub(crate) async fn render<F>(&self, query: Option<String>, render: F) -> Response
+    where
+        F: FnOnce(&Snapshot) -> Response + Send + 'static,
+    {
+        let stats = self.stats.clone();
+        let built = tokio::task::spawn_blocking(move || {
+            let snapshot = snapshot_for(&stats, query.as_deref())?;
+            Some(render(&snapshot))
+        })
+        .await;
+        match built {
+            Ok(Some(response)) => response,
+            Ok(None) => json_error(
+                StatusCode::NOT_FOUND,
+                "no such instance: give an instance name or boot id the cluster view lists",
+            ),
+            Err(_) => json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "rendering the statistics failed",
+            ),
         }
-        let _ = query;
-        Some(self.stats.snapshot())
     }
 
     /// The status part of a snapshot, [`Snapshot::status`], read alone: `/status` is polled
@@ -51,4 +60,15 @@ impl SnapshotSource {
     pub(crate) fn status(&self) -> StatusSnapshot {
         collect::status(&self.stats.shared.status)
     }
+}
+
+/// The snapshot for a query string (see [`SnapshotSource::render`]).
+fn snapshot_for(stats: &Stats, query: Option<&str>) -> Option<Snapshot> {
+    #[cfg(feature = "redis")]
+    if let Some(cluster) = stats.shared.cluster() {
+        let scope = crate::cluster::Scope::from_query(query);
+        return cluster.snapshot(stats, &scope);
+    }
+    let _ = query;
+    Some(stats.snapshot())
 }
