@@ -20,6 +20,11 @@ use super::options::RedisOptions;
 /// Most other instances read at each publish.
 const MAX_INSTANCES: usize = 256;
 
+/// Most bytes of other instances' snapshots read at each publish, all instances together:
+/// what the cluster view may hold is bounded whatever Redis holds (about 80 instances with
+/// 256 URI sets and 1,000 requests in flight each). Instances past it are listed, not read.
+const MAX_READ_BYTES: usize = 64 * 1024 * 1024;
+
 /// Most control commands kept in the stream.
 const MAX_COMMANDS: usize = 1000;
 
@@ -430,17 +435,28 @@ async fn read_instances(
         .await
         .map_err(|e| format!("reading the snapshots failed: {e}"))?;
     let stale_after = cluster.options.publish_interval.as_secs_f64() * 3.0;
+    let mut read = 0usize;
     let mut others: Vec<Remote> = members
         .into_iter()
         .zip(payloads)
         .filter_map(|((boot_id, last_seen), payload)| {
             let payload = payload?;
-            Some(remote(
-                boot_id,
-                last_seen,
-                &payload,
-                server_now - last_seen > stale_after,
-            ))
+            read = read.saturating_add(payload.len());
+            if read > MAX_READ_BYTES {
+                return Some(Remote {
+                    boot_id,
+                    last_seen,
+                    state: "incompatible",
+                    clock_offset: None,
+                    snapshot: None,
+                    error: Some(format!(
+                        "left out: the cluster view reads at most {MAX_READ_BYTES} bytes of \
+                         snapshots"
+                    )),
+                });
+            }
+            let stale = server_now - last_seen > stale_after;
+            Some(remote(boot_id, last_seen, &payload, stale))
         })
         .collect();
     others.sort_by(|a, b| a.boot_id.cmp(&b.boot_id));
