@@ -426,39 +426,56 @@ async fn read_instances(
     if members.is_empty() {
         return Ok(Vec::new());
     }
-    let mut get = redis::cmd("MGET");
+    // The sizes first, so that nothing larger than the budget is ever received.
+    let mut sizes = redis::pipe();
     for (member, _) in &members {
-        get.arg(keys.snapshot(member));
+        sizes.cmd("STRLEN").arg(keys.snapshot(member));
     }
-    let payloads: Vec<Option<Vec<u8>>> = get
+    let sizes: Vec<usize> = sizes
         .query_async(connection)
         .await
-        .map_err(|e| format!("reading the snapshots failed: {e}"))?;
+        .map_err(|e| format!("reading the snapshots' sizes failed: {e}"))?;
     let stale_after = cluster.options.publish_interval.as_secs_f64() * 3.0;
-    let mut read = 0usize;
-    let mut others: Vec<Remote> = members
-        .into_iter()
-        .zip(payloads)
-        .filter_map(|((boot_id, last_seen), payload)| {
-            let payload = payload?;
-            read = read.saturating_add(payload.len());
-            if read > MAX_READ_BYTES {
-                return Some(Remote {
-                    boot_id,
-                    last_seen,
-                    state: "incompatible",
-                    clock_offset: None,
-                    snapshot: None,
-                    error: Some(format!(
-                        "left out: the cluster view reads at most {MAX_READ_BYTES} bytes of \
-                         snapshots"
-                    )),
-                });
-            }
+    let mut others = Vec::new();
+    let mut wanted = Vec::new();
+    let mut budget = MAX_READ_BYTES;
+    for ((boot_id, last_seen), size) in members.into_iter().zip(sizes) {
+        let left_out = |error: String| Remote {
+            boot_id: boot_id.clone(),
+            last_seen,
+            state: "incompatible",
+            clock_offset: None,
+            snapshot: None,
+            error: Some(error),
+        };
+        if size == 0 {
+            continue;
+        } else if size > MAX_SNAPSHOT_BYTES {
+            others.push(left_out(format!("its snapshot is {size} bytes, too large")));
+        } else if size > budget {
+            others.push(left_out(format!(
+                "left out: the cluster view reads at most {MAX_READ_BYTES} bytes of snapshots"
+            )));
+        } else {
+            budget -= size;
+            wanted.push((boot_id, last_seen));
+        }
+    }
+    if !wanted.is_empty() {
+        let mut get = redis::cmd("MGET");
+        for (member, _) in &wanted {
+            get.arg(keys.snapshot(member));
+        }
+        let payloads: Vec<Option<Vec<u8>>> = get
+            .query_async(connection)
+            .await
+            .map_err(|e| format!("reading the snapshots failed: {e}"))?;
+        for ((boot_id, last_seen), payload) in wanted.into_iter().zip(payloads) {
+            let Some(payload) = payload else { continue };
             let stale = server_now - last_seen > stale_after;
-            Some(remote(boot_id, last_seen, &payload, stale))
-        })
-        .collect();
+            others.push(remote(boot_id, last_seen, &payload, stale));
+        }
+    }
     others.sort_by(|a, b| a.boot_id.cmp(&b.boot_id));
     Ok(others)
 }
