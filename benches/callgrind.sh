@@ -55,12 +55,12 @@ for v in "${variants[@]}"; do
     one=$(instructions "$v" "$n")
     two=$(instructions "$v" $((2 * n)))
     per_request[$v]=$(( (two - one) / n ))
-    printf '%-10s %8d instructions/request  (I(N) %d, I(2N) %d)\n' "$v" "${per_request[$v]}" "$one" "$two"
+    printf '%-14s %8d instructions/request  (I(N) %d, I(2N) %d)\n' "$v" "${per_request[$v]}" "$one" "$two"
 done
 bare=${per_request[bare]}
 for v in "${variants[@]}"; do
     awk -v v="$v" -v x="${per_request[$v]}" -v b="$bare" \
-        'BEGIN { printf "%-10s %.3fx bare (%+d)\n", v, x / b, x - b }'
+        'BEGIN { printf "%-14s %.3fx bare (%+d)\n", v, x / b, x - b }'
 done
 
 if [ "$profile" = 1 ]; then
