@@ -743,6 +743,41 @@ async fn bearer_token_protects_control_routes_only() -> TestResult {
 }
 
 #[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() -> TestResult {
+    // RFC 9110 §11.1: the authentication scheme is case-insensitive.
+    for auth in [
+        "Bearer t0ken",
+        "bearer t0ken",
+        "BEARER t0ken",
+        "bEaReR t0ken",
+    ] {
+        let stats = Stats::builder().bearer_token("t0ken").build()?;
+        let app = app(&stats);
+        let mut req = request(Method::POST, "/stats/pause");
+        req.headers_mut()
+            .insert(header::AUTHORIZATION, auth.parse()?);
+        let r = send(&app, req).await;
+        assert_eq!(r.status(), StatusCode::OK, "{auth}");
+        assert!(!http_enabled(&stats), "{auth}");
+    }
+    // The token itself is compared exactly.
+    let stats = Stats::builder().bearer_token("t0ken").build()?;
+    let app = app(&stats);
+    for auth in ["Bearer T0KEN", "Bearert0ken", "Bearer: t0ken"] {
+        let mut req = request(Method::POST, "/stats/pause");
+        req.headers_mut()
+            .insert(header::AUTHORIZATION, auth.parse()?);
+        assert_eq!(
+            send(&app, req).await.status(),
+            StatusCode::UNAUTHORIZED,
+            "{auth}"
+        );
+        assert!(http_enabled(&stats), "{auth}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn read_only_mode_has_no_control_routes() -> TestResult {
     let stats = Stats::builder().read_only(true).build()?;
     let app = app(&stats);

@@ -133,18 +133,18 @@ fn strip_default_port<'a>(scheme: &str, authority: &'a str) -> &'a str {
     authority.strip_suffix(default).unwrap_or(authority)
 }
 
+/// Whether `Authorization` carries `token` in the `Bearer` scheme, whose name is
+/// case-insensitive (RFC 9110 §11.1).
 fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
-    let Some(given) = headers
+    let Some((scheme, given)) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.split_once(' '))
     else {
         return false;
     };
-    constant_time_eq(given.trim().as_bytes(), token.as_bytes())
+    scheme.eq_ignore_ascii_case("bearer")
+        && constant_time_eq(given.trim().as_bytes(), token.as_bytes())
 }
 
 /// Compares without stopping at the first difference, so timing does not leak the token.
