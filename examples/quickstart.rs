@@ -5,7 +5,8 @@
 //! ```
 //!
 //! Then open <http://127.0.0.1:3000/stats> or `curl -s 127.0.0.1:3000/stats/data`.
-//! `PORT` chooses the port (default 3000).
+//! `PORT` chooses the port (default 3000). It serves HTTP/1.1 and HTTP/2 (h2c with prior
+//! knowledge, axum's `http2` feature): `curl --http2-prior-knowledge 127.0.0.1:3000/hello`.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -117,6 +118,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("             curl http://{addr}/events");
     println!("  dashboard: http://{addr}/stats");
     println!("  JSON:      curl -s http://{addr}/stats/data");
+    println!("  HTTP/2:    curl -s --http2-prior-knowledge http://{addr}/stats/data");
     println!("  status:    curl -i http://{addr}/status");
     println!("  control:   curl -X POST 'http://{addr}/stats/pause?namespace=http'");
     println!("             curl -X POST http://{addr}/stats/resume");

@@ -30,6 +30,16 @@ pub enum ConfigError {
     #[cfg(feature = "redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     InvalidRedis(String),
+    /// A trusted origin can never equal an `Origin` a browser sends: the reason. See
+    /// [`StatsBuilder::trusted_origin`].
+    #[cfg(feature = "axum")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+    InvalidTrustedOrigin(String),
+    /// An allowed host must be a host name of 1 to 253 ASCII letters, digits, `-`, `_` and
+    /// `.`, with no scheme or port: the name given. See [`StatsBuilder::allowed_host`].
+    #[cfg(feature = "axum")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+    InvalidAllowedHost(String),
 }
 
 impl fmt::Display for ConfigError {
@@ -45,6 +55,19 @@ impl fmt::Display for ConfigError {
             }
             #[cfg(feature = "redis")]
             Self::InvalidRedis(why) => write!(f, "invalid Redis options: {why}"),
+            #[cfg(feature = "axum")]
+            Self::InvalidTrustedOrigin(why) => write!(
+                f,
+                "invalid trusted origin: {why}; write it as browsers send `Origin`, such as \
+                 `https://stats.example.com` or `http://10.0.0.5:8080`"
+            ),
+            #[cfg(feature = "axum")]
+            Self::InvalidAllowedHost(host) => write!(
+                f,
+                "invalid allowed host {host:?}: give a host name such as `stats.example.com`, \
+                 without scheme or port (ASCII letters, digits, '-', '_' and '.'; punycode for \
+                 international names)"
+            ),
             Self::InvalidRecordFraction => {
                 f.write_str("invalid record fraction: give a number from 0.0 to 1.0")
             }
@@ -157,6 +180,72 @@ impl StatsBuilder {
     /// Leaves the control routes out of the router entirely. Defaults to `false`.
     pub fn read_only(mut self, read_only: bool) -> Self {
         self.config.read_only = read_only;
+        self
+    }
+
+    /// Accepts browser posts to the control routes whose `Origin` is exactly `origin`, even
+    /// when it is not the origin of the request's host. Use it behind a proxy that rewrites
+    /// `Host` (the dashboard is opened at `https://stats.example.com` but its posts reach
+    /// this server as `127.0.0.1:9000`), or for a page on another origin that posts to the
+    /// control routes. Repeat it for several origins. Defaults to none.
+    ///
+    /// Browsers that send `Sec-Fetch-Site: same-origin` need no trusted origin; older ones
+    /// send only `Origin`, which is then compared with the request's host. Write the origin
+    /// as browsers send it: `http` or `https`, the host in lowercase (punycode for
+    /// international names), a port only if it is not the scheme's default, nothing after
+    /// it. Anything else can never match and is refused by [`build`](Self::build)
+    /// ([`ConfigError::InvalidTrustedOrigin`]). See the [`router`](crate::router) module.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tower_stats::Stats;
+    ///
+    /// # fn main() -> Result<(), tower_stats::ConfigError> {
+    /// let stats = Stats::builder()
+    ///     .trusted_origin("https://stats.example.com")
+    ///     .build()?;
+    /// assert!(Stats::builder().trusted_origin("https://stats.example.com/").build().is_err());
+    /// # drop(stats);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "axum")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+    pub fn trusted_origin(mut self, origin: impl Into<String>) -> Self {
+        self.config.trusted_origins.push(origin.into());
+        self
+    }
+
+    /// Serves the stats routes to requests naming `host`, on any port, besides IP literals
+    /// and `localhost`: the name operators reach them by, such as `stats.example.com`.
+    /// Repeat it for several names. Defaults to none: only IP literals (v4 and v6) and
+    /// `localhost` are served.
+    ///
+    /// A request naming another host gets `421 Misdirected Request` on every route of
+    /// [`Stats::router`], which keeps DNS rebinding out: a web page whose domain its author
+    /// points at `127.0.0.1` reaches a loopback listener, but its requests name that domain.
+    /// The name is compared without regard to case or a trailing dot. It must be 1 to 253
+    /// ASCII letters, digits, `-`, `_` and `.`, without scheme or port; anything else is
+    /// refused by [`build`](Self::build) ([`ConfigError::InvalidAllowedHost`]). See the
+    /// [`router`](crate::router) module.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tower_stats::Stats;
+    ///
+    /// # fn main() -> Result<(), tower_stats::ConfigError> {
+    /// let stats = Stats::builder().allowed_host("stats.example.com").build()?;
+    /// assert!(Stats::builder().allowed_host("stats.example.com:9000").build().is_err());
+    /// # drop(stats);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "axum")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+    pub fn allowed_host(mut self, host: impl Into<String>) -> Self {
+        self.config.allowed_hosts.push(host.into());
         self
     }
 
@@ -284,6 +373,16 @@ impl StatsBuilder {
                 return Err(ConfigError::InvalidBearerToken);
             }
         }
+        #[cfg(feature = "axum")]
+        {
+            for origin in &config.trusted_origins {
+                check_trusted_origin(origin).map_err(ConfigError::InvalidTrustedOrigin)?;
+            }
+            for host in &mut config.allowed_hosts {
+                *host =
+                    host_name(host).ok_or_else(|| ConfigError::InvalidAllowedHost(host.clone()))?;
+            }
+        }
         #[cfg(feature = "redis")]
         if let Some(options) = &config.redis {
             options.check().map_err(ConfigError::InvalidRedis)?;
@@ -306,4 +405,39 @@ impl StatsBuilder {
         config.instance = crate::sanitize::clean(&config.instance, config.max_string_len);
         Ok(Stats::with_clock(config, clock))
     }
+}
+
+/// Whether tower-http's `CsrfLayer` takes `origin`, and whether a browser can ever send it:
+/// tower-http also takes capitals and default ports, which then never match.
+#[cfg(feature = "axum")]
+fn check_trusted_origin(origin: &str) -> Result<(), String> {
+    let _layer = tower_http::csrf::CsrfLayer::new()
+        .add_trusted_origin(origin)
+        .map_err(|e| e.to_string())?;
+    if origin.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(format!(
+            "origin {origin:?} has capitals, which browsers never send"
+        ));
+    }
+    let default_port = (origin.starts_with("http://") && origin.ends_with(":80"))
+        || (origin.starts_with("https://") && origin.ends_with(":443"));
+    if default_port {
+        return Err(format!(
+            "origin {origin:?} names its scheme's default port, which browsers leave out"
+        ));
+    }
+    Ok(())
+}
+
+/// `name` as the router compares hosts, lowercase and without a trailing dot; `None` unless
+/// it is a host name of 1 to 253 ASCII letters, digits, `-`, `_` and `.`.
+#[cfg(feature = "axum")]
+fn host_name(name: &str) -> Option<String> {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let valid = (1..=253).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && name.split('.').all(|label| !label.is_empty());
+    valid.then(|| name.to_ascii_lowercase())
 }

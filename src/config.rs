@@ -25,6 +25,13 @@ pub(crate) struct Config {
     pub(crate) prefix: String,
     pub(crate) bearer_token: Option<String>,
     pub(crate) read_only: bool,
+    /// Origins whose browser posts the control routes accept from another origin.
+    #[cfg(feature = "axum")]
+    pub(crate) trusted_origins: Vec<String>,
+    /// Host names the stats routes answer besides IP literals and `localhost`: lowercase,
+    /// without a trailing dot.
+    #[cfg(feature = "axum")]
+    pub(crate) allowed_hosts: Vec<String>,
     pub(crate) instance: String,
     pub(crate) uri_set_hook: Option<UriSetHook>,
     /// Upper bounds, in seconds, of the Prometheus duration histogram buckets.
@@ -105,6 +112,10 @@ impl Default for Config {
             prefix: "/stats".to_owned(),
             bearer_token: None,
             read_only: false,
+            #[cfg(feature = "axum")]
+            trusted_origins: Vec::new(),
+            #[cfg(feature = "axum")]
+            allowed_hosts: Vec::new(),
             instance: default_instance(),
             uri_set_hook: None,
             duration_buckets: DEFAULT_DURATION_BUCKETS.to_vec(),
@@ -125,7 +136,8 @@ impl Default for Config {
 
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
+        let mut debug = f.debug_struct("Config");
+        debug
             .field("slow_threshold", &self.slow_threshold)
             .field("slow_capacity", &self.slow_capacity)
             .field("max_uri_sets", &self.max_uri_sets)
@@ -138,7 +150,12 @@ impl fmt::Debug for Config {
                 "bearer_token",
                 &self.bearer_token.as_ref().map(|_| "<redacted>"),
             )
-            .field("read_only", &self.read_only)
+            .field("read_only", &self.read_only);
+        #[cfg(feature = "axum")]
+        debug
+            .field("trusted_origins", &self.trusted_origins)
+            .field("allowed_hosts", &self.allowed_hosts);
+        debug
             .field("instance", &self.instance)
             .field(
                 "uri_set_hook",

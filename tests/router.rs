@@ -743,6 +743,41 @@ async fn bearer_token_protects_control_routes_only() -> TestResult {
 }
 
 #[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive() -> TestResult {
+    // RFC 9110 §11.1: the authentication scheme is case-insensitive.
+    for auth in [
+        "Bearer t0ken",
+        "bearer t0ken",
+        "BEARER t0ken",
+        "bEaReR t0ken",
+    ] {
+        let stats = Stats::builder().bearer_token("t0ken").build()?;
+        let app = app(&stats);
+        let mut req = request(Method::POST, "/stats/pause");
+        req.headers_mut()
+            .insert(header::AUTHORIZATION, auth.parse()?);
+        let r = send(&app, req).await;
+        assert_eq!(r.status(), StatusCode::OK, "{auth}");
+        assert!(!http_enabled(&stats), "{auth}");
+    }
+    // The token itself is compared exactly.
+    let stats = Stats::builder().bearer_token("t0ken").build()?;
+    let app = app(&stats);
+    for auth in ["Bearer T0KEN", "Bearert0ken", "Bearer: t0ken"] {
+        let mut req = request(Method::POST, "/stats/pause");
+        req.headers_mut()
+            .insert(header::AUTHORIZATION, auth.parse()?);
+        assert_eq!(
+            send(&app, req).await.status(),
+            StatusCode::UNAUTHORIZED,
+            "{auth}"
+        );
+        assert!(http_enabled(&stats), "{auth}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn read_only_mode_has_no_control_routes() -> TestResult {
     let stats = Stats::builder().read_only(true).build()?;
     let app = app(&stats);
@@ -823,7 +858,7 @@ async fn page_has_control_forms_unless_read_only() -> TestResult {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
-fn builder_rejects_invalid_prefixes_and_tokens() {
+fn builder_rejects_invalid_prefixes_tokens_origins_and_hosts() {
     for prefix in ["stats", "/stats/", "/", "/a{b}", "", "/a b", "/a*", "/a?b"] {
         let err = Stats::builder().prefix(prefix).build().unwrap_err();
         assert_eq!(
@@ -838,6 +873,56 @@ fn builder_rejects_invalid_prefixes_and_tokens() {
     }
     assert!(Stats::builder().prefix("/a/b-c").build().is_ok());
     assert!(Stats::builder().bearer_token("t0ken").build().is_ok());
+
+    for origin in [
+        "stats.example.com",
+        "ftp://stats.example.com",
+        "https://stats.example.com/",
+        "https://stats.example.com/stats",
+        "https://Stats.example.com",
+        "https://stats.example.com:443",
+        "http://stats.example.com:80",
+    ] {
+        let err = Stats::builder().trusted_origin(origin).build().unwrap_err();
+        assert!(
+            matches!(err, ConfigError::InvalidTrustedOrigin(_)),
+            "{origin}: {err:?}"
+        );
+    }
+    for origin in ["https://stats.example.com", "http://10.0.0.5:8080"] {
+        assert!(
+            Stats::builder().trusted_origin(origin).build().is_ok(),
+            "{origin}"
+        );
+    }
+
+    for host in [
+        "",
+        ".",
+        "a..b",
+        "stats.example.com:9000",
+        "http://a",
+        "a/b",
+        "*.example.com",
+    ] {
+        let err = Stats::builder().allowed_host(host).build().unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::InvalidAllowedHost(host.to_owned()),
+            "{host}"
+        );
+    }
+    for host in [
+        "stats.example.com",
+        "Stats.Internal.",
+        "my_host",
+        "10.0.0.5",
+    ] {
+        assert!(
+            Stats::builder().allowed_host(host).build().is_ok(),
+            "{host}"
+        );
+    }
 }
 
 #[tokio::test]

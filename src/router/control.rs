@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Deserialize;
 
-use super::protection::{json_error, refusal, secure};
+use super::protection::{json_error, secure, token_refusal};
 use super::wants_html;
 use crate::Stats;
 
@@ -46,7 +46,7 @@ pub(super) async fn maintenance(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(refused) = refusal(&stats, &headers) {
+    if let Some(refused) = token_refusal(&stats, &headers) {
         return refused;
     }
     let on = match params(query.as_deref(), &headers, &body) {
@@ -103,7 +103,7 @@ fn control(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
-    if let Some(refused) = refusal(stats, headers) {
+    if let Some(refused) = token_refusal(stats, headers) {
         return refused;
     }
     let (namespace, scope) = match params(query.as_deref(), headers, body) {

@@ -7,14 +7,39 @@
 //! same source (this store), and renders it with the view's options and nothing else (see
 //! the [`report`](crate::report) module).
 //!
-//! The control routes change state only on `POST` (other methods get `405` with
-//! `Allow: POST`), refuse cross-origin browser requests with `403` (a `Sec-Fetch-Site` other
-//! than `same-origin` or `none`, or an `Origin` that does not match `Host`), require
-//! `Authorization: Bearer <token>` when [`StatsBuilder::bearer_token`] is set, and are left
-//! out entirely in [`StatsBuilder::read_only`] mode. Clients that send neither `Origin` nor
-//! `Sec-Fetch-Site`, such as curl, are allowed.
+//! # Allowed hosts
 //!
-//! They take an optional `namespace` (query string or form field; default: every namespace).
+//! Every route of this router answers only requests that name an IP literal (v4 or v6, with
+//! or without a port), `localhost`, or a host given with [`StatsBuilder::allowed_host`]. The
+//! name is taken from the request's URI authority (HTTP/2's `:authority`, an absolute-form
+//! target), else from its `Host` header. Any other name gets `421 Misdirected Request` with a
+//! JSON error (`{"error", "status"}`) saying how to allow it. This keeps DNS rebinding out: a
+//! web page whose domain its author points at `127.0.0.1` reaches a loopback listener, but
+//! its requests name that domain. The code is `421` rather than `403` because the request is
+//! not refused for who sent it but for the name it was sent to, which this server does not
+//! answer for (RFC 9110 §15.5.20); logs and metrics tell it apart from a cross-origin
+//! refusal. A request that names no host at all (HTTP/1.0, or a request built in process
+//! with a bare path, as tests do) passes: it did not come from a browser page.
+//! [`Stats::status_router`] does not check hosts: load balancers and uptime checkers call it
+//! under any name, and it shows nothing that is not public.
+//!
+//! # Control routes
+//!
+//! The control routes change state only on `POST` (other methods get `405` with
+//! `Allow: POST`), refuse cross-origin browser requests with `403` and a JSON error, require
+//! `Authorization: Bearer <token>` (the scheme in any case) when
+//! [`StatsBuilder::bearer_token`] is set, and are left out entirely in
+//! [`StatsBuilder::read_only`] mode.
+//!
+//! Cross-origin requests are told apart by tower-http's
+//! [`CsrfLayer`](tower_http::csrf::CsrfLayer), the rules of Go 1.25's `CrossOriginProtection`:
+//! `Sec-Fetch-Site: same-origin` or `none` passes and any other value is refused; without it,
+//! an `Origin` must match the request's authority (from the URI, as over HTTP/2, else
+//! `Host`); an `Origin` given with [`StatsBuilder::trusted_origin`] always passes, for a proxy
+//! that rewrites `Host`. Clients that send neither `Origin` nor `Sec-Fetch-Site`, such as
+//! curl, are allowed.
+//!
+//! The control routes take an optional `namespace` (query string or form field; default: every namespace).
 //! A browser form post (`Accept` includes `text/html`) gets `303 See Other` back to the page;
 //! other clients get `200` with JSON of the new state. An unknown namespace gets `404` with a
 //! JSON error.
@@ -26,8 +51,10 @@
 //! [`Stats::status_router`] serves `/status` apart from these routes, so that it can be
 //! mounted where load balancers look for it.
 //!
+//! [`StatsBuilder::allowed_host`]: crate::StatsBuilder::allowed_host
 //! [`StatsBuilder::bearer_token`]: crate::StatsBuilder::bearer_token
 //! [`StatsBuilder::read_only`]: crate::StatsBuilder::read_only
+//! [`StatsBuilder::trusted_origin`]: crate::StatsBuilder::trusted_origin
 
 mod control;
 mod pages;
@@ -57,7 +84,10 @@ impl Stats {
     ///
     /// Merge it into an app, nest it under another prefix, or serve it on a separate loopback
     /// listener (recommended in production). It can be wrapped in any tower layer, such as
-    /// authentication or an IP allow-list.
+    /// authentication or an IP allow-list. It answers requests naming an IP literal or
+    /// `localhost`; add the names operators use with
+    /// [`StatsBuilder::allowed_host`](crate::StatsBuilder::allowed_host) (see the
+    /// [module docs](crate::router)).
     ///
     /// # Example
     ///
@@ -146,10 +176,18 @@ impl Stats {
                 Endpoint::Maintenance => control = control.route(&path, post(maintenance)),
             }
         }
+        if !config.read_only {
+            control = control.route_layer(protection::cross_origin_layer(&config.trusted_origins));
+        }
         // `route_layer`: the fallback (404s of the app this router is merged into) is not ours.
+        // The last layer is the outermost: a refused request is left out too.
         pages
             .with_state(page_state)
             .merge(control.with_state(self.clone()))
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                protection::allowed_hosts_only,
+            ))
             .route_layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 leave_out_stats_request,

@@ -43,7 +43,9 @@ impl Stats {
     /// `Router::new().nest("/health", stats.status_router())` serves `/health/status`.
     /// [`status_router_at`](Self::status_router_at) chooses the whole path. `HEAD` gets
     /// the same code and headers without a body; other methods get `405` with
-    /// `Allow: GET,HEAD`. Answers are never cached (`Cache-Control: no-store`).
+    /// `Allow: GET,HEAD`. Answers are never cached (`Cache-Control: no-store`). Unlike
+    /// [`router`](Self::router), it answers under any host name: load balancers and uptime
+    /// checkers call it by whatever name they know, and it shows nothing that is not public.
     ///
     /// # Example
     ///
