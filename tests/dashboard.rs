@@ -915,6 +915,134 @@ async fn formatting_rules_hide_and_format_values() -> TestResult {
     Ok(())
 }
 
+/// The table of `html` that starts with `start`, through its `</table>`.
+fn table_at<'a>(html: &'a str, start: &str) -> &'a str {
+    let from = html
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start} in {html}"));
+    let to = from + html[from..].find("</table>").expect("closed");
+    &html[from..to]
+}
+
+#[tokio::test(start_paused = true)]
+async fn formatting_rules_apply_to_the_http_namespace() -> TestResult {
+    let stats = Stats::builder()
+        .slow_threshold(Duration::from_millis(10))
+        .build()?;
+    let app = |formatting: Formatting| -> Router {
+        Router::new()
+            .route("/hello", get(|| async { "hello" }))
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    "slow"
+                }),
+            )
+            .merge(stats.router_with_formatting(formatting))
+            .layer(stats.layer())
+    };
+    let plain = app(Formatting::new());
+    for uri in ["/hello", "/hello", "/slow", "/missing"] {
+        send(&plain, uri).await;
+    }
+    let windows = r#"<table class="windows">"#;
+    let slow = "<h3>Slow requests ";
+    let uri_sets = r#"<table class="records uri-sets">"#;
+
+    // Without rules: what the rules below hide or change.
+    let html = page(&plain, "/stats").await;
+    assert!(html.contains(r#"<div class="label">Requests</div><div class="value">4</div>"#));
+    assert!(html.contains(r#"<div class="label">Written</div><div class="value">14 B</div>"#));
+    assert!(table_at(&html, windows).contains(r#"<th class="num">p99</th>"#));
+    assert!(table_at(&html, windows).contains(r#"<td class="num">4</td>"#));
+    assert!(table_at(&html, slow).contains(r#"<td class="path">/slow</td>"#));
+    assert!(table_at(&html, slow).contains(r#"<td class="num">20.0 ms</td>"#));
+    assert!(
+        html.contains(r#"<td class="num code first">1</td>"#),
+        "{html}"
+    );
+    assert!(html.contains("Counting since "));
+    assert!(table_at(&html, uri_sets).contains(r#"<th class="num">Max</th>"#));
+    assert!(html.contains(r#"<a href="./stats?sort=max">max</a>"#));
+    assert!(html.contains(r#"<td class="key">GET /hello</td><td class="num">2</td>"#));
+    assert!(html.contains("<h2>Recent requests</h2>"));
+
+    // Hidden values leave the page; the values next to them stay.
+    let hidden = app(Formatting::new()
+        .hide("http", "requests_total")
+        .hide("http", "windows.p99_seconds")
+        .hide("http", "slow_requests.path")
+        .hide("http", "status_codes")
+        .hide("http", "reset_time")
+        .hide("http", "uri_sets.max_seconds")
+        .hide("http", "recent_requests"));
+    let html = page(&hidden, "/stats").await;
+    check_well_formed(&html);
+    assert!(
+        html.contains(r#"<div class="label">Requests</div><div class="sub">200/s</div>"#),
+        "{html}"
+    );
+    let table = table_at(&html, windows);
+    assert!(
+        !table.contains(">p99<") && !table.contains("p99\""),
+        "{table}"
+    );
+    assert!(table.contains(r#"<th class="num">p99.9</th>"#), "{table}");
+    let table = table_at(&html, slow);
+    assert!(
+        !table.contains(">Path<") && !table.contains(r#"class="path""#),
+        "{table}"
+    );
+    assert!(
+        table.contains(r#"<td class="key">GET /slow</td>"#),
+        "{table}"
+    );
+    assert!(!html.contains("code first"), "{html}");
+    assert!(!html.contains("Counting since"), "{html}");
+    assert!(html.contains(r#"<p class="facts">processing time 20.0 ms · "#));
+    assert!(!table_at(&html, uri_sets).contains(">Max<"), "{html}");
+    assert!(!html.contains("sort=max"), "{html}");
+    assert!(!html.contains("Recent requests"), "{html}");
+
+    // Format functions change how the values show, wherever they are.
+    let formatted = app(Formatting::new()
+        .format_with("http", "requests_total", |v| format!("{v} requests"))
+        .format_with("http", "bytes_written_total", |v| format!("{v} bytes"))
+        .format_with("http", "windows.count", |v| format!("n={v}"))
+        .format_with("http", "status_codes", |v| format!("[{v}]"))
+        .format_with("http", "slow_requests.processing_seconds", |v| {
+            format!("{:.3} s", v.as_f64().unwrap_or(f64::NAN))
+        })
+        .format_with("http", "uri_sets.count", |v| format!("#{v}"))
+        .format_with("http", "recent_requests.status", |v| format!("<{v}>")));
+    let html = page(&formatted, "/stats").await;
+    check_well_formed(&html);
+    check_no_injection(&html);
+    assert!(
+        html.contains(r#"<div class="label">Requests</div><div class="value">4 requests</div>"#)
+    );
+    assert!(html.contains(r#"<div class="label">Written</div><div class="value">14 bytes</div>"#));
+    assert_eq!(
+        table_at(&html, windows)
+            .matches(r#"<td class="num">n=4</td>"#)
+            .count(),
+        3,
+        "one per window"
+    );
+    assert!(
+        html.contains(r#"<td class="num code first">[1]</td>"#),
+        "{html}"
+    );
+    assert!(table_at(&html, slow).contains(r#"<td class="num">0.020 s</td>"#));
+    assert!(html.contains(r#"<td class="key">GET /hello</td><td class="num">#2</td>"#));
+    // Escaped like any value.
+    let recent = table_at(&html, r#"<table class="records requests">"#);
+    assert!(recent.contains(">&lt;404&gt;</td>"), "{recent}");
+    assert_eq!(recent.matches(">&lt;200&gt;</td>").count(), 3, "{recent}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn the_page_shows_requests_and_application_namespaces() -> TestResult {
     let stats = Stats::new();

@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::Query;
 use axum::routing::get;
 use axum::Router;
@@ -30,6 +30,24 @@ fn app(stats: &Stats) -> Router {
             }),
         )
         .route("/users/{id}", get(|| async { "user" }))
+        .route(
+            "/fail",
+            get(|| async {
+                let frames: [Result<Bytes, std::io::Error>; 2] = [
+                    Ok(Bytes::from_static(b"part")),
+                    Err(std::io::Error::other("backend lost")),
+                ];
+                Body::from_stream(futures_util::stream::iter(frames))
+            }),
+        )
+        .route(
+            "/panic",
+            get(|| async {
+                panic!("the handler panicked");
+                #[allow(unreachable_code)]
+                ""
+            }),
+        )
         .merge(stats.router())
         .layer(stats.layer())
 }
@@ -153,6 +171,19 @@ async fn busy_app() -> (Stats, Router) {
     let mut hostile = Request::get("/anything").body(Body::empty()).unwrap();
     hostile.extensions_mut().insert(UriSet::new(HOSTILE));
     send(&app, hostile).await;
+    // One request of each error type: a body that fails, a handler that panics, and a client
+    // that leaves before the response.
+    let response = app
+        .clone()
+        .oneshot(Request::get("/fail").body(Body::empty()).unwrap())
+        .await
+        .expect("infallible");
+    assert!(response.into_body().collect().await.is_err());
+    let panicking = app.clone();
+    let panicked = tokio::spawn(async move { get_path(&panicking, "/panic").await }).await;
+    assert!(panicked.expect_err("the handler panics").is_panic());
+    let left = tokio::time::timeout(Duration::from_millis(1), get_path(&app, "/sleep?ms=1000"));
+    assert!(left.await.is_err(), "the client leaves");
     (stats, app)
 }
 
@@ -175,7 +206,7 @@ async fn text_format_passes_promtool_check_metrics() {
 
     // The hostile label is escaped (quote and backslash) and its newline never breaks a line.
     assert!(
-        text.contains(r#"route="quote\" backslash\\ newline� brace} end""#),
+        text.contains(r#"http_route="quote\" backslash\\ newline� brace} end""#),
         "{text}"
     );
     for line in text.lines() {
@@ -184,10 +215,26 @@ async fn text_format_passes_promtool_check_metrics() {
             "broken sample line: {line:?}"
         );
     }
-    // Routes are templates, never raw paths.
-    assert!(text.contains(r#"route="/users/{id}""#));
+    // Labels are OpenTelemetry's attributes; routes are templates, never raw paths.
+    assert!(text.contains(
+        "http_server_request_duration_seconds_count\
+         {http_request_method=\"GET\",http_route=\"/users/{id}\",status_class=\"2xx\"} 2\n"
+    ));
+    assert!(text.contains(
+        "http_server_response_body_bytes_total\
+         {http_request_method=\"GET\",http_route=\"/users/{id}\"} 8\n"
+    ));
     assert!(!text.contains("/users/1"));
-    assert!(text.contains(r#"route="<unmatched>""#));
+    assert!(text.contains(r#"http_route="<unmatched>""#));
+    for old in ["{method=", "{route=", ",route=", "{code=", "_aborted_total"] {
+        assert!(!text.contains(old), "{old} in {text}");
+    }
+    // Each request that ended in an error, by its `error_type`.
+    assert!(text.contains("# TYPE http_server_request_errors_total counter\n"));
+    for error_type in ["aborted", "error", "panicked"] {
+        let line = format!("http_server_request_errors_total{{error_type=\"{error_type}\"}} 1\n");
+        assert!(text.contains(&line), "no {line:?} in {text}");
+    }
     // Application values: counters end in _total, gauges as they are, text left out.
     assert!(text.contains("# TYPE shop_orders_total counter\nshop_orders_total 7\n"));
     assert!(text.contains("shop_visits_total 3\n"));
@@ -200,7 +247,13 @@ async fn text_format_passes_promtool_check_metrics() {
     assert!(!text.contains("currency"));
     assert!(text.contains("we_ird___app_hits_total 1\n"));
     assert!(text.contains("tower_stats_recording{namespace=\"we\\\"ird \\\\ app\"} 1\n"));
-    assert!(text.contains("http_server_responses_by_code_total{code=\"404\"} 2\n"));
+    assert!(
+        text.contains("http_server_responses_by_code_total{http_response_status_code=\"404\"} 2\n")
+    );
+    // The client that left is counted as 499 (class 4xx).
+    assert!(
+        text.contains("http_server_responses_by_code_total{http_response_status_code=\"499\"} 1\n")
+    );
 }
 
 #[tokio::test]
@@ -256,7 +309,7 @@ async fn duration_buckets_are_exact_per_status_class() {
     }
     let (_, _, body) = get_path(&app, "/stats/metrics").await;
     let text = String::from_utf8(body).unwrap();
-    let series = r#"{method="GET",route="/sleep",status_class="2xx""#;
+    let series = r#"{http_request_method="GET",http_route="/sleep",status_class="2xx""#;
     for (le, n) in [("0.01", 2), ("0.1", 4), ("1.0", 5), ("+Inf", 6)] {
         let line =
             format!("http_server_request_duration_seconds_bucket{series},le=\"{le}\"}} {n}\n");
@@ -332,7 +385,8 @@ async fn json_quantiles_match_known_durations() {
         assert_eq!(w["count"], 100, "{window}");
         assert_eq!(w["errors"], 0, "{window}");
         assert_close(&w["p99_seconds"], 0.099, window);
-        assert!(w["requests_per_second"].as_f64().unwrap() > 0.0);
+        // 100 requests in the 5.05 s they took, all inside each window.
+        assert_close(&w["requests_per_second"], 100.0 / 5.05, window);
     }
     let http = &doc["namespaces"]["http"];
     assert_close(&http["p50_seconds"], 0.050, "http p50");

@@ -822,7 +822,8 @@ async fn reset_zeroes_and_keeps_in_flight_requests() {
     // `/slow` (50 ms) and the aborted `/hang` (1 s) are both over the 10 ms threshold.
     assert_eq!(before.slow_requests.len(), 2);
     assert_eq!(before.requests_in_flight, 1);
-    assert!(before.bytes_written_total > 0);
+    // `/slow` wrote its body; the 404 and the aborted `/hang` wrote nothing.
+    assert_eq!(before.bytes_written_total, "slow".len() as u64);
 
     tokio::time::advance(Duration::from_secs(10)).await;
     stats.reset(None).expect("all namespaces");

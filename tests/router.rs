@@ -119,10 +119,22 @@ fn assert_count(v: &Value, what: &str) {
 // GET /stats/data
 // ---------------------------------------------------------------------------------------------
 
-#[tokio::test]
+/// A paused clock makes every time exact: each `GET /hello` takes 250 ms, the others none,
+/// and the document is read 10 s after the store was made.
+#[tokio::test(start_paused = true)]
 async fn data_document_has_spec_keys_and_exact_counts() {
     let stats = Stats::new();
-    let app = app(&stats);
+    let app = Router::new()
+        .route(
+            "/hello",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                "hello"
+            }),
+        )
+        .route("/echo", post(|body: Bytes| async move { body }))
+        .merge(stats.router())
+        .layer(stats.layer());
 
     let mut written = 0;
     for _ in 0..2 {
@@ -143,6 +155,7 @@ async fn data_document_has_spec_keys_and_exact_counts() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.body().len(), 10);
     written += r.body().len();
+    tokio::time::advance(Duration::from_millis(9_500)).await;
 
     let response = get_req(&app, "/stats/data").await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -165,10 +178,11 @@ async fn data_document_has_spec_keys_and_exact_counts() {
     assert!(server["instance"].is_string(), "{server}");
     assert_number(&server["start_time"], "server.start_time");
     assert_number(&server["uptime_seconds"], "server.uptime_seconds");
-    let start = server["start_time"].as_f64().unwrap_or_default();
-    let generated = doc["generated_at"].as_f64().unwrap_or_default();
-    assert!(start > 1.5e9 && generated >= start, "epoch seconds: {doc}");
-    assert!(server["uptime_seconds"].as_f64().unwrap_or(-1.0) >= 0.0);
+    let start = server["start_time"].as_f64().expect("start_time");
+    let generated = doc["generated_at"].as_f64().expect("generated_at");
+    assert!(start > 1.5e9, "epoch seconds: {doc}");
+    assert_eq!(generated, start + 10.0, "{doc}");
+    assert_eq!(server["uptime_seconds"], 10.0, "{server}");
 
     // The http namespace: every key of SPEC §4.
     let http = &doc["namespaces"]["http"];
@@ -198,7 +212,6 @@ async fn data_document_has_spec_keys_and_exact_counts() {
         "bytes_written_per_request",
     ] {
         assert_number(&http[key], key);
-        assert!(http[key].as_f64().unwrap_or(-1.0) >= 0.0, "{key}: {http}");
     }
     assert!(http["in_flight"].is_object(), "in_flight: {http}");
     assert!(http["slow_requests"].is_array(), "slow_requests: {http}");
@@ -223,8 +236,11 @@ async fn data_document_has_spec_keys_and_exact_counts() {
     assert_eq!(http["bytes_written_total"], written as u64);
     assert_eq!(http["bytes_read_per_request"], 10.0 / 4.0);
     assert_eq!(http["bytes_written_per_request"], written as f64 / 4.0);
-    assert!(http["processing_seconds_total"].as_f64().unwrap_or(-1.0) >= 0.0);
-    assert!(http["requests_per_second"].as_f64().unwrap_or(0.0) > 0.0);
+    // Two requests of 250 ms; four requests, 10 bytes read and `written` bytes in 10 s.
+    assert_eq!(http["processing_seconds_total"], 0.5, "{http}");
+    assert_eq!(http["requests_per_second"], 0.4, "{http}");
+    assert_eq!(http["bytes_read_per_second"], 1.0, "{http}");
+    assert_eq!(http["bytes_written_per_second"], written as f64 / 10.0);
 
     assert_eq!(http["in_flight"], serde_json::json!({}), "{http}");
     assert_eq!(http["slow_requests"], serde_json::json!([]));
@@ -242,12 +258,10 @@ async fn data_document_has_spec_keys_and_exact_counts() {
         assert!(!hello[key].is_null(), "{key} in {hello}");
     }
     assert_eq!(hello["count"], 2);
-    let min = hello["min_seconds"].as_f64().expect("min");
-    let max = hello["max_seconds"].as_f64().expect("max");
-    let sum = hello["sum_seconds"].as_f64().expect("sum");
-    let avg = hello["avg_seconds"].as_f64().expect("avg");
-    assert!(0.0 <= min && min <= max && max <= sum, "{hello}");
-    assert!((avg - sum / 2.0).abs() < 1e-9, "{hello}");
+    assert_eq!(hello["min_seconds"], 0.25, "{hello}");
+    assert_eq!(hello["max_seconds"], 0.25, "{hello}");
+    assert_eq!(hello["sum_seconds"], 0.5, "{hello}");
+    assert_eq!(hello["avg_seconds"], 0.25, "{hello}");
     assert_eq!(sets["POST /echo"]["count"], 1);
     assert_eq!(sets["GET <unmatched>"]["count"], 1);
     assert!(

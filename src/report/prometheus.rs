@@ -1,28 +1,50 @@
 //! The `/stats/metrics` exposition: Prometheus text format 0.0.4, or OpenMetrics 1.0 text.
 //!
-//! Names follow Prometheus conventions and OpenTelemetry's HTTP server semantic conventions
-//! mapped to them: base units (`_seconds`, `_bytes`), counters ending in `_total`.
+//! Names follow OpenTelemetry's HTTP server semantic conventions as Prometheus exports them:
+//! base units (`_seconds`, `_bytes`), counters ending in `_total`, and the conventions'
+//! attributes as labels with dots made underscores (`http.request.method` is
+//! `http_request_method`, `http.route` is `http_route`, `http.response.status_code` is
+//! `http_response_status_code`, `error.type` is `error_type`).
 //!
 //! | Metric | Type | Labels |
 //! |---|---|---|
-//! | `http_server_request_duration_seconds` | histogram | `method`, `route`, `status_class` |
+//! | `http_server_request_duration_seconds` | histogram | `http_request_method`, `http_route`, `status_class` |
 //! | `http_server_active_requests` | gauge | |
 //! | `http_server_open_streams` | gauge | |
 //! | `http_server_requests_total` (started) | counter | |
-//! | `http_server_requests_aborted_total`, `…_errored_total`, `…_panicked_total` | counter | |
+//! | `http_server_request_errors_total` | counter | `error_type` |
 //! | `http_server_responses_total` | counter | `status_class` |
-//! | `http_server_responses_by_code_total` (tracked codes) | counter | `code` |
-//! | `http_server_request_body_bytes_total`, `http_server_response_body_bytes_total` | counter | `method`, `route` |
+//! | `http_server_responses_by_code_total` (tracked codes) | counter | `http_response_status_code` |
+//! | `http_server_request_body_bytes_total`, `http_server_response_body_bytes_total` | counter | `http_request_method`, `http_route` |
 //! | `http_server_uri_sets_overflowed_total` | counter | |
 //! | `tower_stats_recording` (1 while recording) | gauge | `namespace` |
 //! | `tower_stats_start_time_seconds` | gauge | |
 //! | `<namespace>_<name>` for numeric application values | counter or gauge | |
 //!
-//! `route` is the URI set's route (a `MatchedPath` template or an application label), never a
-//! raw path. Label values and help texts are escaped; application names are reduced to
+//! `http_request_method` is one of the nine standard methods or `_OTHER`, as the conventions
+//! ask. `http_route` is the URI set's route (a `MatchedPath` template or an application
+//! label, `<unmatched>` when no route matched), never a raw path. `error_type` is set on the
+//! requests that ended in an error, one series for each way to end so: `aborted` (the client
+//! went away before the response ended), `error` (the service or a body failed, other than
+//! by a panic) and `panicked`; their sum is every request that failed.
+//!
+//! # The duration histogram's status label
+//!
+//! OpenTelemetry's `http.server.request.duration` is labelled by the method, the route, the
+//! response's status code and the error type. This histogram keeps the first two under their
+//! convention names, and breaks each URI set down by status *class* (`1xx` … `5xx`, or
+//! `none` for requests that ended without a status) in a label of its own, `status_class`,
+//! which is not an OpenTelemetry attribute. The store keeps the buckets per class, so each URI
+//! set has at most six series; keyed by the status code, every code a route ever answered with
+//! would add a series of all the buckets. So dashboards built on the conventions that
+//! aggregate by method and route (latency quantiles, request rates) work unchanged, while
+//! status codes and error types come from the counters: `http_server_responses_by_code_total`
+//! and `http_server_request_errors_total`.
+//!
+//! Label values and help texts are escaped; application names are reduced to
 //! `[a-zA-Z0-9_]`, and a value whose name collides with one already written is left out.
 //! The duration histogram is exact for its bounds (each request is counted in its bucket
-//! when it finishes); `status_class` is `none` for requests that ended without a status.
+//! when it finishes).
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -31,6 +53,15 @@ use serde_json::Value;
 
 use crate::registry::ValueKind;
 use crate::Snapshot;
+
+/// OpenTelemetry's `http.request.method`.
+const METHOD: &str = "http_request_method";
+/// OpenTelemetry's `http.route`.
+const ROUTE: &str = "http_route";
+/// OpenTelemetry's `http.response.status_code`.
+const STATUS_CODE: &str = "http_response_status_code";
+/// OpenTelemetry's `error.type`.
+const ERROR_TYPE: &str = "error_type";
 
 /// Content type of the Prometheus text format.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -118,8 +149,8 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
     for set in http.uri_sets.values() {
         for class in &set.durations {
             let labels = [
-                ("method", set.method.as_str()),
-                ("route", set.route.as_str()),
+                (METHOD, set.method.as_str()),
+                (ROUTE, set.route.as_str()),
                 ("status_class", class.status_class.as_str()),
             ];
             for (i, count) in class.cumulative.iter().enumerate() {
@@ -156,21 +187,25 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
         "Requests started since start or the last reset.",
         http.requests_total,
     );
-    out.counter(
-        "http_server_requests_aborted",
-        "Requests the client went away from before the response ended.",
-        http.requests_aborted,
+    out.family(
+        "http_server_request_errors",
+        "counter",
+        "Requests that ended in an error: the client went away before the response ended (aborted), the service or a body failed other than by a panic (error), or a panic unwound through the stats layer (panicked).",
     );
-    out.counter(
-        "http_server_requests_errored",
-        "Requests that ended in an error of the service or the body, or a panic.",
-        http.requests_errored,
-    );
-    out.counter(
-        "http_server_requests_panicked",
-        "Requests during which a panic unwound through the stats layer.",
-        http.requests_panicked,
-    );
+    for (error_type, n) in [
+        ("aborted", http.requests_aborted),
+        (
+            "error",
+            http.requests_errored.saturating_sub(http.requests_panicked),
+        ),
+        ("panicked", http.requests_panicked),
+    ] {
+        out.sample(
+            "http_server_request_errors_total",
+            &[(ERROR_TYPE, error_type)],
+            n,
+        );
+    }
 
     out.family(
         "http_server_responses",
@@ -192,7 +227,11 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
         "Responses with each tracked status code.",
     );
     for (code, n) in &http.status_codes {
-        out.sample("http_server_responses_by_code_total", &[("code", code)], *n);
+        out.sample(
+            "http_server_responses_by_code_total",
+            &[(STATUS_CODE, code)],
+            *n,
+        );
     }
 
     for (name, help, pick) in [
@@ -210,10 +249,7 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
         out.family(name, "counter", help);
         let sample = format!("{name}_total");
         for set in http.uri_sets.values() {
-            let labels = [
-                ("method", set.method.as_str()),
-                ("route", set.route.as_str()),
-            ];
+            let labels = [(METHOD, set.method.as_str()), (ROUTE, set.route.as_str())];
             out.sample(&sample, &labels, pick(set));
         }
     }
@@ -446,6 +482,71 @@ mod tests {
             Format::from_accept(Some("application/openmetrics-text;q=0, text/plain")),
             Format::Text
         );
+    }
+
+    #[test]
+    fn labels_are_the_opentelemetry_attributes() {
+        let mut snapshot = Snapshot::default();
+        let http = &mut snapshot.http;
+        http.duration_buckets = vec![0.1];
+        http.requests_aborted = 1;
+        http.requests_errored = 3;
+        http.requests_panicked = 1;
+        http.status_2xx = 2;
+        http.status_codes.insert("404".to_owned(), 2);
+        http.uri_sets.insert(
+            "GET /users/{id}".to_owned(),
+            crate::UriSetSnapshot {
+                method: "GET".to_owned(),
+                route: "/users/{id}".to_owned(),
+                bytes_read: 3,
+                bytes_written: 4,
+                durations: vec![crate::StatusClassDurations {
+                    status_class: "2xx".to_owned(),
+                    cumulative: vec![1, 2],
+                    sum_seconds: 0.5,
+                    sum_nanos: 500_000_000,
+                }],
+                ..crate::UriSetSnapshot::default()
+            },
+        );
+        let text = render(&snapshot, Format::Text);
+        for line in [
+            r#"http_server_request_duration_seconds_bucket{http_request_method="GET",http_route="/users/{id}",status_class="2xx",le="0.1"} 1"#,
+            r#"http_server_request_duration_seconds_bucket{http_request_method="GET",http_route="/users/{id}",status_class="2xx",le="+Inf"} 2"#,
+            r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/users/{id}",status_class="2xx"} 2"#,
+            r#"http_server_request_duration_seconds_sum{http_request_method="GET",http_route="/users/{id}",status_class="2xx"} 0.5"#,
+            "# TYPE http_server_request_errors_total counter",
+            r#"http_server_request_errors_total{error_type="aborted"} 1"#,
+            r#"http_server_request_errors_total{error_type="error"} 2"#,
+            r#"http_server_request_errors_total{error_type="panicked"} 1"#,
+            r#"http_server_responses_total{status_class="2xx"} 2"#,
+            r#"http_server_responses_by_code_total{http_response_status_code="404"} 2"#,
+            r#"http_server_request_body_bytes_total{http_request_method="GET",http_route="/users/{id}"} 3"#,
+            r#"http_server_response_body_bytes_total{http_request_method="GET",http_route="/users/{id}"} 4"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+        for old in [
+            "{method=",
+            ",route=",
+            "{code=",
+            "_aborted_total",
+            "_errored_total",
+        ] {
+            assert!(!text.contains(old), "{old:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn errors_never_count_a_panic_twice_nor_go_below_zero() {
+        let mut snapshot = Snapshot::default();
+        // A document read back from elsewhere may say more panics than errors.
+        snapshot.http.requests_errored = 1;
+        snapshot.http.requests_panicked = 2;
+        let text = render(&snapshot, Format::Text);
+        assert!(text.contains("http_server_request_errors_total{error_type=\"error\"} 0\n"));
+        assert!(text.contains("http_server_request_errors_total{error_type=\"panicked\"} 2\n"));
     }
 
     #[test]

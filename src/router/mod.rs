@@ -117,8 +117,8 @@ impl Stats {
         self.router_with_formatting(Formatting::default())
     }
 
-    /// Like [`router`](Self::router), with per-key display rules for the page's application
-    /// namespaces (hide a value, or format it with a function of your own).
+    /// Like [`router`](Self::router), with per-key display rules for the dashboard's
+    /// namespaces, `http` included (hide a value, or format it with a function of your own).
     ///
     /// # Example
     ///

@@ -4,7 +4,7 @@
 use maud::{html, Markup};
 
 use super::cells::text;
-use super::options::{Controls, DashboardOptions};
+use super::options::{Controls, DashboardOptions, Rules};
 use super::page::{link, request_link};
 use super::request_pages::requests_table;
 use crate::report::format;
@@ -66,11 +66,17 @@ fn newest_first_caption(shown: usize, total: usize) -> Markup {
 }
 
 /// The latest recent requests on the dashboard, linking to the list and the detail pages.
+/// `rules` are the `http` namespace's: `recent_requests` hides the section, and its columns
+/// (`recent_requests.path`, …) the table's.
 pub(super) fn recent_section(
     records: &[RequestRecord],
     options: &DashboardOptions,
     now: f64,
+    rules: Rules<'_>,
 ) -> Markup {
+    if !rules.shown("recent_requests") {
+        return html! {};
+    }
     let shown = records.len().min(RECENT_ON_PAGE);
     html! {
         section.card.recent {
@@ -82,7 +88,7 @@ pub(super) fn recent_section(
             @if records.is_empty() {
                 p.empty { "No request recorded yet." }
             } @else {
-                (requests_table(&records[..shown], &options.base, 0, now))
+                (requests_table(&records[..shown], &options.base, 0, now, rules.table("recent_requests")))
             }
         }
     }

@@ -4,15 +4,17 @@
 use maud::{html, Markup};
 
 use super::cells::text;
-use super::options::DashboardOptions;
+use super::options::{DashboardOptions, Rules};
 use crate::report::format;
 use crate::snapshot::{ClusterStatus, InstanceSummary};
 
-/// The cluster card, when the snapshot has a cluster.
+/// The cluster card, when the snapshot has a cluster. `rules` are the `http` namespace's: the
+/// instance table's columns of `http` values follow them.
 pub(super) fn cluster_section(
     cluster: Option<&ClusterStatus>,
     options: &DashboardOptions,
     now: f64,
+    rules: Rules<'_>,
 ) -> Markup {
     let Some(cluster) = cluster else {
         return html! {};
@@ -69,14 +71,18 @@ pub(super) fn cluster_section(
                 thead {
                     tr {
                         th { "Instance" } th { "Boot id" } th { "State" } th { "Last seen" }
-                        th { "Version" } th { "Started" } th.num { "Requests" } th.num { "Req/s" }
-                        th.num { "In flight" } th.num { "Errors" } th.num { "p99" }
+                        th { "Version" } th { "Started" }
+                        @if rules.shown("requests_total") { th.num { "Requests" } }
+                        @if rules.shown("requests_per_second") { th.num { "Req/s" } }
+                        @if rules.shown("requests_in_flight") { th.num { "In flight" } }
+                        @if rules.shown("requests_errored") { th.num { "Errors" } }
+                        @if rules.shown("p99_seconds") { th.num { "p99" } }
                         th.num { "Clock offset" }
                     }
                 }
                 tbody {
                     @for i in &cluster.instances {
-                        (instance_row(i, &view_link, now))
+                        (instance_row(i, &view_link, now, rules))
                     }
                 }
             }
@@ -84,7 +90,15 @@ pub(super) fn cluster_section(
     }
 }
 
-fn instance_row(i: &InstanceSummary, view_link: &dyn Fn(&str) -> String, now: f64) -> Markup {
+fn instance_row(
+    i: &InstanceSummary,
+    view_link: &dyn Fn(&str) -> String,
+    now: f64,
+    rules: Rules<'_>,
+) -> Markup {
+    let count = |n: u64| n.to_string();
+    let rate = |r: f64| format!("{r:.2}");
+    let p99 = |p: Option<f64>| p.map_or_else(|| "—".to_owned(), format::duration);
     let query =
         serde_urlencoded::to_string([("instance", i.server.boot_id.as_str())]).unwrap_or_default();
     html! {
@@ -102,11 +116,11 @@ fn instance_row(i: &InstanceSummary, view_link: &dyn Fn(&str) -> String, now: f6
             td { @if let Some(at) = i.last_seen { (format::ago((now - at).max(0.0))) } @else { "—" } }
             td { (text(&i.server.version)) }
             td { @if i.server.start_time > 0.0 { (format::iso_time(i.server.start_time)) } @else { "—" } }
-            td.num { (i.requests_total) }
-            td.num { (format!("{:.2}", i.requests_per_second)) }
-            td.num { (i.requests_in_flight) }
-            td.num { (i.requests_errored) }
-            td.num { @if let Some(p99) = i.p99_seconds { (format::duration(p99)) } @else { "—" } }
+            @if let Some(v) = rules.show("requests_total", i.requests_total, count) { td.num { (v) } }
+            @if let Some(v) = rules.show("requests_per_second", i.requests_per_second, rate) { td.num { (v) } }
+            @if let Some(v) = rules.show("requests_in_flight", i.requests_in_flight, count) { td.num { (v) } }
+            @if let Some(v) = rules.show("requests_errored", i.requests_errored, count) { td.num { (v) } }
+            @if let Some(v) = rules.show("p99_seconds", i.p99_seconds, p99) { td.num { (v) } }
             td.num { @if let Some(o) = i.clock_offset_seconds { (format!("{:+.3} s", o)) } @else { "—" } }
         }
     }

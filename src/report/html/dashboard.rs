@@ -48,10 +48,11 @@ pub fn render(snapshot: &Snapshot, options: &DashboardOptions, formatting: &Form
             (refresh_nav(options))
         }
     };
+    let http = formatting.namespace("http");
     let main = html! {
-        (cluster_section(snapshot.cluster.as_ref(), options, now))
-        (http_section(snapshot, options))
-        (recent_section(&snapshot.http.recent_requests, options, now))
+        (cluster_section(snapshot.cluster.as_ref(), options, now, http))
+        (http_section(snapshot, options, http))
+        (recent_section(&snapshot.http.recent_requests, options, now, http))
         (events_section(&snapshot.events(), options))
         @for (name, ns) in &snapshot.namespaces {
             (app_section(name, ns.enabled, &ns.values, options, formatting, now))

@@ -214,13 +214,27 @@ enum Rule {
     With(FormatFn),
 }
 
-/// Per-key display rules for application namespaces, like cpstats' `StatsPage.formatting`:
-/// hide a value, or show it through a function of your own.
+/// Per-key display rules for the dashboard's namespaces, like cpstats'
+/// `StatsPage.formatting`: hide a value, or show it through a function of your own.
 ///
 /// A key names a scalar or a whole collection (`"orders_total"`, `"recent_orders"`), or a
 /// column of a collection as `"<collection>.<column>"` (`"recent_orders.at"`). Keys without a
 /// rule are formatted from their name (see [`format::Kind`]). What a function returns is
-/// text: it is escaped and capped like every other value, never taken as markup.
+/// text: it is escaped and capped like every other value, never taken as markup. The function
+/// is given the value as `/stats/data` has it.
+///
+/// The built-in `http` namespace takes the same rules, with the keys of its `/stats/data`
+/// object, wherever the dashboard shows its values: the tiles and the line under them
+/// (`"requests_total"`, `"requests_per_second"`, `"bytes_read_total"`, `"reset_time"`, …), the
+/// windows table (`"windows"`, `"windows.p99_seconds"`, …), the requests-per-minute trend
+/// (`"requests_per_minute"`), the responses by status (`"status_2xx"`, `"status_codes"`), the
+/// tables of requests (`"in_flight"`, `"open_streams"`, `"slow_requests"`,
+/// `"recent_requests"`, and their columns such as `"in_flight.client"` or
+/// `"slow_requests.processing_seconds"`), the URI sets (`"uri_sets"`, `"uri_sets.max_seconds"`)
+/// and the columns of the cluster table that show `http` values (`"requests_total"`,
+/// `"requests_per_second"`, `"requests_in_flight"`, `"requests_errored"`, `"p99_seconds"`).
+/// A rule on a list or map of plain numbers (`"status_codes"`, `"requests_per_minute"`)
+/// formats each of them. The requests pages (`{prefix}/requests`) are not affected.
 ///
 /// # Example
 ///
@@ -231,7 +245,9 @@ enum Rule {
 /// let stats = Stats::new();
 /// let formatting = Formatting::new()
 ///     .hide("shop", "internal_id")
-///     .format_with("shop", "price", |v| format!("€{:.2}", v.as_f64().unwrap_or(0.0)));
+///     .format_with("shop", "price", |v| format!("€{:.2}", v.as_f64().unwrap_or(0.0)))
+///     .hide("http", "in_flight.client")
+///     .format_with("http", "requests_total", |v| format!("{v} requests"));
 /// let router: axum::Router = stats.router_with_formatting(formatting);
 /// # drop(router);
 /// ```
@@ -293,6 +309,14 @@ impl Formatting {
         self.rules.get(namespace)?.get(key)
     }
 
+    /// The rules of `namespace`, for a section that shows its values field by field.
+    pub(super) fn namespace(&self, namespace: &str) -> Rules<'_> {
+        Rules {
+            keys: self.rules.get(namespace),
+            table: None,
+        }
+    }
+
     pub(super) fn hidden(&self, namespace: &str, key: &str) -> bool {
         matches!(self.rule(namespace, key), Some(Rule::Hide))
     }
@@ -311,6 +335,62 @@ impl Formatting {
             Some(Rule::With(f)) => text(&f(value)),
             _ => format::json_value(name, value, now, MAX_TEXT),
         }
+    }
+}
+
+/// The rules of one namespace (see [`Formatting::namespace`]), or of one of its tables (see
+/// [`Rules::table`]). Without any rule for the namespace, looking one up costs nothing.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Rules<'a> {
+    keys: Option<&'a BTreeMap<String, Rule>>,
+    /// The table whose columns the keys name (`uri_sets` for `uri_sets.count`).
+    table: Option<&'a str>,
+}
+
+impl<'a> Rules<'a> {
+    /// The rules of the columns of `table`, a collection of the namespace.
+    pub(super) fn table(self, table: &'a str) -> Self {
+        Self {
+            table: Some(table),
+            ..self
+        }
+    }
+
+    fn rule(&self, key: &str) -> Option<&'a Rule> {
+        let keys = self.keys?;
+        match self.table {
+            None => keys.get(key),
+            Some(table) => keys.get(format!("{table}.{key}").as_str()),
+        }
+    }
+
+    /// Whether `key` is shown: it has no `hide` rule.
+    pub(super) fn shown(&self, key: &str) -> bool {
+        !matches!(self.rule(key), Some(Rule::Hide))
+    }
+
+    /// The display text of `value`, the value of `key`: through the rule for `key` if it has a
+    /// function, else as `default` formats it.
+    pub(super) fn format<V: Into<Value>>(
+        &self,
+        key: &str,
+        value: V,
+        default: impl FnOnce(V) -> String,
+    ) -> String {
+        match self.rule(key) {
+            Some(Rule::With(f)) => text(&f(&value.into())),
+            _ => default(value),
+        }
+    }
+
+    /// [`format`](Self::format), or `None` when `key` is hidden.
+    pub(super) fn show<V: Into<Value>>(
+        &self,
+        key: &str,
+        value: V,
+        default: impl FnOnce(V) -> String,
+    ) -> Option<String> {
+        self.shown(key).then(|| self.format(key, value, default))
     }
 }
 
@@ -373,6 +453,21 @@ mod tests {
             f.show("ns", "c.size", "bytes", &serde_json::json!(2048), 0.0),
             "2.00 KiB"
         );
+        let rules = f.namespace("ns");
+        assert!(!rules.shown("secret") && rules.shown("price"));
+        assert_eq!(rules.show("secret", 1, |_| "1".to_owned()), None);
+        assert_eq!(
+            rules.show("price", 3, |_| "3".to_owned()),
+            Some("€3".to_owned())
+        );
+        assert_eq!(rules.format("other", 4, |n| format!("{n}!")), "4!");
+        let f = f
+            .hide("ns", "list.hidden")
+            .format_with("ns", "list.size", |v| format!("{v} B"));
+        let table = f.namespace("ns").table("list");
+        assert!(!table.shown("hidden") && table.shown("size") && table.shown("secret"));
+        assert_eq!(table.format("size", 2, |_| String::new()), "2 B");
+        assert!(Rules::default().shown("anything"));
         let debug = format!("{f:?}");
         assert!(
             debug.contains("ns/secret") && debug.contains("format_with"),

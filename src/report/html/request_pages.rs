@@ -8,6 +8,7 @@ use super::cells::{
     more_rows, outcome_class, plural, seconds, status_class, status_text, status_tone, text,
     MAX_ROWS,
 };
+use super::options::Rules;
 use super::page::{link, render_page, request_link, Page, PageContext};
 use super::svg::waterfall;
 use crate::report::format;
@@ -49,7 +50,7 @@ pub(crate) fn render_requests(snapshot: &Snapshot, base: &str) -> String {
             @if records.is_empty() {
                 p.empty { "No request recorded yet." }
             } @else {
-                (requests_table(&records[..records.len().min(LIST_ROWS)], base, LEVEL, context.now))
+                (requests_table(&records[..records.len().min(LIST_ROWS)], base, LEVEL, context.now, Rules::default()))
                 (more_rows(LIST_ROWS, records.len()))
             }
         }
@@ -145,51 +146,68 @@ fn subpage(
 }
 
 /// Finished requests, newest first, each path linking to the request's page. `level` is the
-/// page's level (see [`link`]). The instance column appears when any record has one (the
-/// records of a merged snapshot).
+/// page's level (see [`link`]); `c` are the rules of the columns (the dashboard's rules of
+/// `recent_requests`). The instance column appears when any record has one (the records of a
+/// merged snapshot).
 pub(super) fn requests_table(
     records: &[RequestRecord],
     base: &str,
     level: usize,
     now: f64,
+    c: Rules<'_>,
 ) -> Markup {
-    let with_instance = records.iter().any(|r| r.instance.is_some());
+    let with_instance = c.shown("instance") && records.iter().any(|r| r.instance.is_some());
+    let bytes = |n: u64| format::bytes(n as f64);
     html! {
         table.records.requests {
             thead { tr {
-                th { "Finished" } th.num { "Took" }
+                @if c.shown("end_time") { th { "Finished" } }
+                @if c.shown("processing_seconds") { th.num { "Took" } }
                 @if with_instance { th { "Instance" } }
-                th { "Method" } th { "Path" }
-                th { "URI set" } th.num { "Status" } th { "Outcome" }
-                th.num { "Read" } th.num { "Written" } th.num { "Events" }
+                @if c.shown("method") { th { "Method" } }
+                @if c.shown("path") { th { "Path" } }
+                @if c.shown("uri_set") { th { "URI set" } }
+                @if c.shown("status") { th.num { "Status" } }
+                @if c.shown("outcome") { th { "Outcome" } }
+                @if c.shown("bytes_read") { th.num { "Read" } }
+                @if c.shown("bytes_written") { th.num { "Written" } }
+                @if c.shown("events") { th.num { "Events" } }
             } }
             tbody {
                 @for r in records {
                     @let end = r.end_time.unwrap_or(r.start_time);
                     tr {
-                        td.when {
-                            time datetime=(format::iso_time(end)) title=(format::iso_time(end)) {
-                                (format::ago(now - end))
+                        @if let Some(v) = c.show("end_time", end, |end| format::ago(now - end)) {
+                            td.when {
+                                time datetime=(format::iso_time(end)) title=(format::iso_time(end)) { (v) }
                             }
                         }
-                        td.num { (format::duration(r.processing_seconds)) }
+                        @if let Some(v) = c.show("processing_seconds", r.processing_seconds, format::duration) {
+                            td.num { (v) }
+                        }
                         @if with_instance {
-                            td.instance { (text(r.instance.as_deref().unwrap_or(""))) }
+                            td.instance { (c.format("instance", r.instance.as_deref(), |i| text(i.unwrap_or("")))) }
                         }
-                        td { (text(&r.method)) }
-                        td.path {
-                            @match request_link(base, level, &r.id) {
-                                Some(href) => a href=(href)
-                                    title=(format!("Request {}", text(&r.id))) { (text(&r.path)) },
-                                None => (text(&r.path)),
+                        @if let Some(v) = c.show("method", r.method.as_str(), text) { td { (v) } }
+                        @if let Some(v) = c.show("path", r.path.as_str(), text) {
+                            td.path {
+                                @match request_link(base, level, &r.id) {
+                                    Some(href) => a href=(href)
+                                        title=(format!("Request {}", text(&r.id))) { (v) },
+                                    None => (v),
+                                }
                             }
                         }
-                        td.key { (text(&r.uri_set)) }
-                        td class=(status_class(r.status)) { (status_text(r.status)) }
-                        td class=(outcome_class(r.outcome)) { (r.outcome.as_str()) }
-                        td.num { (format::bytes(r.bytes_read as f64)) }
-                        td.num { (format::bytes(r.bytes_written as f64)) }
-                        td.num { (events_count(r)) }
+                        @if let Some(v) = c.show("uri_set", r.uri_set.as_str(), text) { td.key { (v) } }
+                        @if let Some(v) = c.show("status", r.status, status_text) {
+                            td class=(status_class(r.status)) { (v) }
+                        }
+                        @if let Some(v) = c.show("outcome", r.outcome.as_str(), str::to_owned) {
+                            td class=(outcome_class(r.outcome)) { (v) }
+                        }
+                        @if let Some(v) = c.show("bytes_read", r.bytes_read, bytes) { td.num { (v) } }
+                        @if let Some(v) = c.show("bytes_written", r.bytes_written, bytes) { td.num { (v) } }
+                        @if c.shown("events") { td.num { (events_count(r)) } }
                     }
                 }
             }

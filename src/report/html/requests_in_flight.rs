@@ -4,6 +4,7 @@
 use maud::{html, Markup};
 
 use super::cells::{more_rows, status_class, status_text, text, MAX_ROWS};
+use super::options::Rules;
 use crate::report::format;
 use crate::RequestRecord;
 
@@ -17,8 +18,18 @@ struct InFlightTable<'a> {
     show_read: bool,
 }
 
-fn in_flight_table(records: &[RequestRecord], table: &InFlightTable<'_>) -> Markup {
-    let with_client = records.iter().any(|r| r.client.is_some());
+fn bytes(n: u64) -> String {
+    format::bytes(n as f64)
+}
+
+/// The client address of a record, or nothing.
+fn client(client: Option<&str>) -> String {
+    text(client.unwrap_or(""))
+}
+
+fn in_flight_table(records: &[RequestRecord], table: &InFlightTable<'_>, c: Rules<'_>) -> Markup {
+    let with_client = c.shown("client") && records.iter().any(|r| r.client.is_some());
+    let show_read = table.show_read && c.shown("bytes_read");
     html! {
         h3 { (table.title) " " span.count { "(" (records.len()) (table.order) ")" } }
         @if records.is_empty() {
@@ -26,23 +37,30 @@ fn in_flight_table(records: &[RequestRecord], table: &InFlightTable<'_>) -> Mark
         } @else {
             table.records {
                 thead { tr {
-                    th.num { (table.age) } th { "Method" } th { "Path" } th { "URI set" }
-                    th.num { "Status" }
-                    @if table.show_read { th.num { "Read" } }
-                    th.num { "Written" }
+                    @if c.shown("processing_seconds") { th.num { (table.age) } }
+                    @if c.shown("method") { th { "Method" } }
+                    @if c.shown("path") { th { "Path" } }
+                    @if c.shown("uri_set") { th { "URI set" } }
+                    @if c.shown("status") { th.num { "Status" } }
+                    @if show_read { th.num { "Read" } }
+                    @if c.shown("bytes_written") { th.num { "Written" } }
                     @if with_client { th { "Client" } }
                 } }
                 tbody {
                     @for r in records.iter().take(MAX_ROWS) {
                         tr {
-                            td.num { (format::duration(r.processing_seconds)) }
-                            td { (text(&r.method)) }
-                            td.path { (text(&r.path)) }
-                            td.key { (text(&r.uri_set)) }
-                            td class=(status_class(r.status)) { (status_text(r.status)) }
-                            @if table.show_read { td.num { (format::bytes(r.bytes_read as f64)) } }
-                            td.num { (format::bytes(r.bytes_written as f64)) }
-                            @if with_client { td { (text(r.client.as_deref().unwrap_or(""))) } }
+                            @if let Some(v) = c.show("processing_seconds", r.processing_seconds, format::duration) {
+                                td.num { (v) }
+                            }
+                            @if let Some(v) = c.show("method", r.method.as_str(), text) { td { (v) } }
+                            @if let Some(v) = c.show("path", r.path.as_str(), text) { td.path { (v) } }
+                            @if let Some(v) = c.show("uri_set", r.uri_set.as_str(), text) { td.key { (v) } }
+                            @if let Some(v) = c.show("status", r.status, status_text) {
+                                td class=(status_class(r.status)) { (v) }
+                            }
+                            @if show_read { td.num { (c.format("bytes_read", r.bytes_read, bytes)) } }
+                            @if let Some(v) = c.show("bytes_written", r.bytes_written, bytes) { td.num { (v) } }
+                            @if with_client { td { (c.format("client", r.client.as_deref(), client)) } }
                         }
                     }
                 }
@@ -52,8 +70,8 @@ fn in_flight_table(records: &[RequestRecord], table: &InFlightTable<'_>) -> Mark
     }
 }
 
-/// The requests in flight, oldest first.
-pub(super) fn in_flight_view(records: &[RequestRecord]) -> Markup {
+/// The requests in flight, oldest first, with the rules of the `in_flight` columns.
+pub(super) fn in_flight_view(records: &[RequestRecord], columns: Rules<'_>) -> Markup {
     in_flight_table(
         records,
         &InFlightTable {
@@ -63,11 +81,12 @@ pub(super) fn in_flight_view(records: &[RequestRecord]) -> Markup {
             empty: "No request in flight.",
             show_read: true,
         },
+        columns,
     )
 }
 
-/// The open streams.
-pub(super) fn open_streams_view(records: &[RequestRecord]) -> Markup {
+/// The open streams, with the rules of the `open_streams` columns.
+pub(super) fn open_streams_view(records: &[RequestRecord], columns: Rules<'_>) -> Markup {
     in_flight_table(
         records,
         &InFlightTable {
@@ -77,11 +96,13 @@ pub(super) fn open_streams_view(records: &[RequestRecord]) -> Markup {
             empty: "No open stream.",
             show_read: false,
         },
+        columns,
     )
 }
 
-/// The slow requests kept as evidence, newest first.
-pub(super) fn slow_view(records: &[RequestRecord], now: f64) -> Markup {
+/// The slow requests kept as evidence, newest first, with the rules of the `slow_requests`
+/// columns.
+pub(super) fn slow_view(records: &[RequestRecord], now: f64, c: Rules<'_>) -> Markup {
     html! {
         h3 { "Slow requests " span.count { "(" (records.len()) ", newest first)" } }
         @if records.is_empty() {
@@ -89,27 +110,37 @@ pub(super) fn slow_view(records: &[RequestRecord], now: f64) -> Markup {
         } @else {
             table.records {
                 thead { tr {
-                    th { "Finished" } th.num { "Took" } th { "Method" } th { "Path" }
-                    th { "URI set" } th.num { "Status" } th { "Outcome" }
-                    th.num { "Read" } th.num { "Written" }
+                    @if c.shown("end_time") { th { "Finished" } }
+                    @if c.shown("processing_seconds") { th.num { "Took" } }
+                    @if c.shown("method") { th { "Method" } }
+                    @if c.shown("path") { th { "Path" } }
+                    @if c.shown("uri_set") { th { "URI set" } }
+                    @if c.shown("status") { th.num { "Status" } }
+                    @if c.shown("outcome") { th { "Outcome" } }
+                    @if c.shown("bytes_read") { th.num { "Read" } }
+                    @if c.shown("bytes_written") { th.num { "Written" } }
                 } }
                 tbody {
                     @for r in records.iter().rev().take(MAX_ROWS) {
                         @let end = r.end_time.unwrap_or(r.start_time);
                         tr {
-                            td {
-                                time datetime=(format::iso_time(end)) title=(format::iso_time(end)) {
-                                    (format::ago(now - end))
+                            @if let Some(v) = c.show("end_time", end, |end| format::ago(now - end)) {
+                                td {
+                                    time datetime=(format::iso_time(end)) title=(format::iso_time(end)) { (v) }
                                 }
                             }
-                            td.num { (format::duration(r.processing_seconds)) }
-                            td { (text(&r.method)) }
-                            td.path { (text(&r.path)) }
-                            td.key { (text(&r.uri_set)) }
-                            td class=(status_class(r.status)) { (status_text(r.status)) }
-                            td { (r.outcome.as_str()) }
-                            td.num { (format::bytes(r.bytes_read as f64)) }
-                            td.num { (format::bytes(r.bytes_written as f64)) }
+                            @if let Some(v) = c.show("processing_seconds", r.processing_seconds, format::duration) {
+                                td.num { (v) }
+                            }
+                            @if let Some(v) = c.show("method", r.method.as_str(), text) { td { (v) } }
+                            @if let Some(v) = c.show("path", r.path.as_str(), text) { td.path { (v) } }
+                            @if let Some(v) = c.show("uri_set", r.uri_set.as_str(), text) { td.key { (v) } }
+                            @if let Some(v) = c.show("status", r.status, status_text) {
+                                td class=(status_class(r.status)) { (v) }
+                            }
+                            @if let Some(v) = c.show("outcome", r.outcome.as_str(), str::to_owned) { td { (v) } }
+                            @if let Some(v) = c.show("bytes_read", r.bytes_read, bytes) { td.num { (v) } }
+                            @if let Some(v) = c.show("bytes_written", r.bytes_written, bytes) { td.num { (v) } }
                         }
                     }
                 }

@@ -255,3 +255,42 @@ async fn merged_request_pages_use_qualified_ids_and_show_instances() {
         );
     }
 }
+
+#[test]
+fn http_rules_apply_to_the_cluster_table() {
+    let mut snapshot = Stats::new().snapshot();
+    snapshot.cluster = Some(crate::snapshot::ClusterStatus {
+        service: "shop".to_owned(),
+        scope: "cluster".to_owned(),
+        status: "ok".to_owned(),
+        instances: vec![crate::snapshot::InstanceSummary {
+            state: "live".to_owned(),
+            requests_total: 7,
+            requests_per_second: 0.5,
+            requests_errored: 3,
+            ..crate::snapshot::InstanceSummary::default()
+        }],
+        ..crate::snapshot::ClusterStatus::default()
+    });
+    let page = dashboard(&snapshot);
+    let cluster = section(&page, "card cluster");
+    assert!(
+        cluster.contains(r#"<th class="num">Errors</th>"#),
+        "{cluster}"
+    );
+    assert!(
+        cluster.contains(r#"<td class="num">7</td><td class="num">0.50</td><td class="num">0</td><td class="num">3</td>"#),
+        "{cluster}"
+    );
+
+    let formatting = Formatting::new()
+        .hide("http", "requests_errored")
+        .format_with("http", "requests_total", |v| format!("{v} in all"));
+    let page = render(&snapshot, &DashboardOptions::new("stats"), &formatting);
+    let cluster = section(&page, "card cluster");
+    assert!(!cluster.contains("Errors"), "{cluster}");
+    assert!(
+        cluster.contains(r#"<td class="num">7 in all</td><td class="num">0.50</td><td class="num">0</td><td class="num">—</td>"#),
+        "{cluster}"
+    );
+}

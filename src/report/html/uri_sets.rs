@@ -6,40 +6,56 @@ use std::collections::BTreeMap;
 use maud::{html, Markup};
 
 use super::cells::{more_rows, opt_duration, text, MAX_ROWS};
-use super::options::{DashboardOptions, Sort};
+use super::options::{DashboardOptions, Rules, Sort};
 use super::svg::{latency_bars, share_bar};
 use crate::report::format;
 use crate::UriSetSnapshot;
 
-/// The URI sets heading with its sort links and legend, then the table.
+/// The URI sets heading with its sort links and legend, then the table; `c` are the rules of
+/// the `uri_sets` columns. The share bars go with the count, the latency bars with p50 and p99,
+/// and a sort link with the column it sorts by.
 pub(super) fn uri_sets_view(
     sets: &BTreeMap<String, UriSetSnapshot>,
     options: &DashboardOptions,
+    c: Rules<'_>,
 ) -> Markup {
     let rows = sorted_uri_sets(sets, options.sort);
+    let latency = c.shown("p50_seconds") && c.shown("p99_seconds");
     // The latency bars share one scale: the largest p99.
-    let scale = sets
-        .values()
-        .filter_map(|s| s.p99_seconds)
-        .filter(|v| v.is_finite())
-        .fold(0.0_f64, f64::max);
+    let scale = if latency {
+        sets.values()
+            .filter_map(|s| s.p99_seconds)
+            .filter(|v| v.is_finite())
+            .fold(0.0_f64, f64::max)
+    } else {
+        0.0
+    };
     let total: u64 = sets
         .values()
         .map(|s| s.count.saturating_add(s.streams))
         .sum();
-    let with_streams = sets.values().any(|s| s.streams > 0);
+    let with_streams = c.shown("streams") && sets.values().any(|s| s.streams > 0);
+    let sorts = [
+        (Sort::Count, "count", "count"),
+        (Sort::Avg, "average", "avg_seconds"),
+        (Sort::P99, "p99", "p99_seconds"),
+        (Sort::Max, "max", "max_seconds"),
+    ];
+    let bytes = |n: u64| format::bytes(n as f64);
+    let num = |n: u64, bad: &'static str| if n > 0 { bad } else { "num" };
     html! {
         div.section-head {
             h3 { "URI sets " span.count { "(" (sets.len()) ")" } }
             nav.sort aria-label="Sort URI sets" {
                 "Sort by "
-                @for (sort, label) in [(Sort::Count, "count"), (Sort::Avg, "average"), (Sort::P99, "p99"), (Sort::Max, "max")] {
+                @for (sort, label, key) in sorts {
                     @if sort == options.sort {
                         strong aria-current="true" { (label) }
-                    } @else {
+                        " "
+                    } @else if c.shown(key) {
                         a href=(options.href(sort, options.refresh)) { (label) }
+                        " "
                     }
-                    " "
                 }
             }
             @if scale > 0.0 {
@@ -55,43 +71,64 @@ pub(super) fn uri_sets_view(
             table.records.uri-sets {
                 thead { tr {
                     th { "URI set" }
-                    th.num { "Count" }
-                    th.bars { "Share" }
+                    @if c.shown("count") { th.num { "Count" } th.bars { "Share" } }
                     @if with_streams { th.num { "Streams" } }
-                    th.num { "Avg" } th.num { "p50" } th.num { "p99" } th.num { "p99.9" }
-                    th.num { "Max" }
-                    th.bars title="Latency bars: p50 and p99 since start, to one scale" {
-                        span.legend { span.key-p50 { "p50" } " " span.key-p99 { "p99" } }
+                    @if c.shown("avg_seconds") { th.num { "Avg" } }
+                    @if c.shown("p50_seconds") { th.num { "p50" } }
+                    @if c.shown("p99_seconds") { th.num { "p99" } }
+                    @if c.shown("p999_seconds") { th.num { "p99.9" } }
+                    @if c.shown("max_seconds") { th.num { "Max" } }
+                    @if latency {
+                        th.bars title="Latency bars: p50 and p99 since start, to one scale" {
+                            span.legend { span.key-p50 { "p50" } " " span.key-p99 { "p99" } }
+                        }
                     }
-                    th.num { "2xx" } th.num { "3xx" } th.num { "4xx" } th.num { "5xx" }
-                    th.num { "Errors" } th.num { "Read" } th.num { "Written" }
+                    @if c.shown("status_2xx") { th.num { "2xx" } }
+                    @if c.shown("status_3xx") { th.num { "3xx" } }
+                    @if c.shown("status_4xx") { th.num { "4xx" } }
+                    @if c.shown("status_5xx") { th.num { "5xx" } }
+                    @if c.shown("errors") { th.num { "Errors" } }
+                    @if c.shown("bytes_read") { th.num { "Read" } }
+                    @if c.shown("bytes_written") { th.num { "Written" } }
                 } }
                 tbody {
                     @for (key, s) in rows.iter().take(MAX_ROWS) {
                         @let seen = s.count.saturating_add(s.streams);
                         tr {
                             td.key { (text(key)) }
-                            td.num { (format::count(s.count)) }
-                            td.bars {
-                                (share_bar(seen, total))
-                                " " span.pct { (percent(seen, total)) }
+                            @if let Some(v) = c.show("count", s.count, format::count) {
+                                td.num { (v) }
+                                td.bars {
+                                    (share_bar(seen, total))
+                                    " " span.pct { (percent(seen, total)) }
+                                }
                             }
-                            @if with_streams { td.num { (format::count(s.streams)) } }
-                            td.num { (duration_or_missing(s.count, s.avg_seconds)) }
-                            td.num { (opt_duration(s.p50_seconds)) }
-                            td.num.p99 { (opt_duration(s.p99_seconds)) }
-                            td.num { (opt_duration(s.p999_seconds)) }
-                            td.num { (opt_duration(s.max_seconds)) }
-                            td.bars {
-                                (latency_bars(s.p50_seconds, s.p99_seconds, scale))
+                            @if with_streams { td.num { (c.format("streams", s.streams, format::count)) } }
+                            @if let Some(v) = c.show("avg_seconds", s.avg_seconds, |avg| duration_or_missing(s.count, avg)) {
+                                td.num { (v) }
                             }
-                            td.num.s2 { (format::count(s.status_2xx)) }
-                            td.num.s3 { (format::count(s.status_3xx)) }
-                            td class=(if s.status_4xx > 0 { "num warn" } else { "num" }) { (format::count(s.status_4xx)) }
-                            td class=(if s.status_5xx > 0 { "num bad" } else { "num" }) { (format::count(s.status_5xx)) }
-                            td class=(if s.errors > 0 { "num bad" } else { "num" }) { (format::count(s.errors)) }
-                            td.num { (format::bytes(s.bytes_read as f64)) }
-                            td.num { (format::bytes(s.bytes_written as f64)) }
+                            @if let Some(v) = c.show("p50_seconds", s.p50_seconds, opt_duration) { td.num { (v) } }
+                            @if let Some(v) = c.show("p99_seconds", s.p99_seconds, opt_duration) { td.num.p99 { (v) } }
+                            @if let Some(v) = c.show("p999_seconds", s.p999_seconds, opt_duration) { td.num { (v) } }
+                            @if let Some(v) = c.show("max_seconds", s.max_seconds, opt_duration) { td.num { (v) } }
+                            @if latency {
+                                td.bars {
+                                    (latency_bars(s.p50_seconds, s.p99_seconds, scale))
+                                }
+                            }
+                            @if let Some(v) = c.show("status_2xx", s.status_2xx, format::count) { td.num.s2 { (v) } }
+                            @if let Some(v) = c.show("status_3xx", s.status_3xx, format::count) { td.num.s3 { (v) } }
+                            @if let Some(v) = c.show("status_4xx", s.status_4xx, format::count) {
+                                td class=(num(s.status_4xx, "num warn")) { (v) }
+                            }
+                            @if let Some(v) = c.show("status_5xx", s.status_5xx, format::count) {
+                                td class=(num(s.status_5xx, "num bad")) { (v) }
+                            }
+                            @if let Some(v) = c.show("errors", s.errors, format::count) {
+                                td class=(num(s.errors, "num bad")) { (v) }
+                            }
+                            @if let Some(v) = c.show("bytes_read", s.bytes_read, bytes) { td.num { (v) } }
+                            @if let Some(v) = c.show("bytes_written", s.bytes_written, bytes) { td.num { (v) } }
                         }
                     }
                 }
