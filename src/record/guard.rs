@@ -95,7 +95,7 @@ impl RecordGuard {
     /// Records the response head; `sized` says whether the body's exact length is known, and
     /// `at_end` whether the body is already at its end. Returns `true` when the response has
     /// no body to wait for (a response to `HEAD`, `101`, `204`, `304`, or a body at its end),
-    /// in which case the request is finished.
+    /// in which case the request is finished, or when the request was withdrawn while it ran.
     ///
     /// The status of an ordinary response is published for the in-flight table without a
     /// lock and counted when the request ends; a stream's is counted right away, since a
@@ -123,6 +123,12 @@ impl RecordGuard {
         let Some(cur) = self.current.as_mut() else {
             return false;
         };
+        if cur.withdrawn() {
+            // Taken back out of the statistics while it ran (a request to the stats routes):
+            // its body is passed on unwatched, so that none of its bytes are counted.
+            self.done = true;
+            return true;
+        }
         let (id, key) = (cur.id, cur.key);
         let http = &cur.shared.http;
         if stream {
@@ -173,6 +179,7 @@ impl RecordGuard {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
+        // A request withdrawn while it ran has no slot any more: ending it records nothing.
         let Some(cur) = self.current.as_mut() else {
             return;
         };
