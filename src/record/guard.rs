@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use super::handle::PolledRequest;
 use crate::store::in_flight::SlotKey;
 use crate::store::lifecycle::Ending;
-use crate::store::request::{NewRequest, Outcome, RequestExtras};
+use crate::store::request::{CappedPath, NewRequest, Outcome, RequestExtras};
 use crate::store::uri_sets::UriSetEntry;
 use crate::store::Store;
 
@@ -56,14 +56,13 @@ impl RecordGuard {
         detailed: bool,
     ) -> Self {
         let start = Instant::now();
+        let config = &shared.config;
         let key = shared.http.start(
             id,
             NewRequest {
                 method,
-                path: uri
-                    .path_and_query()
-                    .cloned()
-                    .or_else(|| http::uri::PathAndQuery::try_from(uri.path()).ok()),
+                // Copied into the record: nothing of the request's buffers is kept.
+                path: CappedPath::of(uri, config.record_query, config.max_string_len),
                 uri_set,
                 start,
                 detailed,
