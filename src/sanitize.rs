@@ -2,6 +2,11 @@
 
 /// Returns `s` with control characters replaced by U+FFFD and at most `cap` characters,
 /// ending in `…` when it was cut.
+///
+/// Control characters are those of [`char::is_control`], plus the characters that change
+/// how the text around them is shown: the bidirectional formatting characters (U+061C,
+/// U+200E, U+200F, U+202A–U+202E, U+2066–U+2069), which can make `/x/\u{202E}gnp.exe` read
+/// as `/x/exe.png`, and the line and paragraph separators (U+2028, U+2029).
 pub(crate) fn clean(s: &str, cap: usize) -> String {
     let mut out = String::with_capacity(s.len().min(cap.saturating_mul(4)));
     for (n, c) in s.chars().enumerate() {
@@ -9,9 +14,23 @@ pub(crate) fn clean(s: &str, cap: usize) -> String {
             out.push('…');
             return out;
         }
-        out.push(if c.is_control() { '\u{FFFD}' } else { c });
+        out.push(if is_hidden(c) { '\u{FFFD}' } else { c });
     }
     out
+}
+
+/// Whether `c` is replaced by [`clean`].
+#[inline]
+pub(crate) fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// Applies [`clean`] to every string (and every object key) inside a JSON value, in place.
@@ -35,7 +54,7 @@ pub(crate) fn clean_value(value: &mut serde_json::Value, cap: usize) {
 }
 
 pub(crate) fn needs_cleaning(s: &str, cap: usize) -> bool {
-    s.len() > cap || s.chars().any(char::is_control)
+    s.len() > cap || s.chars().any(is_hidden)
 }
 
 #[cfg(test)]
@@ -45,6 +64,20 @@ mod tests {
     #[test]
     fn replaces_control_characters() {
         assert_eq!(clean("a\nb\u{1b}[0m", 100), "a\u{FFFD}b\u{FFFD}[0m");
+    }
+
+    #[test]
+    fn replaces_bidi_controls_and_separators() {
+        assert_eq!(clean("/x/\u{202E}gnp.exe", 100), "/x/\u{FFFD}gnp.exe");
+        let hidden = "\u{200E}\u{200F}\u{2028}\u{2029}\u{202A}\u{202B}\u{202C}\u{202D}\u{202E}\
+                      \u{2066}\u{2067}\u{2068}\u{2069}\u{061C}";
+        assert!(needs_cleaning(hidden, 100));
+        assert_eq!(clean(hidden, 100), "\u{FFFD}".repeat(14));
+        // Neighbours that only change spacing or joining are kept.
+        for kept in ["\u{200D}", "\u{202F}", "\u{2065}", "\u{206A}", "\u{2027}"] {
+            assert!(!needs_cleaning(kept, 100), "{kept:?}");
+            assert_eq!(clean(kept, 100), kept);
+        }
     }
 
     #[test]

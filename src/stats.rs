@@ -292,16 +292,7 @@ impl Stats {
         let http = &shared.http;
         let now = Instant::now();
         if let Some(record) = http.in_flight.find(id, |live| {
-            let path = crate::store::request::raw_path(live.path.as_ref(), &shared.config);
-            crate::snapshot::collect::record_of(
-                id,
-                live,
-                path,
-                &shared.clock,
-                now,
-                None,
-                &shared.config,
-            )
+            crate::snapshot::collect::record_of(id, live, &shared.clock, now, None, &shared.config)
         }) {
             return Some(record);
         }

@@ -86,6 +86,48 @@ fn layered_allocates_only_axums_per_layer_cost_and_the_counted_request_body() {
     assert!(failures.is_empty(), "over budget: {failures:?}");
 }
 
+/// Filters are matched on every request (a known route included): with include and exclude
+/// rules on method, path and route configured, a request still allocates nothing of the
+/// layer's own.
+#[test]
+fn a_configured_filter_allocates_nothing_per_request() {
+    use tower_stats::Filter;
+
+    let rt = runtime();
+    let stats = Stats::builder()
+        .exclude(Filter::new().path("/healthz"))
+        .exclude(Filter::new().method("OPTIONS").route("/users/*"))
+        .include(Filter::new().path("/*").method("!HEAD"))
+        .include(Filter::new().route("<unmatched>"))
+        .build()
+        .expect("valid options");
+    let (floor, filtered) = (app::in_flight(), app::layered(&stats));
+    let mut failures = Vec::new();
+    for route in [Route::Hello, Route::User, Route::Echo] {
+        let f = per_request(&rt, &floor, route);
+        let l = per_request(&rt, &filtered, route);
+        println!(
+            "{:<13} allocations/request: in-flight counter {f:.2}, layered with filters {l:.2} \
+             (tower-stats itself {:+.2})",
+            route.name(),
+            l - f
+        );
+        let counted_body = usize::from(route == Route::Echo);
+        if l > f + counted_body as f64 + 0.1 {
+            failures.push(format!(
+                "{}: layered with filters {l:.2} > in-flight counter {f:.2} + {counted_body}",
+                route.name()
+            ));
+        }
+    }
+    assert_eq!(
+        stats.snapshot().http.requests_total,
+        3 * (WARM_UP + MEASURED),
+        "the filters let every request through"
+    );
+    assert!(failures.is_empty(), "over budget: {failures:?}");
+}
+
 /// Reads one HTTP/1.1 response (head and `Content-Length` body) from `stream` into `buf`,
 /// allocating nothing.
 async fn read_response(stream: &mut tokio::net::TcpStream, buf: &mut [u8]) {

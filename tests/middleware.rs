@@ -1034,6 +1034,222 @@ async fn concurrent_requests_are_counted_exactly() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Attribution through nesting: every request is counted in its own route's URI set
+// ---------------------------------------------------------------------------------------------
+
+/// Routes of equal length, in pairs: a nested router gives each of its requests a matched
+/// path of its own, allocated for that request, so two of them may come at the same address.
+const PAIRED: [&str; 4] = ["/aa", "/bb", "/users/{id}", "/items/{id}"];
+
+/// The path a request to `route` is sent to.
+fn path_of(route: &str, i: usize) -> String {
+    route.replace("{id}", &i.to_string())
+}
+
+/// The counts of the `GET` URI sets, by route.
+fn counts(stats: &Stats) -> std::collections::BTreeMap<String, u64> {
+    http(stats)
+        .uri_sets
+        .into_iter()
+        .map(|(key, set)| (key, set.count))
+        .collect()
+}
+
+/// The expected counts: `per_route` requests to each of `routes` under `prefix`.
+fn expected(
+    prefix: &str,
+    routes: &[&str],
+    per_route: u64,
+) -> std::collections::BTreeMap<String, u64> {
+    routes
+        .iter()
+        .map(|route| (format!("GET {prefix}{route}"), per_route))
+        .collect()
+}
+
+/// Sends `rounds` requests to each of `routes` under `prefix`, alternating, and checks that
+/// each was answered by its own route (the handler answers with its matched path).
+async fn alternate(app: &Router, prefix: &str, routes: &[&str], rounds: usize) {
+    for i in 0..rounds {
+        for route in routes {
+            let uri = format!("{prefix}{}", path_of(route, i));
+            let response = app
+                .clone()
+                .oneshot(get_req(&uri))
+                .await
+                .expect("infallible");
+            assert_eq!(response.status(), StatusCode::OK, "{uri}");
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .expect("body")
+                .to_bytes();
+            assert_eq!(body, format!("{prefix}{route}"), "{uri}");
+        }
+    }
+}
+
+/// A handler answering with the request's matched path.
+async fn matched(path: axum::extract::MatchedPath) -> String {
+    path.as_str().to_owned()
+}
+
+/// One layered service shared by several routes (a `MethodRouter` with the layer, or a
+/// layered service, registered at each route) in a router nested with `nest_service`: the
+/// service sees a different matched path per route, each a string allocated for its request.
+/// Requests alternate between routes of equal length, one at a time, so that each matched
+/// path may well take the address the previous one had.
+#[tokio::test]
+async fn a_layered_service_shared_by_nested_routes_counts_each_in_its_own_route() {
+    // A `MethodRouter` with the layer, cloned into every route.
+    let stats = Stats::new();
+    let shared = get(matched).layer(stats.layer());
+    let inner = PAIRED.iter().fold(Router::new(), |router, route| {
+        router.route(route, shared.clone())
+    });
+    let app = Router::new().nest_service("/api", inner);
+    alternate(&app, "/api", &PAIRED, 100).await;
+    assert_eq!(counts(&stats), expected("/api", &PAIRED, 100));
+
+    // One layered service, cloned into every route.
+    let stats = Stats::new();
+    let service = stats.layer().layer(axum::routing::get_service(
+        axum::handler::HandlerWithoutStateExt::into_service(matched),
+    ));
+    let inner = PAIRED.iter().fold(Router::new(), |router, route| {
+        router.route_service(route, service.clone())
+    });
+    let app = Router::new().nest_service("/api", inner);
+    alternate(&app, "/api", &PAIRED, 100).await;
+    assert_eq!(counts(&stats), expected("/api", &PAIRED, 100));
+}
+
+/// The same under load: many requests at once on several threads, alternating between nested
+/// routes of equal length served by one shared layered service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nested_routes_of_equal_length_are_counted_apart_under_load() {
+    const TASKS: usize = 16;
+    const ROUNDS: usize = 250;
+    let stats = Stats::new();
+    let shared = get(matched).layer(stats.layer());
+    let inner = PAIRED.iter().fold(Router::new(), |router, route| {
+        router.route(route, shared.clone())
+    });
+    let app = Router::new().nest_service("/v1", Router::new().nest_service("/api", inner));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let app = app.clone();
+            // Each task starts on another route, so that all are in flight at once.
+            let mut routes = PAIRED.to_vec();
+            routes.rotate_left(t % PAIRED.len());
+            tokio::spawn(async move { alternate(&app, "/v1/api", &routes, ROUNDS).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task finished");
+    }
+    assert_eq!(
+        counts(&stats),
+        expected("/v1/api", &PAIRED, (TASKS * ROUNDS) as u64)
+    );
+}
+
+/// The layer at each level of nesting (`nest`, `nest_service`, over the outer router, the
+/// inner one or each route), and two stores at two levels at once: each request is counted
+/// in its route, as the layer sees it where it is applied.
+#[tokio::test]
+async fn attribution_is_right_with_the_layer_at_any_level_of_nesting() {
+    fn inner() -> Router {
+        PAIRED.iter().fold(Router::new(), |router, route| {
+            router.route(route, get(matched))
+        })
+    }
+    type Setup = fn(&Stats) -> Router;
+    let setups: [(&str, Setup, &str); 7] = [
+        (
+            "nest, layer outside",
+            |s| Router::new().nest("/api", inner()).layer(s.layer()),
+            "/api",
+        ),
+        (
+            "nest, layer inside",
+            |s| Router::new().nest("/api", inner().layer(s.layer())),
+            "/api",
+        ),
+        (
+            "nest, route layer inside",
+            |s| Router::new().nest("/api", inner().route_layer(s.layer())),
+            "/api",
+        ),
+        (
+            "nest_service, layer inside",
+            |s| Router::new().nest_service("/api", inner().layer(s.layer())),
+            "/api",
+        ),
+        (
+            "nest_service twice, layer innermost",
+            |s| {
+                Router::new().nest_service(
+                    "/v1",
+                    Router::new().nest_service("/api", inner().layer(s.layer())),
+                )
+            },
+            "/v1/api",
+        ),
+        (
+            "nest_service in nest, layer in the middle",
+            |s| {
+                Router::new().nest(
+                    "/v1",
+                    Router::new().nest_service("/api", inner()).layer(s.layer()),
+                )
+            },
+            "/v1/api",
+        ),
+        (
+            "nest in nest_service, layer outermost of the nested",
+            |s| {
+                Router::new()
+                    .nest_service("/v1", Router::new().nest("/api", inner()).layer(s.layer()))
+            },
+            "/v1/api",
+        ),
+    ];
+    for (name, setup, prefix) in setups {
+        let stats = Stats::new();
+        let app = setup(&stats);
+        alternate(&app, prefix, &PAIRED, 20).await;
+        let counts = counts(&stats);
+        // A layer outside a `nest_service` runs before the nested router has matched a
+        // route: it sees the prefix's wildcard, or nothing.
+        let total: u64 = counts.values().sum();
+        assert_eq!(total, 20 * PAIRED.len() as u64, "{name}: {counts:?}");
+        if !name.contains("in the middle") {
+            assert_eq!(counts, expected(prefix, &PAIRED, 20), "{name}");
+        }
+    }
+
+    // Two stores, one over the outer router and one inside the nested router.
+    let (outer, inner_stats) = (Stats::new(), Stats::new());
+    let app = Router::new()
+        .nest_service("/api", inner().layer(inner_stats.layer()))
+        .route("/ab", get(matched))
+        .route("/cd", get(matched))
+        .layer(outer.layer());
+    alternate(&app, "/api", &PAIRED, 20).await;
+    alternate(&app, "", &["/ab", "/cd"], 20).await;
+    assert_eq!(counts(&inner_stats), expected("/api", &PAIRED, 20));
+    let outer_counts = counts(&outer);
+    assert_eq!(outer_counts.get("GET /ab"), Some(&20), "{outer_counts:?}");
+    assert_eq!(outer_counts.get("GET /cd"), Some(&20), "{outer_counts:?}");
+    assert_eq!(
+        outer_counts.values().sum::<u64>(),
+        20 * (PAIRED.len() as u64 + 2)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Options: query strings and client addresses
 // ---------------------------------------------------------------------------------------------
 

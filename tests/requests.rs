@@ -1532,6 +1532,76 @@ async fn request_derived_strings_never_reach_output_unescaped() {
     assert!(page.contains("/x/%3Cscript%3Ealert(1)%3C%2Fscript%3E%0Anext"));
 }
 
+/// Bidirectional formatting and line or paragraph separators would reorder or split what the
+/// page and the event stream show (`/x/\u{202E}gnp.exe` reads as `/x/exe.png`): they are
+/// replaced like control characters, wherever a request-derived string is stored.
+#[tokio::test(start_paused = true)]
+async fn bidi_and_separator_characters_are_replaced_like_control_characters() {
+    const HIDDEN: [char; 14] = [
+        '\u{200E}', '\u{200F}', '\u{2028}', '\u{2029}', '\u{202A}', '\u{202B}', '\u{202C}',
+        '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{061C}',
+    ];
+    let stats = build(Stats::builder());
+    let app = with_stats(
+        &stats,
+        Router::new()
+            .route(
+                "/x/{tail}",
+                get(|stats: RequestStats| async move {
+                    stats.event("\u{2067}label\u{2069}").expect("an instant");
+                    "ok"
+                }),
+            )
+            .route(
+                "/set",
+                get(|stats: RequestStats| async move {
+                    stats.set_uri_set("a\u{2028}b\u{202D}");
+                    "ok"
+                }),
+            ),
+    );
+    let response = get_req(&app, "/x/\u{202E}gnp.exe").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = get_req(&app, "/set").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let path: String = HIDDEN.iter().collect();
+    let response = get_req(&app, &format!("/p/{path}")).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    stats.log_event("deploy\u{2029}v2\u{202E}");
+
+    // Newest first.
+    let recent = stats.recent_requests();
+    assert_eq!(recent.len(), 3);
+    assert_eq!(recent[2].path, "/x/\u{FFFD}gnp.exe");
+    assert_eq!(recent[2].events[0].label, "\u{FFFD}label\u{FFFD}");
+    assert_eq!(recent[1].uri_set, "GET a\u{FFFD}b\u{FFFD}");
+    assert_eq!(
+        recent[0].path,
+        format!("/p/{}", "\u{FFFD}".repeat(HIDDEN.len()))
+    );
+    assert!(
+        event_messages(&stats).contains(&"deploy\u{FFFD}v2\u{FFFD}".to_owned()),
+        "{:?}",
+        event_messages(&stats)
+    );
+
+    let hidden = |s: &str| s.chars().find(|c| HIDDEN.contains(c));
+    for uri in [
+        "/stats",
+        "/stats/events",
+        "/stats/events?format=json",
+        "/stats/requests",
+        "/stats/data",
+    ] {
+        let response = get_req(&app, uri).await;
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        let body = text(&response);
+        assert_eq!(hidden(&body), None, "{uri}: {body}");
+    }
+    let events = text(&get_req(&app, "/stats/events").await);
+    assert!(events.contains("GET /x/\u{FFFD}gnp.exe"), "{events}");
+}
+
 /// A plain tower service (no axum) reaching its request through `RequestStats::current()`
 /// and, with `request_extension(true)`, through the request extensions.
 #[tokio::test(start_paused = true)]

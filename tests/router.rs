@@ -1020,6 +1020,75 @@ async fn router_nests_under_another_prefix() {
     assert!(!http_enabled(&stats));
 }
 
+/// Requests to a nested stats router are learned as such when first served, and taken back
+/// out of the statistics then: they leave no trace, bytes included, whether pages (with
+/// response bodies) or control posts (with request bodies), before and after a reset.
+#[tokio::test]
+async fn a_nested_stats_router_leaves_no_trace_in_the_counters() {
+    let stats = Stats::new();
+    let app: Router = Router::new()
+        .route("/hello", get(|| async { "Hello, world!\n" }))
+        .nest("/admin", stats.router())
+        .layer(stats.layer());
+    let check = |requests: u64, what: &str| {
+        let http = stats.snapshot().http;
+        let counts = (
+            http.requests_total,
+            http.status_2xx,
+            http.bytes_written_total,
+            http.bytes_read_total,
+            http.requests_in_flight,
+        );
+        assert_eq!(
+            counts,
+            (requests, requests, 14 * requests, 0, 0),
+            "{what}: (requests, 2xx, bytes written, bytes read, in flight)"
+        );
+        let sets: Vec<&String> = http.uri_sets.keys().collect();
+        let expected: &[&str] = if requests == 0 { &[] } else { &["GET /hello"] };
+        assert_eq!(sets, expected, "{what}");
+    };
+
+    assert_eq!(get_req(&app, "/hello").await.body().len(), 14);
+    check(1, "GET /hello");
+    let id = stats.recent_requests()[0].id.clone();
+    let detail = format!("/admin/stats/requests/{id}");
+    let pages = [
+        "/admin/stats",
+        "/admin/stats/style.css",
+        "/admin/stats/data",
+        "/admin/stats/metrics",
+        "/admin/stats/requests",
+        &detail,
+        "/admin/stats/events",
+    ];
+    for round in ["first", "second"] {
+        for page in pages {
+            let r = get_req(&app, page).await;
+            assert_eq!(r.status(), StatusCode::OK, "{page}");
+            assert!(!r.body().is_empty(), "{page}");
+            check(1, &format!("{round} GET {page}"));
+        }
+    }
+
+    for round in ["first", "second"] {
+        let r = send(&app, form("/admin/stats/reset", "namespace=http")).await;
+        assert!(r.status().is_success(), "{round} reset: {}", r.status());
+        check(0, &format!("{round} reset"));
+        get_req(&app, "/hello").await;
+        check(1, &format!("GET /hello after the {round} reset"));
+        for action in ["pause", "resume"] {
+            let r = send(
+                &app,
+                form(&format!("/admin/stats/{action}"), "namespace=http"),
+            )
+            .await;
+            assert!(r.status().is_success(), "{round} {action}: {}", r.status());
+            check(1, &format!("{action} after the {round} reset"));
+        }
+    }
+}
+
 #[tokio::test]
 async fn two_stores_do_not_interfere() {
     let a = Stats::new();

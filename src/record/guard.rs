@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use super::handle::PolledRequest;
 use crate::store::in_flight::SlotKey;
 use crate::store::lifecycle::Ending;
-use crate::store::request::{NewRequest, Outcome, RequestExtras};
+use crate::store::request::{CappedPath, NewRequest, Outcome, RequestExtras};
 use crate::store::uri_sets::UriSetEntry;
 use crate::store::Store;
 
@@ -56,14 +56,13 @@ impl RecordGuard {
         detailed: bool,
     ) -> Self {
         let start = Instant::now();
+        let config = &shared.config;
         let key = shared.http.start(
             id,
             NewRequest {
                 method,
-                path: uri
-                    .path_and_query()
-                    .cloned()
-                    .or_else(|| http::uri::PathAndQuery::try_from(uri.path()).ok()),
+                // Copied into the record: nothing of the request's buffers is kept.
+                path: CappedPath::of(uri, config.record_query, config.max_string_len),
                 uri_set,
                 start,
                 detailed,
@@ -95,7 +94,7 @@ impl RecordGuard {
     /// Records the response head; `sized` says whether the body's exact length is known, and
     /// `at_end` whether the body is already at its end. Returns `true` when the response has
     /// no body to wait for (a response to `HEAD`, `101`, `204`, `304`, or a body at its end),
-    /// in which case the request is finished.
+    /// in which case the request is finished, or when the request was withdrawn while it ran.
     ///
     /// The status of an ordinary response is published for the in-flight table without a
     /// lock and counted when the request ends; a stream's is counted right away, since a
@@ -123,6 +122,12 @@ impl RecordGuard {
         let Some(cur) = self.current.as_mut() else {
             return false;
         };
+        if cur.withdrawn() {
+            // Taken back out of the statistics while it ran (a request to the stats routes):
+            // its body is passed on unwatched, so that none of its bytes are counted.
+            self.done = true;
+            return true;
+        }
         let (id, key) = (cur.id, cur.key);
         let http = &cur.shared.http;
         if stream {
@@ -173,6 +178,7 @@ impl RecordGuard {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
+        // A request withdrawn while it ran has no slot any more: ending it records nothing.
         let Some(cur) = self.current.as_mut() else {
             return;
         };

@@ -159,9 +159,20 @@ impl EventTimer {
 pub(crate) struct PolledRequest {
     pub(crate) shared: Arc<Store>,
     pub(crate) id: u64,
+    /// Where the request is kept in the in-flight table; [`SlotKey::NONE`] once it was taken
+    /// back out of the statistics while it ran (a request to the stats routes), after which
+    /// nothing more of it is counted, its bytes included.
     pub(crate) key: SlotKey,
     /// Request body bytes read while polled, not yet added to the live record.
     pub(crate) unflushed_read: u64,
+}
+
+impl PolledRequest {
+    /// Whether the request was withdrawn while it ran.
+    #[inline]
+    pub(crate) fn withdrawn(&self) -> bool {
+        self.key == SlotKey::NONE
+    }
 }
 
 thread_local! {
@@ -196,17 +207,22 @@ impl Drop for PollScope<'_> {
 }
 
 /// Counts `n` request body bytes of request `id` in the thread-local slot, if that request
-/// is the one being polled; returns whether it was (then no lock is needed).
+/// is the one being polled (then no lock is needed): `Some(true)` when counted there,
+/// `Some(false)` when the request was withdrawn (the bytes count nowhere), `None` when the
+/// request is not the one being polled.
 #[inline]
-pub(crate) fn count_read_locally(id: u64, n: u64) -> bool {
+pub(crate) fn count_read_locally(id: u64, n: u64) -> Option<bool> {
     CURRENT.with(|c| {
         let mut current = c.take();
         let hit = match current.as_mut() {
             Some(cur) if cur.id == id => {
-                cur.unflushed_read = cur.unflushed_read.saturating_add(n);
-                true
+                let withdrawn = cur.withdrawn();
+                if !withdrawn {
+                    cur.unflushed_read = cur.unflushed_read.saturating_add(n);
+                }
+                Some(!withdrawn)
             }
-            _ => false,
+            _ => None,
         };
         c.set(current);
         hit
@@ -321,10 +337,15 @@ impl RequestStats {
         let Some((shared, id, key)) = &self.inner else {
             return;
         };
+        // The request being polled (the usual case) is marked, so that its guard counts
+        // nothing more of it: its response body's bytes, the request body bytes still to read.
         let unflushed = CURRENT.with(|c| {
             let mut current = c.take();
             let n = match current.as_mut() {
-                Some(cur) if cur.id == *id => std::mem::take(&mut cur.unflushed_read),
+                Some(cur) if cur.id == *id => {
+                    cur.key = SlotKey::NONE;
+                    std::mem::take(&mut cur.unflushed_read)
+                }
                 _ => 0,
             };
             c.set(current);

@@ -51,17 +51,19 @@ impl<B: Body> Body for RequestBody<B> {
                 // Read while the request's future is polled (the usual case): counted in the
                 // thread-local slot, no lock. Otherwise straight into the live record; bytes
                 // read after the request ended (or was withdrawn) belong to no record.
-                if n > 0
-                    && (super::handle::count_read_locally(id, n)
-                        || this
+                let counted = n > 0
+                    && match super::handle::count_read_locally(id, n) {
+                        Some(counted) => counted,
+                        None => this
                             .shared
                             .http
                             .in_flight
                             .update(key, id, |live| {
                                 live.bytes_read = live.bytes_read.saturating_add(n);
                             })
-                            .is_some())
-                {
+                            .is_some(),
+                    };
+                if counted {
                     this.shared
                         .http
                         .bytes_read_total

@@ -37,10 +37,15 @@ pub struct StatsService<S> {
 /// known route costs no hashing and no lock.
 ///
 /// With axum's `Router::layer`, each route gets its own instance of the service, and every
-/// request to it carries the same `MatchedPath` (the same string, at the same address), so
-/// the first decision is remembered, keyed by that address. A different matched path (an
-/// instance that serves several routes) simply takes the ordinary path. Only decisions that
-/// cannot change are remembered: a set already used, and an exact stats-route verdict.
+/// request to it carries the same `MatchedPath`, so the first decision is remembered with the
+/// matched path it was made for. A request is recognised by what its matched path says:
+/// under a nested router each request's matched path is a string allocated for it, and once
+/// freed, its address may be taken by another route's. The remembered matched path is kept
+/// alive, so a request carrying that very string (the same address: no other string can be
+/// there) is recognised without reading it, and any other by comparing the text. A
+/// different matched path (an instance that serves several routes) simply takes the
+/// ordinary path. Only decisions that cannot change are remembered: a set already used, and
+/// an exact stats-route verdict.
 #[derive(Debug, Default)]
 struct RouteCache {
     slots: [OnceLock<CachedRoute>; METHOD_SLOTS],
@@ -48,9 +53,8 @@ struct RouteCache {
 
 #[derive(Debug)]
 struct CachedRoute {
-    /// Address and length of the matched path (or of the `<unmatched>` constant).
-    addr: usize,
-    len: usize,
+    /// The matched path the decision was made for, kept alive.
+    matched: KnownPath,
     /// `None` for a request to the stats routes (left out).
     entry: Option<Arc<UriSetEntry>>,
 }
@@ -59,16 +63,46 @@ impl RouteCache {
     #[inline]
     fn get(&self, method: usize, matched: &str) -> Option<&CachedRoute> {
         let cached = self.slots.get(method)?.get()?;
-        (cached.addr == matched.as_ptr() as usize && cached.len == matched.len()).then_some(cached)
+        let known = cached.matched.as_str();
+        // The same string (`known` is alive, so no other string is at its address), or the
+        // same text in another string.
+        let same = (known.as_ptr() == matched.as_ptr() && known.len() == matched.len())
+            || known == matched;
+        same.then_some(cached)
     }
 
-    fn remember(&self, method: usize, matched: &str, entry: Option<Arc<UriSetEntry>>) {
+    fn remember(&self, method: usize, matched: KnownPath, entry: Option<Arc<UriSetEntry>>) {
         if let Some(slot) = self.slots.get(method) {
-            let _ = slot.set(CachedRoute {
-                addr: matched.as_ptr() as usize,
-                len: matched.len(),
-                entry,
-            });
+            let _ = slot.set(CachedRoute { matched, entry });
+        }
+    }
+}
+
+/// A request's matched path, owned: axum's `MatchedPath` (a reference-counted string), or
+/// `<unmatched>`.
+#[derive(Debug, Clone)]
+enum KnownPath {
+    Unmatched,
+    #[cfg(feature = "axum")]
+    Matched(axum::extract::MatchedPath),
+}
+
+impl KnownPath {
+    fn of(extensions: &http::Extensions) -> Self {
+        #[cfg(feature = "axum")]
+        if let Some(matched) = extensions.get::<axum::extract::MatchedPath>() {
+            return Self::Matched(matched.clone());
+        }
+        let _ = extensions;
+        Self::Unmatched
+    }
+
+    #[inline]
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Unmatched => UNMATCHED,
+            #[cfg(feature = "axum")]
+            Self::Matched(matched) => matched.as_str(),
         }
     }
 }
@@ -223,7 +257,7 @@ impl<S> StatsService<S> {
         if stats_route == Some(true) {
             if !labelled {
                 self.routes
-                    .remember(method, matched.unwrap_or(UNMATCHED), None);
+                    .remember(method, KnownPath::of(req.extensions()), None);
             }
             return (req, None);
         }
@@ -245,7 +279,7 @@ impl<S> StatsService<S> {
         if !labelled && stats_route == Some(false) && entry.used.load(Ordering::Relaxed) {
             self.routes.remember(
                 method,
-                matched_path(req.extensions()).unwrap_or(UNMATCHED),
+                KnownPath::of(req.extensions()),
                 Some(Arc::clone(&entry)),
             );
         }
@@ -322,4 +356,83 @@ fn client_of(extensions: &http::Extensions) -> Option<SocketAddr> {
         return Some(info.0);
     }
     extensions.get::<SocketAddr>().copied()
+}
+
+#[cfg(all(test, feature = "axum"))]
+mod tests {
+    use axum::extract::MatchedPath;
+    use tokio::time::Instant;
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::store::uri_sets::UriSets;
+
+    /// The matched path axum gives a request to `route` (served at `path`).
+    fn matched_path_of(route: &str, path: &str) -> MatchedPath {
+        let app = axum::Router::new().route(
+            route,
+            axum::routing::get(|matched: MatchedPath| async move {
+                let mut response = axum::response::Response::new(Body::empty());
+                response.extensions_mut().insert(matched);
+                response
+            }),
+        );
+        let request = Request::get(path).body(Body::empty()).expect("a request");
+        futures_util::FutureExt::now_or_never(app.oneshot(request))
+            .expect("answers at once")
+            .expect("infallible")
+            .extensions()
+            .get::<MatchedPath>()
+            .cloned()
+            .expect("the handler's matched path")
+    }
+
+    /// A nested router gives each request a matched path allocated for it: once a request's
+    /// string is freed, another route's string of the same length may take its address. The
+    /// cache tells them apart by what they say, not where they are.
+    #[test]
+    fn a_route_is_recognised_by_its_matched_path_not_by_where_the_string_is() {
+        let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]));
+        let cache = RouteCache::default();
+        let get = method_index(&http::Method::GET);
+        let aa = matched_path_of("/api/aa", "/api/aa");
+        cache.remember(
+            get,
+            KnownPath::Matched(aa.clone()),
+            Some(sets.get(get, "/api/aa")),
+        );
+        let hit = |cache: &RouteCache, matched: &str| {
+            cache
+                .get(get, matched)
+                .map(|c| c.entry.as_ref().map(|e| e.key.to_string()))
+        };
+        let known = Some(Some("GET /api/aa".to_owned()));
+        // The very string, and the same text in another string (the next request's).
+        assert_eq!(hit(&cache, aa.as_str()), known);
+        let mut matched = String::from("/api/aa");
+        assert_eq!(hit(&cache, &matched), known);
+        // Another route's text in that same string: a string at an address that was seen.
+        matched.replace_range(.., "/api/bb");
+        assert_eq!(
+            hit(&cache, &matched),
+            None,
+            "another route at the same address"
+        );
+        assert_eq!(hit(&cache, "/api/a"), None);
+        assert_eq!(hit(&cache, "/api/aaa"), None);
+        // The remembered string stays alive: its address cannot go to another string.
+        let address = aa.as_str().as_ptr();
+        drop(aa);
+        let cached = cache.slots[get].get().expect("remembered");
+        assert_eq!(cached.matched.as_str().as_ptr(), address);
+        assert_eq!(cached.matched.as_str(), "/api/aa");
+        // Other methods have slots of their own; `<unmatched>` is a route like any other.
+        let post = method_index(&http::Method::POST);
+        assert!(cache.get(post, "/api/aa").is_none());
+        cache.remember(post, KnownPath::Unmatched, None);
+        assert!(cache
+            .get(post, UNMATCHED)
+            .is_some_and(|c| c.entry.is_none()));
+        assert!(cache.get(post, "/api/aa").is_none());
+    }
 }

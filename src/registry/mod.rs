@@ -50,7 +50,10 @@ impl fmt::Display for RegistryError {
 impl std::error::Error for RegistryError {}
 
 pub(crate) fn check_name(name: &str, reserved: &str) -> Result<(), RegistryError> {
-    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) || name == reserved
+    if name.is_empty()
+        || name.len() > 64
+        || name.chars().any(crate::sanitize::is_hidden)
+        || name == reserved
     {
         return Err(RegistryError::InvalidName(name.to_owned()));
     }

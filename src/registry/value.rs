@@ -56,10 +56,15 @@ impl Counter {
         self.add(1);
     }
 
-    /// Adds `n`.
+    /// Adds `n`. The counter stops at `u64::MAX` rather than wrapping around, so it never
+    /// goes down.
     pub fn add(&self, n: u64) {
         if self.enabled.load(Ordering::Relaxed) {
-            self.value.fetch_add(n, Ordering::Relaxed);
+            let _ = self
+                .value
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                    Some(v.saturating_add(n))
+                });
         }
     }
 
@@ -295,5 +300,29 @@ impl fmt::Debug for Collection {
             .field("capacity", &data.capacity)
             .field("len", &data.items.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counter(value: u64) -> Counter {
+        Counter {
+            value: Arc::new(AtomicU64::new(value)),
+            enabled: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    #[test]
+    fn a_counter_saturates_rather_than_wrapping() {
+        let c = counter(u64::MAX - 2);
+        c.add(2);
+        assert_eq!(c.get(), u64::MAX);
+        c.incr();
+        assert_eq!(c.get(), u64::MAX, "stays at the top");
+        let c = counter(10);
+        c.add(u64::MAX);
+        assert_eq!(c.get(), u64::MAX);
     }
 }

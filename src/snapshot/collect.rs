@@ -10,7 +10,7 @@ use crate::clock::{nanos_to_secs, Clock};
 use crate::config::Config;
 use crate::status::Status;
 use crate::store::http::HttpStore;
-use crate::store::request::{raw_path, FinishedRequest, InFlightRequest};
+use crate::store::request::{FinishedRequest, InFlightRequest};
 use crate::store::uri_sets::{UriSetEntry, STATUS_CLASSES};
 use crate::store::windows::{PeriodData, WindowData};
 use crate::store::Store;
@@ -102,8 +102,7 @@ fn http(ns: &HttpStore, shared: &Store, now: Instant) -> HttpSnapshot {
     let mut in_flight = Vec::new();
     let mut open_streams = Vec::new();
     ns.in_flight.collect(|id, live| {
-        let path = raw_path(live.path.as_ref(), config);
-        let record = record_of(id, live, path, clock, now, None, config);
+        let record = record_of(id, live, clock, now, None, config);
         if live.stream {
             open_streams.push(record);
         } else {
@@ -276,22 +275,13 @@ pub(crate) fn finished_record(
     clock: &Clock,
     config: &Config,
 ) -> RequestRecord {
-    record_of(
-        f.id,
-        &f.live,
-        f.path.as_str(),
-        clock,
-        f.end,
-        Some(f.outcome),
-        config,
-    )
+    record_of(f.id, &f.live, clock, f.end, Some(f.outcome), config)
 }
 
 /// Builds the record of a live request or, with `end`, of a finished one.
 pub(crate) fn record_of(
     id: u64,
     live: &InFlightRequest,
-    path: &str,
     clock: &Clock,
     end: Instant,
     finished: Option<Outcome>,
@@ -300,7 +290,7 @@ pub(crate) fn record_of(
     RequestRecord {
         id: id.to_string(),
         method: crate::sanitize::clean(live.method.as_str(), config.max_string_len),
-        path: crate::sanitize::clean(path, config.max_string_len),
+        path: crate::sanitize::clean(live.path.as_str(), config.max_string_len),
         uri_set: live.uri_set.key.to_string(),
         start_time: clock.epoch_of(live.start),
         end_time: finished.map(|_| clock.epoch_of(end)),

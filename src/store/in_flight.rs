@@ -5,6 +5,8 @@ use std::sync::Mutex;
 
 use http::StatusCode;
 
+#[cfg(test)]
+use super::request::{CappedPath, StoredPath};
 use super::request::{InFlightRequest, NewRequest};
 
 const SHARDS: usize = 16;
@@ -28,8 +30,8 @@ impl SlotKey {
 /// push and a pop under the shard's lock, without hashing, and allocates nothing once the
 /// shard has grown to the number of requests in flight.
 ///
-/// A free slot keeps a finished record under the [`FREE`] id (without its path or optional
-/// parts): the record the request left there, or the one it swapped out of the
+/// A free slot keeps a finished record under the [`FREE`] id (without its optional parts or
+/// a path on the heap): the record the request left there, or the one it swapped out of the
 /// recent-requests ring. The next request writes its fields over it in place, so a record is
 /// never moved in or out of the table whole. Only a withdrawn request empties its slot.
 #[derive(Debug, Default)]
@@ -155,8 +157,8 @@ impl InFlightTable {
     }
 
     /// Ends request `id`: runs `f` on its record under the shard's lock, then frees the slot.
-    /// What `f` leaves in the record stays in the free slot, without its path (which holds
-    /// the request's buffer) and its optional parts.
+    /// What `f` leaves in the record stays in the free slot, without its optional parts or a
+    /// path on the heap.
     #[inline]
     pub(crate) fn remove_with<R>(
         &self,
@@ -167,7 +169,7 @@ impl InFlightTable {
         self.with_entry(key, id, |(slot_id, live), free| {
             let r = f(live);
             *slot_id = FREE;
-            live.path = None;
+            live.path.release();
             live.extras = None;
             free.push(key.index);
             r
@@ -254,7 +256,6 @@ impl InFlightTable {
 mod tests {
     use std::sync::Arc;
 
-    use http::uri::PathAndQuery;
     use http::Method;
     use tokio::time::Instant;
 
@@ -264,7 +265,7 @@ mod tests {
     fn live(sets: &UriSets) -> NewRequest<'static> {
         NewRequest {
             method: &Method::GET,
-            path: None,
+            path: CappedPath::new("/", 256),
             uri_set: sets.get(0, "/"),
             start: Instant::now(),
             detailed: true,
@@ -299,7 +300,8 @@ mod tests {
         let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]));
         let table = InFlightTable::new();
         let mut first = live(&sets);
-        first.path = Some(PathAndQuery::from_static("/held?q=1"));
+        let long = format!("/{}", "x".repeat(100));
+        first.path = CappedPath::new(&long, 256);
         first.extras = Some(Box::default());
         let key = table.insert(16, first);
         let read = table.remove_with(key, 16, |live| {
@@ -323,7 +325,11 @@ mod tests {
                 panic!("the free slot keeps its record");
             };
             assert_eq!(*id, FREE);
-            assert!(kept.path.is_none(), "the request's buffer is let go");
+            assert!(
+                matches!(kept.path, StoredPath::Inline { len: 0, .. }),
+                "a path on the heap is let go: {:?}",
+                kept.path
+            );
             assert!(kept.extras.is_none());
         }
 

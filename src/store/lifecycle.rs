@@ -157,16 +157,16 @@ impl HttpStore {
             live.bytes_written = bytes_written;
             let threshold = config.slow_threshold;
             if !stream && !threshold.is_zero() && elapsed > threshold && config.slow_capacity > 0 {
-                let slow = FinishedRequest::new(id, live.clone(), end, outcome, config);
+                let slow = FinishedRequest::new(id, live.clone(), end, outcome);
                 self.push_slow(slow, config.slow_capacity);
             }
             // Swapped with the oldest record, which the free slot keeps.
             self.recent.push_with(live, |old, live| match old {
                 Some(old) => {
-                    old.overwrite(id, live, end, outcome, config);
+                    old.overwrite(id, live, end, outcome);
                     None
                 }
-                None => Some(FinishedRequest::new(id, live.clone(), end, outcome, config)),
+                None => Some(FinishedRequest::new(id, live.clone(), end, outcome)),
             });
         });
     }

@@ -4,12 +4,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::uri::PathAndQuery;
-use http::{Method, StatusCode};
+use http::{Method, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::config::Config;
 use crate::store::uri_sets::UriSetEntry;
 
 /// How a request ended.
@@ -48,9 +46,10 @@ impl Outcome {
 #[derive(Clone)]
 pub(crate) struct InFlightRequest {
     pub(crate) method: Method,
-    /// Path and query (kept whole; the query is only shown when enabled). Smaller than the
-    /// whole `Uri`, which this record never needs.
-    pub(crate) path: Option<PathAndQuery>,
+    /// The path (with the query when enabled), copied out of the request and capped when the
+    /// request starts: a reference into the request would keep the server's read buffer
+    /// alive for as long as the request runs, and then for as long as its record is kept.
+    pub(crate) path: StoredPath,
     pub(crate) uri_set: Arc<UriSetEntry>,
     pub(crate) start: Instant,
     pub(crate) status: Option<StatusCode>,
@@ -76,7 +75,7 @@ pub(crate) struct RequestExtras {
 /// What a request's live record starts with; the rest starts empty.
 pub(crate) struct NewRequest<'a> {
     pub(crate) method: &'a Method,
-    pub(crate) path: Option<PathAndQuery>,
+    pub(crate) path: CappedPath<'a>,
     pub(crate) uri_set: Arc<UriSetEntry>,
     pub(crate) start: Instant,
     pub(crate) detailed: bool,
@@ -87,7 +86,7 @@ impl InFlightRequest {
     pub(crate) fn new(new: NewRequest<'_>) -> Self {
         Self {
             method: new.method.clone(),
-            path: new.path,
+            path: StoredPath::new(new.path),
             uri_set: new.uri_set,
             start: new.start,
             status: None,
@@ -103,7 +102,7 @@ impl InFlightRequest {
     #[inline]
     pub(crate) fn restart(&mut self, new: NewRequest<'_>) {
         self.method.clone_from(new.method);
-        self.path = new.path;
+        self.path.set(new.path);
         self.uri_set = new.uri_set;
         self.start = new.start;
         self.status = None;
@@ -133,39 +132,26 @@ pub(crate) struct TimelineEntry {
 #[derive(Debug, Clone)]
 pub(crate) struct FinishedRequest {
     pub(crate) id: u64,
-    /// The live record, without its path (see `path`).
+    /// The live record, path included.
     pub(crate) live: InFlightRequest,
-    /// The path as recorded, copied out of the request: a kept `PathAndQuery` would keep the
-    /// server's whole read buffer alive, for as long as the request stays in the ring.
-    pub(crate) path: StoredPath,
     pub(crate) end: Instant,
     pub(crate) outcome: Outcome,
 }
 
 impl FinishedRequest {
-    /// Finishes `live`: copies its path out and lets go of the request's buffers.
     #[inline]
-    pub(crate) fn new(
-        id: u64,
-        mut live: InFlightRequest,
-        end: Instant,
-        outcome: Outcome,
-        config: &Config,
-    ) -> Self {
-        let path = StoredPath::new(raw_path(live.path.as_ref(), config));
-        live.path = None;
+    pub(crate) fn new(id: u64, live: InFlightRequest, end: Instant, outcome: Outcome) -> Self {
         Self {
             id,
             live,
-            path,
             end,
             outcome,
         }
     }
 
-    /// Replaces this record with `live` finished, in place: the path is copied into the buffer
-    /// already here, and the two live records swap places, so that `live` is left holding
-    /// this record's old one (without a path) rather than anything being moved or dropped.
+    /// Replaces this record with `live` finished, in place: the two live records swap places,
+    /// so that `live` is left holding this record's old one rather than anything being moved
+    /// or dropped (its next request writes over it, reusing its path's buffer).
     #[inline]
     pub(crate) fn overwrite(
         &mut self,
@@ -173,10 +159,7 @@ impl FinishedRequest {
         live: &mut InFlightRequest,
         end: Instant,
         outcome: Outcome,
-        config: &Config,
     ) {
-        self.path.set(raw_path(live.path.as_ref(), config));
-        live.path = None;
         std::mem::swap(&mut self.live, live);
         self.id = id;
         self.end = end;
@@ -184,37 +167,127 @@ impl FinishedRequest {
     }
 }
 
-/// A path kept by value: inline up to 62 bytes (no allocation), on the heap beyond.
-#[derive(Clone)]
-pub(crate) enum StoredPath {
-    Inline { len: u8, bytes: [u8; 62] },
-    Heap(Box<str>),
+/// A request's path as it is to be stored: at most `max_string_len` characters of it
+/// (a slice of the request's own), and whether it was cut there.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CappedPath<'a> {
+    kept: &'a str,
+    cut: bool,
 }
 
-impl StoredPath {
+impl<'a> CappedPath<'a> {
+    /// The path of `uri`, with the query when `query`, capped at `max_chars` characters.
     #[inline]
-    pub(crate) fn new(path: &str) -> Self {
-        match u8::try_from(path.len()) {
-            Ok(len) if path.len() <= 62 => {
-                let mut bytes = [0u8; 62];
-                bytes[..path.len()].copy_from_slice(path.as_bytes());
-                Self::Inline { len, bytes }
-            }
-            _ => Self::Heap(path.into()),
+    pub(crate) fn of(uri: &'a Uri, query: bool, max_chars: usize) -> Self {
+        let path = match (query, uri.path_and_query()) {
+            (true, Some(pq)) => pq.as_str(),
+            _ => uri.path(),
+        };
+        Self::new(path, max_chars)
+    }
+
+    /// `path` capped at `max_chars` characters.
+    #[inline]
+    pub(crate) fn new(path: &'a str, max_chars: usize) -> Self {
+        // No more bytes than the cap: no more characters either (the usual case).
+        if path.len() <= max_chars {
+            return Self {
+                kept: path,
+                cut: false,
+            };
+        }
+        Self::cut(path, max_chars)
+    }
+
+    #[cold]
+    fn cut(path: &'a str, max_chars: usize) -> Self {
+        match path.char_indices().nth(max_chars) {
+            Some((at, _)) => Self {
+                kept: path.get(..at).unwrap_or_default(),
+                cut: true,
+            },
+            None => Self {
+                kept: path,
+                cut: false,
+            },
         }
     }
 
-    /// Replaces the path, reusing the inline buffer.
+    /// Its length in bytes, once stored.
     #[inline]
-    pub(crate) fn set(&mut self, path: &str) {
-        match (self, u8::try_from(path.len())) {
-            (Self::Inline { len, bytes }, Ok(n)) if path.len() <= bytes.len() => {
-                if let Some(dst) = bytes.get_mut(..path.len()) {
-                    dst.copy_from_slice(path.as_bytes());
+    fn len(&self) -> usize {
+        self.kept.len() + if self.cut { ELLIPSIS.len() } else { 0 }
+    }
+}
+
+/// What ends a path that was cut, as [`crate::sanitize::clean`] ends a string it cuts: the
+/// report shows a stored path as it was stored.
+const ELLIPSIS: &str = "…";
+
+/// A path kept by value: inline up to 62 bytes (no allocation), on the heap beyond.
+#[derive(Clone)]
+pub(crate) enum StoredPath {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Box<str>),
+}
+
+/// Bytes of a path kept inline.
+const INLINE: usize = 62;
+
+impl StoredPath {
+    /// An empty path, inline.
+    const EMPTY: Self = Self::Inline {
+        len: 0,
+        bytes: [0; INLINE],
+    };
+
+    #[inline]
+    pub(crate) fn new(path: CappedPath<'_>) -> Self {
+        let mut stored = Self::EMPTY;
+        stored.set(path);
+        stored
+    }
+
+    /// Replaces the path, reusing the inline buffer: one copy, no allocation up to
+    /// [`INLINE`] bytes.
+    #[inline]
+    pub(crate) fn set(&mut self, path: CappedPath<'_>) {
+        let total = path.len();
+        match (&mut *self, u8::try_from(total)) {
+            (Self::Inline { len, bytes }, Ok(n)) if total <= INLINE => {
+                if let Some((kept, rest)) = bytes.split_at_mut_checked(path.kept.len()) {
+                    kept.copy_from_slice(path.kept.as_bytes());
+                    if path.cut {
+                        if let Some(end) = rest.get_mut(..ELLIPSIS.len()) {
+                            end.copy_from_slice(ELLIPSIS.as_bytes());
+                        }
+                    }
                     *len = n;
                 }
             }
-            (this, _) => *this = Self::new(path),
+            (Self::Heap(_), Ok(_)) if total <= INLINE => {
+                *self = Self::EMPTY;
+                self.set(path);
+            }
+            _ => self.set_on_heap(path),
+        }
+    }
+
+    #[cold]
+    fn set_on_heap(&mut self, path: CappedPath<'_>) {
+        let mut heap = String::with_capacity(path.len());
+        heap.push_str(path.kept);
+        if path.cut {
+            heap.push_str(ELLIPSIS);
+        }
+        *self = Self::Heap(heap.into_boxed_str());
+    }
+
+    /// Lets go of a path kept on the heap (an inline one costs nothing to keep).
+    #[inline]
+    pub(crate) fn release(&mut self) {
+        if matches!(self, Self::Heap(_)) {
+            *self = Self::EMPTY;
         }
     }
 
@@ -248,12 +321,82 @@ impl std::fmt::Debug for InFlightRequest {
     }
 }
 
-/// The path, with the query only when enabled, before cleaning.
-#[inline]
-pub(crate) fn raw_path<'a>(path: Option<&'a PathAndQuery>, config: &Config) -> &'a str {
-    match (config.record_query, path) {
-        (true, Some(pq)) => pq.as_str(),
-        (false, Some(pq)) => pq.path(),
-        (_, None) => "",
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(path: &str, max_chars: usize) -> StoredPath {
+        StoredPath::new(CappedPath::new(path, max_chars))
+    }
+
+    #[test]
+    fn a_path_up_to_the_inline_size_is_kept_inline() {
+        let path = format!("/{}", "p".repeat(INLINE - 1));
+        let kept = stored(&path, 256);
+        assert!(matches!(kept, StoredPath::Inline { .. }), "{kept:?}");
+        assert_eq!(kept.as_str(), path);
+        let longer = format!("{path}q");
+        let kept = stored(&longer, 256);
+        assert!(matches!(kept, StoredPath::Heap(_)), "{kept:?}");
+        assert_eq!(kept.as_str(), longer);
+    }
+
+    #[test]
+    fn a_path_is_capped_on_a_character_boundary_when_stored() {
+        assert_eq!(stored("/abcdef", 4).as_str(), "/abc…");
+        assert_eq!(stored("/abc", 4).as_str(), "/abc");
+        // Six bytes, four characters: within the cap.
+        assert_eq!(stored("/ééa", 4).as_str(), "/ééa");
+        assert_eq!(stored("/éééé", 4).as_str(), "/ééé…");
+        let long = format!("/{}", "x".repeat(60_000));
+        let kept = stored(&long, 256);
+        assert_eq!(kept.as_str().chars().count(), 257);
+        assert_eq!(kept.as_str(), format!("/{}…", "x".repeat(255)));
+        // What the report then cleans is what was stored.
+        assert_eq!(crate::sanitize::clean(kept.as_str(), 256), kept.as_str());
+    }
+
+    #[test]
+    fn the_query_is_kept_only_when_asked_for() {
+        let uri = Uri::from_static("/a/b?c=d");
+        assert_eq!(CappedPath::of(&uri, false, 256).kept, "/a/b");
+        assert_eq!(CappedPath::of(&uri, true, 256).kept, "/a/b?c=d");
+        let uri = Uri::from_static("http://example.com");
+        assert_eq!(CappedPath::of(&uri, true, 256).kept, "/");
+    }
+
+    #[test]
+    fn setting_a_path_reuses_the_inline_buffer_and_lets_go_of_the_heap() {
+        let mut kept = stored("/first/longer", 256);
+        kept.set(CappedPath::new("/b", 256));
+        assert_eq!(kept.as_str(), "/b");
+        let long = format!("/{}", "y".repeat(100));
+        kept.set(CappedPath::new(&long, 256));
+        assert!(matches!(kept, StoredPath::Heap(_)));
+        assert_eq!(kept.as_str(), long);
+        kept.set(CappedPath::new("/short", 256));
+        assert!(matches!(kept, StoredPath::Inline { .. }));
+        assert_eq!(kept.as_str(), "/short");
+        kept.set(CappedPath::new(&long, 256));
+        kept.release();
+        assert!(matches!(kept, StoredPath::Inline { len: 0, .. }));
+        let mut inline = stored("/kept", 256);
+        inline.release();
+        assert_eq!(
+            inline.as_str(),
+            "/kept",
+            "an inline path costs nothing to keep"
+        );
+    }
+
+    #[test]
+    fn setting_a_short_path_allocates_nothing() {
+        let mut kept = stored("/", 256);
+        let uri = Uri::from_static("/users/42?page=1");
+        let info = allocation_counter::measure(|| {
+            kept.set(CappedPath::of(&uri, true, 256));
+        });
+        assert_eq!(info.count_total, 0);
+        assert_eq!(kept.as_str(), "/users/42?page=1");
     }
 }
