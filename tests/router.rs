@@ -181,8 +181,14 @@ async fn data_document_has_spec_keys_and_exact_counts() {
     let start = server["start_time"].as_f64().expect("start_time");
     let generated = doc["generated_at"].as_f64().expect("generated_at");
     assert!(start > 1.5e9, "epoch seconds: {doc}");
-    assert_eq!(generated, start + 10.0, "{doc}");
-    assert_eq!(server["uptime_seconds"], 10.0, "{server}");
+    // Times are Unix seconds in doubles, which hold them to a fraction of a microsecond:
+    // durations and rates computed from them are exact to about 1e-7.
+    assert_close(generated, start + 10.0, "generated_at");
+    assert_close(
+        server["uptime_seconds"].as_f64().expect("uptime"),
+        10.0,
+        "uptime",
+    );
 
     // The http namespace: every key of SPEC §4.
     let http = &doc["namespaces"]["http"];
@@ -238,9 +244,22 @@ async fn data_document_has_spec_keys_and_exact_counts() {
     assert_eq!(http["bytes_written_per_request"], written as f64 / 4.0);
     // Two requests of 250 ms; four requests, 10 bytes read and `written` bytes in 10 s.
     assert_eq!(http["processing_seconds_total"], 0.5, "{http}");
-    assert_eq!(http["requests_per_second"], 0.4, "{http}");
-    assert_eq!(http["bytes_read_per_second"], 1.0, "{http}");
-    assert_eq!(http["bytes_written_per_second"], written as f64 / 10.0);
+    let number = |key: &str| {
+        http[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key}: {http}"))
+    };
+    assert_close(number("requests_per_second"), 0.4, "requests_per_second");
+    assert_close(
+        number("bytes_read_per_second"),
+        1.0,
+        "bytes_read_per_second",
+    );
+    assert_close(
+        number("bytes_written_per_second"),
+        written as f64 / 10.0,
+        "bytes_written_per_second",
+    );
 
     assert_eq!(http["in_flight"], serde_json::json!({}), "{http}");
     assert_eq!(http["slow_requests"], serde_json::json!([]));
@@ -1238,4 +1257,12 @@ async fn page_does_not_reflect_its_own_url() -> TestResult {
         assert!(!lower.contains("onload"), "{query}: {page}");
     }
     Ok(())
+}
+
+/// `actual` is `expected` to within a microsecond's worth of a Unix time in a double.
+fn assert_close(actual: f64, expected: f64, what: &str) {
+    assert!(
+        (actual - expected).abs() <= 1e-6 * expected.abs().max(1.0),
+        "{what}: {actual} is not {expected}"
+    );
 }
