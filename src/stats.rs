@@ -1,4 +1,5 @@
-//! The [`Stats`] handle, its builder, and the control operations (pause, resume, reset).
+//! The [`Stats`] handle: the store's namespaces, snapshots and the control operations (pause, resume,
+//! reset).
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
