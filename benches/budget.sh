@@ -60,8 +60,9 @@ read -r time_bare time_diff < <(awk '
     $1 == "bare" && $2 == "median" { b = $3 }
     /median of paired differences/ { d = $(NF - 1); sub(/^\+/, "", d) }
     END { print b, d }' "$logs/time.txt")
-# Allocations: one line per route, in process and over loopback.
-allocs=$(awk '/allocations\/request/ {
+# Allocations: one line per route, in process and over loopback (the lines against the bare
+# app; the test's lines with filters configured compare with the in-flight counter only).
+allocs=$(awk '/allocations\/request/ && / bare / {
         route = $0; sub(/ +allocations\/request.*/, "", route); sub(/^[^A-Za-z]+/, "", route)
         if ($0 ~ /over loopback/) route = route " (loopback)"
         b = $0; sub(/.* bare /, "", b); b += 0
