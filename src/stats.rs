@@ -359,6 +359,49 @@ impl Stats {
     }
 }
 
+/// A control operation: what `POST {prefix}/pause|resume|reset` do, locally or through a
+/// cluster.
+#[cfg(feature = "axum")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Control {
+    Pause,
+    Resume,
+    Reset,
+}
+
+#[cfg(feature = "axum")]
+impl Control {
+    /// The route's and the command's name: `pause`, `resume` or `reset`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Reset => "reset",
+        }
+    }
+
+    /// The operation named `name`.
+    #[cfg(feature = "redis")]
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        [Self::Pause, Self::Resume, Self::Reset]
+            .into_iter()
+            .find(|c| c.as_str() == name)
+    }
+
+    /// Applies it to `namespace` (or every namespace) of `stats`.
+    pub(crate) fn apply(
+        self,
+        stats: &Stats,
+        namespace: Option<&str>,
+    ) -> Result<(), UnknownNamespace> {
+        match self {
+            Self::Pause => stats.pause(namespace),
+            Self::Resume => stats.resume(namespace),
+            Self::Reset => stats.reset(namespace),
+        }
+    }
+}
+
 enum Target {
     Http,
     App(Arc<NamespaceInner>),

@@ -34,5 +34,5 @@ mod view;
 
 pub use self::options::RedisOptions;
 
-pub(crate) use self::publisher::{Action, Cluster};
+pub(crate) use self::publisher::Cluster;
 pub(crate) use self::view::Scope;

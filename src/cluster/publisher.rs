@@ -41,32 +41,7 @@ redis.call('EXPIRE', KEYS[2], ARGV[2])
 return t
 ";
 
-/// A control command posted with `scope=cluster`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Action {
-    Pause,
-    Resume,
-    Reset,
-}
-
-impl Action {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Pause => "pause",
-            Self::Resume => "resume",
-            Self::Reset => "reset",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pause" => Some(Self::Pause),
-            "resume" => Some(Self::Resume),
-            "reset" => Some(Self::Reset),
-            _ => None,
-        }
-    }
-}
+use crate::stats::Control as Action;
 
 #[derive(Debug)]
 struct Command {
@@ -103,6 +78,20 @@ pub(crate) struct Remote {
     pub(crate) snapshot: Option<Snapshot>,
     /// Why it could not be read.
     pub(crate) error: Option<String>,
+}
+
+impl Remote {
+    /// An instance whose snapshot was not read or not merged, and why.
+    fn incompatible(boot_id: String, last_seen: f64, error: String) -> Self {
+        Self {
+            boot_id,
+            last_seen,
+            state: "incompatible",
+            clock_offset: None,
+            snapshot: None,
+            error: Some(error),
+        }
+    }
 }
 
 /// The value an instance publishes: its state, its clock offset and its snapshot.
@@ -440,14 +429,7 @@ async fn read_instances(
     let mut wanted = Vec::new();
     let mut budget = MAX_READ_BYTES;
     for ((boot_id, last_seen), size) in members.into_iter().zip(sizes) {
-        let left_out = |error: String| Remote {
-            boot_id: boot_id.clone(),
-            last_seen,
-            state: "incompatible",
-            clock_offset: None,
-            snapshot: None,
-            error: Some(error),
-        };
+        let left_out = |error: String| Remote::incompatible(boot_id.clone(), last_seen, error);
         if size == 0 {
             continue;
         } else if size > MAX_SNAPSHOT_BYTES {
@@ -482,14 +464,7 @@ async fn read_instances(
 
 /// Reads one instance's published value, as untrusted input.
 fn remote(boot_id: String, last_seen: f64, payload: &[u8], stale: bool) -> Remote {
-    let incompatible = |error: String| Remote {
-        boot_id: boot_id.clone(),
-        last_seen,
-        state: "incompatible",
-        clock_offset: None,
-        snapshot: None,
-        error: Some(error),
-    };
+    let incompatible = |error: String| Remote::incompatible(boot_id.clone(), last_seen, error);
     if payload.len() > MAX_SNAPSHOT_BYTES {
         return incompatible(format!(
             "its snapshot is {} bytes, too large",
@@ -575,12 +550,9 @@ async fn apply_commands(
         }
         let namespace = field("namespace").filter(|n| !n.is_empty());
         // A namespace this instance does not have is left alone.
-        let _ = match field("action").and_then(Action::parse) {
-            Some(Action::Pause) => stats.pause(namespace),
-            Some(Action::Resume) => stats.resume(namespace),
-            Some(Action::Reset) => stats.reset(namespace),
-            None => Ok(()),
-        };
+        if let Some(action) = field("action").and_then(Action::parse) {
+            let _ = action.apply(&stats, namespace);
+        }
     }
     Ok(())
 }

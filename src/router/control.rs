@@ -14,22 +14,7 @@ use crate::Stats;
 /// Largest control request body accepted.
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Action {
-    Pause,
-    Resume,
-    Reset,
-}
-
-impl Action {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Pause => "pause",
-            Self::Resume => "resume",
-            Self::Reset => "reset",
-        }
-    }
-}
+pub(super) use crate::stats::Control as Action;
 
 /// The `POST` route of a pause, resume or reset control.
 pub(super) fn control_route(action: Action) -> axum::routing::MethodRouter<Stats> {
@@ -121,11 +106,7 @@ fn control(
             )
         }
     };
-    let result = match action {
-        Action::Pause => stats.pause(namespace),
-        Action::Resume => stats.resume(namespace),
-        Action::Reset => stats.reset(namespace),
-    };
+    let result = action.apply(stats, namespace);
     if let Err(unknown) = result {
         return json_error(StatusCode::NOT_FOUND, &unknown.to_string());
     }
@@ -163,11 +144,6 @@ fn control(
 fn post_to_cluster(stats: &Stats, action: Action, namespace: Option<&str>) -> Option<Response> {
     #[cfg(feature = "redis")]
     if let Some(cluster) = stats.shared.cluster() {
-        let action = match action {
-            Action::Pause => crate::cluster::Action::Pause,
-            Action::Resume => crate::cluster::Action::Resume,
-            Action::Reset => crate::cluster::Action::Reset,
-        };
         if cluster.post(action, namespace) {
             return None;
         }

@@ -72,16 +72,7 @@ pub(super) async fn data(State(pages): State<PageState>, RawQuery(query): RawQue
         .source
         .render(query, |snapshot| {
             let body = report::json::render(snapshot);
-            secure(
-                (
-                    [(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/json"),
-                    )],
-                    body,
-                )
-                    .into_response(),
-            )
+            typed(HeaderValue::from_static("application/json"), body)
         })
         .await
 }
@@ -94,16 +85,7 @@ pub(super) async fn metrics(State(pages): State<PageState>, headers: HeaderMap) 
         .source
         .render(Some("scope=local".to_owned()), move |snapshot| {
             let body = report::prometheus::render(snapshot, format);
-            secure(
-                (
-                    [(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static(format.content_type()),
-                    )],
-                    body,
-                )
-                    .into_response(),
-            )
+            typed(HeaderValue::from_static(format.content_type()), body)
         })
         .await
 }
@@ -202,16 +184,12 @@ pub(super) async fn events(State(pages): State<PageState>, RawQuery(query): RawQ
                 return json_response(&serde_json::json!({ "events": snapshot.events() }));
             }
             let body = report::events::render(snapshot);
-            secure(
-                (
-                    [(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static("text/plain; charset=utf-8"),
-                    )],
-                    body,
-                )
-                    .into_response(),
-            )
+            typed(HeaderValue::from_static("text/plain; charset=utf-8"), body)
         })
         .await
+}
+
+/// `body` with its content type and the headers of every stats answer.
+fn typed(content_type: HeaderValue, body: impl IntoResponse) -> Response {
+    secure(([(header::CONTENT_TYPE, content_type)], body).into_response())
 }

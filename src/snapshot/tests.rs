@@ -87,14 +87,19 @@ async fn send(app: &Router, r: &Req) {
     let _ = http_body_util::BodyExt::collect(response.into_body()).await;
 }
 
-/// Runs `reqs` on a paused clock: each goes to one of the first two stores and, at the same
-/// instants, to the third.
-fn record(reqs: &[Req]) -> (Snapshot, Snapshot, Snapshot) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+/// A one-thread runtime on a paused clock.
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
-        .expect("runtime");
+        .expect("runtime")
+}
+
+/// Runs `reqs` on a paused clock: each goes to one of the first two stores and, at the same
+/// instants, to the third.
+fn record(reqs: &[Req]) -> (Snapshot, Snapshot, Snapshot) {
+    let runtime = paused_runtime();
     runtime.block_on(async {
         let clock = Clock::at(tokio::time::Instant::now(), ORIGIN_NANOS);
         let (a, b, both) = (store(clock, "a"), store(clock, "b"), store(clock, "both"));
@@ -207,11 +212,7 @@ proptest! {
 
 #[test]
 fn application_values_combine_by_their_rule() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("runtime");
+    let runtime = paused_runtime();
     runtime.block_on(async {
         let clock = Clock::at(tokio::time::Instant::now(), ORIGIN_NANOS);
         let snapshots: Vec<Snapshot> = [(3u64, 7u64, "eu"), (5, 2, "us")]
@@ -254,11 +255,7 @@ fn application_values_combine_by_their_rule() {
 
 #[test]
 fn uri_sets_past_the_cap_fold_into_overflow() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .expect("runtime");
+    let runtime = paused_runtime();
     runtime.block_on(async {
         let clock = Clock::at(tokio::time::Instant::now(), ORIGIN_NANOS);
         let make = |route: &'static str, times: usize| async move {

@@ -23,17 +23,7 @@ pub(crate) struct RedisServer {
 impl RedisServer {
     /// Starts a server on a free loopback port and waits until it answers.
     pub(crate) fn start() -> Self {
-        let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("tower-stats-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a temporary directory");
-        let mut server = Self {
-            port,
-            dir,
-            child: None,
-        };
-        server.spawn();
-        server
+        Self::start_on(free_port())
     }
 
     /// `redis://127.0.0.1:port/`.
