@@ -9,13 +9,16 @@ use super::RecordGuard;
 use crate::store::request::Outcome;
 
 pin_project! {
-    /// The response body of a request being recorded.
+    /// Response body for [`StatsService`](super::StatsService): what the response carries in
+    /// the [`GenericBodies`](super::GenericBodies) mode (boxed in the default mode).
     ///
     /// Counts the bytes of every data frame the server polls and finalizes the request's
     /// record at the end of the stream (a `None` frame, a trailers frame, or a data frame after
     /// which [`is_end_stream`](Body::is_end_stream) is true), on a body error, or when dropped
-    /// (aborted). `size_hint` and `is_end_stream` are passed through untouched.
-    pub(crate) struct ResponseBody<B> {
+    /// (aborted). A gRPC call's `grpc-status` is read from the trailers. `size_hint` and
+    /// `is_end_stream` are passed through untouched. See the [module docs](crate::record)
+    /// for an example.
+    pub struct ResponseBody<B> {
         #[pin]
         inner: B,
         guard: Option<RecordGuard>,
@@ -23,11 +26,34 @@ pin_project! {
 }
 
 impl<B> ResponseBody<B> {
-    pub(crate) fn new(inner: B, guard: RecordGuard) -> Self {
-        Self {
-            inner,
-            guard: Some(guard),
-        }
+    pub(crate) fn new(inner: B, guard: Option<RecordGuard>) -> Self {
+        Self { inner, guard }
+    }
+
+    /// A reference to the inner body.
+    pub fn get_ref(&self) -> &B {
+        &self.inner
+    }
+
+    /// A mutable reference to the inner body.
+    pub fn get_mut(&mut self) -> &mut B {
+        &mut self.inner
+    }
+
+    /// A pinned mutable reference to the inner body.
+    pub fn get_pin_mut(self: Pin<&mut Self>) -> Pin<&mut B> {
+        self.project().inner
+    }
+
+    /// The inner body. A request still being recorded ends here, as aborted.
+    pub fn into_inner(self) -> B {
+        self.inner
+    }
+}
+
+impl<B: Default> Default for ResponseBody<B> {
+    fn default() -> Self {
+        Self::new(B::default(), None)
     }
 }
 
@@ -62,7 +88,12 @@ impl<B: Body> Body for ResponseBody<B> {
             Poll::Ready(Some(Ok(frame))) => {
                 let last = frame.is_trailers() || this.inner.is_end_stream();
                 if let Some(data) = frame.data_ref() {
+                    if guard.is_grpc() {
+                        guard.on_grpc_data(data);
+                    }
                     guard.on_data(data.remaining() as u64, last);
+                } else if let Some(trailers) = frame.trailers_ref() {
+                    guard.on_trailers(trailers);
                 }
                 last.then_some(Outcome::Completed)
             }

@@ -1,4 +1,5 @@
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -8,29 +9,36 @@ use http_body::Body;
 use pin_project_lite::pin_project;
 
 use super::handle::PollScope;
-use super::{RecordGuard, ResponseBody};
+use super::{AxumBodies, GenericBodies, RecordGuard, ResponseBody};
 use crate::store::request::Outcome;
 
 pin_project! {
     /// Response future for [`StatsService`](super::StatsService).
     ///
     /// Records the status when the inner future resolves and hands the record to the response
-    /// body, which finishes it. Dropped before that, the request is recorded as aborted (status 499).
-    pub struct ResponseFuture<F> {
+    /// body, which finishes it. Dropped before that, the request is recorded as aborted (status
+    /// 499). `M` is the service's [body mode](super::BodyMode).
+    pub struct ResponseFuture<F, M = AxumBodies> {
         #[pin]
         inner: F,
         guard: Option<RecordGuard>,
         head: bool,
+        mode: PhantomData<M>,
     }
 }
 
-impl<F> ResponseFuture<F> {
+impl<F, M> ResponseFuture<F, M> {
     pub(crate) fn new(inner: F, guard: Option<RecordGuard>, head: bool) -> Self {
-        Self { inner, guard, head }
+        Self {
+            inner,
+            guard,
+            head,
+            mode: PhantomData,
+        }
     }
 }
 
-impl<F: std::fmt::Debug> std::fmt::Debug for ResponseFuture<F> {
+impl<F: std::fmt::Debug, M> std::fmt::Debug for ResponseFuture<F, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture")
             .field("inner", &self.inner)
@@ -39,15 +47,18 @@ impl<F: std::fmt::Debug> std::fmt::Debug for ResponseFuture<F> {
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F>
+impl<F, B, E, M> ResponseFuture<F, M>
 where
     F: Future<Output = Result<Response<B>, E>>,
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<axum_core::BoxError>,
+    B: Body,
 {
-    type Output = Result<Response<axum_core::body::Body>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    /// Polls the inner future; once it resolves, records the response head and returns the
+    /// guard the body is to carry (`None` when the request is finished or not recorded).
+    #[inline(always)]
+    fn poll_head(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(Response<B>, Option<RecordGuard>), E>> {
         let this = self.project();
         let result = match this.guard.as_mut() {
             Some(guard) => {
@@ -65,7 +76,7 @@ where
         };
         let result = ready!(result);
         let mut guard = this.guard.take();
-        match result {
+        Poll::Ready(match result {
             Ok(response) => {
                 if let Some(g) = guard.as_mut() {
                     let ended = g.on_response(
@@ -79,18 +90,45 @@ where
                         guard = None;
                     }
                 }
-                // A body that is already a `Body` and needs no watching is passed on as it is.
-                Poll::Ready(Ok(response.map(|body| match guard {
-                    Some(guard) => axum_core::body::Body::new(ResponseBody::new(body, guard)),
-                    None => axum_core::body::Body::new(body),
-                })))
+                Ok((response, guard))
             }
             Err(error) => {
                 if let Some(mut g) = guard {
                     g.finish(Outcome::Error);
                 }
-                Poll::Ready(Err(error))
+                Err(error)
             }
-        }
+        })
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, AxumBodies>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum_core::BoxError>,
+{
+    type Output = Result<Response<axum_core::body::Body>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (response, guard) = ready!(self.poll_head(cx))?;
+        // A body that is already a `Body` and needs no watching is passed on as it is.
+        Poll::Ready(Ok(response.map(|body| match guard {
+            Some(guard) => axum_core::body::Body::new(ResponseBody::new(body, Some(guard))),
+            None => axum_core::body::Body::new(body),
+        })))
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, GenericBodies>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Body,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (response, guard) = ready!(self.poll_head(cx))?;
+        Poll::Ready(Ok(response.map(|body| ResponseBody::new(body, guard))))
     }
 }

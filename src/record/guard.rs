@@ -5,6 +5,7 @@ use std::sync::Arc;
 use http::{HeaderMap, Method, StatusCode};
 use tokio::time::Instant;
 
+use super::grpc::{self, MessageCounter};
 use super::handle::PolledRequest;
 use crate::store::in_flight::SlotKey;
 use crate::store::lifecycle::Ending;
@@ -34,6 +35,15 @@ pub(crate) struct RecordGuard {
     /// state, the poll never returned, so it panicked.
     pub(crate) polling: bool,
     done: bool,
+    /// What is followed of a gRPC call's response: `None` for other requests.
+    grpc: Option<GrpcWatch>,
+}
+
+/// A gRPC call's `grpc-status`, once seen, and the messages of its response body.
+#[derive(Debug, Default)]
+struct GrpcWatch {
+    status: Option<u32>,
+    messages: MessageCounter,
 }
 
 impl RecordGuard {
@@ -88,6 +98,48 @@ impl RecordGuard {
             counted: false,
             polling: false,
             done: false,
+            grpc: None,
+        }
+    }
+
+    /// Follows the request as a gRPC call: its `grpc-status` and the messages of its
+    /// response.
+    pub(crate) fn watch_grpc(&mut self) {
+        self.grpc = Some(GrpcWatch::default());
+    }
+
+    /// Whether the request is followed as a gRPC call.
+    #[inline]
+    pub(crate) fn is_grpc(&self) -> bool {
+        self.grpc.is_some()
+    }
+
+    /// Follows a data frame of a gRPC call's response: once a second message starts, the
+    /// call streams, and from then on is counted as a stream (its status counted now, its
+    /// lifetime kept out of the latency statistics and the slow list).
+    pub(crate) fn on_grpc_data<D: bytes::Buf>(&mut self, data: &D) {
+        let Some(grpc) = self.grpc.as_mut() else {
+            return;
+        };
+        if self.stream || grpc.messages.on_data(data) < 2 {
+            return;
+        }
+        let (Some(status), Some(cur)) = (self.status, self.current.as_mut()) else {
+            return;
+        };
+        let read = std::mem::take(&mut cur.unflushed_read);
+        if cur.shared.http.stream_head(cur.key, cur.id, status, read) {
+            self.stream = true;
+            self.counted = true;
+        }
+    }
+
+    /// Reads a gRPC call's `grpc-status` from its response's trailers.
+    pub(crate) fn on_trailers(&mut self, trailers: &HeaderMap) {
+        if let Some(grpc) = self.grpc.as_mut() {
+            if let Some(code) = grpc::grpc_status(trailers) {
+                grpc.status = Some(code);
+            }
         }
     }
 
@@ -109,6 +161,10 @@ impl RecordGuard {
         at_end: bool,
     ) -> bool {
         self.status = Some(status);
+        if let Some(grpc) = self.grpc.as_mut() {
+            // A response without a body (trailers-only) carries its status in its headers.
+            grpc.status = grpc::grpc_status(headers);
+        }
         // An event stream is a body of unknown length: one with an exact size is an ordinary
         // response whatever its type, and skipping the header lookup keeps it cheap.
         let stream =
@@ -174,7 +230,7 @@ impl RecordGuard {
 
     /// Finalizes the request; later calls do nothing.
     #[inline]
-    pub(crate) fn finish(&mut self, outcome: Outcome) {
+    pub(crate) fn finish(&mut self, mut outcome: Outcome) {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
@@ -182,6 +238,15 @@ impl RecordGuard {
         let Some(cur) = self.current.as_mut() else {
             return;
         };
+        if let Some(code) = self.grpc.as_ref().and_then(|g| g.status) {
+            if !cur.withdrawn() {
+                cur.shared.http.grpc.count(code);
+            }
+            // A gRPC call that failed, whatever its HTTP status said.
+            if code != 0 && outcome == Outcome::Completed {
+                outcome = Outcome::Error;
+            }
+        }
         let end = Instant::now();
         if self.status.is_none() && outcome == Outcome::Aborted {
             // The client left before any status existed: nginx's 499.

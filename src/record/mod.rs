@@ -57,20 +57,23 @@
 
 mod body;
 mod future;
+mod grpc;
 mod guard;
 mod handle;
 mod layer;
+mod mode;
 mod request_body;
 mod service;
 
+pub use self::body::ResponseBody;
 pub use self::future::ResponseFuture;
 pub use self::handle::{CustomEvent, EventError, EventTimer, RequestStats};
 pub use self::layer::StatsLayer;
+pub use self::mode::{AxumBodies, BodyMode, GenericBodies};
+pub use self::request_body::RequestBody;
 pub use self::service::StatsService;
 /// The body type the wrapped service receives and the layer's responses carry: axum's `Body`,
 /// re-exported for services that do not depend on axum.
 pub use axum_core::body::Body;
 
-pub(crate) use self::body::ResponseBody;
 pub(crate) use self::guard::RecordGuard;
-pub(crate) use self::request_body::RequestBody;

@@ -4,12 +4,18 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
+use std::marker::PhantomData;
+
 use axum_core::body::Body;
 use bytes::Bytes;
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::{RecordGuard, RequestBody, RequestStats, ResponseFuture};
+use super::request_body::ReadCounter;
+use super::{
+    grpc, AxumBodies, GenericBodies, RecordGuard, RequestBody, RequestStats, ResponseBody,
+    ResponseFuture,
+};
 use crate::config::StatsRouteMatch;
 use crate::sanitize;
 use crate::store::uri_sets::{method_index, UriSet, UriSetEntry, METHOD_SLOTS, UNMATCHED};
@@ -18,19 +24,22 @@ use crate::Stats;
 
 /// Middleware that records every request it serves into a [`Stats`] store.
 ///
-/// The inner service receives an [`axum_core::body::Body`] and the response body is handed on
-/// as one: under axum, which uses that type everywhere, a body is passed along as it is and
-/// boxed only where the layer has to watch it. A request body that is not already at its end
-/// is wrapped to count the bytes the inner service reads; a response body is wrapped to count
-/// the bytes the server polls and to finish the record when the body ends or is dropped.
+/// A request body that is not already at its end is wrapped to count the bytes the inner
+/// service reads; a response body is wrapped to count the bytes the server polls and to
+/// finish the record when the body ends or is dropped. `M` is the [body mode](super::BodyMode):
+/// with [`AxumBodies`] (the default) the inner service receives an [`axum_core::body::Body`]
+/// and the response body is handed on as one, boxed only where the layer has to watch it;
+/// with [`GenericBodies`] the inner service receives a [`RequestBody<B>`] and the response
+/// carries a [`ResponseBody<B>`], as with tower-http's layers.
 ///
 /// See the [module docs](crate::record) for an example.
 #[derive(Debug, Clone)]
-pub struct StatsService<S> {
+pub struct StatsService<S, M = AxumBodies> {
     inner: S,
     stats: Stats,
     /// What this service learned about the route it serves; shared by its clones.
     routes: Arc<RouteCache>,
+    mode: PhantomData<M>,
 }
 
 /// The URI set of the route a service instance serves, per method, so that a request to a
@@ -108,12 +117,20 @@ impl KnownPath {
 }
 
 impl<S> StatsService<S> {
-    /// Wraps `inner`, recording into `stats`.
+    /// Wraps `inner`, recording into `stats`, in the default body mode ([`AxumBodies`]).
     pub fn new(inner: S, stats: Stats) -> Self {
+        Self::with_mode(inner, stats)
+    }
+}
+
+impl<S, M> StatsService<S, M> {
+    /// Wraps `inner`, recording into `stats`, in body mode `M`.
+    pub(crate) fn with_mode(inner: S, stats: Stats) -> Self {
         Self {
             inner,
             stats,
             routes: Arc::default(),
+            mode: PhantomData,
         }
     }
 
@@ -133,7 +150,16 @@ impl<S> StatsService<S> {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for StatsService<S>
+/// What [`StatsService::begin`] decided for a request.
+enum Begin<B> {
+    /// Not recorded: passed on untouched.
+    Pass(Request<B>),
+    /// Recorded: the request, its guard, whether it is a `HEAD` request, and what counts the
+    /// bytes of its body (`None` when the body is already at its end).
+    Record(Request<B>, RecordGuard, bool, Option<ReadCounter>),
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for StatsService<S, AxumBodies>
 where
     S: Service<Request<Body>, Response = Response<ResBody>>,
     ReqBody: http_body::Body<Data = Bytes> + Send + 'static,
@@ -143,21 +169,77 @@ where
 {
     type Response = Response<Body>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S::Future, AxumBodies>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        match self.begin(req) {
+            Begin::Pass(req) => {
+                ResponseFuture::new(self.inner.call(req.map(Body::new)), None, false)
+            }
+            Begin::Record(req, guard, head, counter) => {
+                // A body already at its end (most GET requests) has nothing to count: it is
+                // passed on as it came, which under axum costs nothing.
+                let req = req.map(|body| match counter {
+                    None => Body::new(body),
+                    Some(counter) => Body::new(RequestBody::new(body, Some(counter))),
+                });
+                // If the inner `call` panics, the guard is dropped while unwinding: recorded
+                // as panicked.
+                ResponseFuture::new(self.inner.call(req), Some(guard), head)
+            }
+        }
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for StatsService<S, GenericBodies>
+where
+    S: Service<Request<RequestBody<ReqBody>>, Response = Response<ResBody>>,
+    ReqBody: http_body::Body,
+    ResBody: http_body::Body,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, GenericBodies>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        match self.begin(req) {
+            Begin::Pass(req) => ResponseFuture::new(
+                self.inner
+                    .call(req.map(|body| RequestBody::new(body, None))),
+                None,
+                false,
+            ),
+            Begin::Record(req, guard, head, counter) => {
+                let req = req.map(|body| RequestBody::new(body, counter));
+                ResponseFuture::new(self.inner.call(req), Some(guard), head)
+            }
+        }
+    }
+}
+
+impl<S, M> StatsService<S, M> {
+    /// Decides whether `req` is recorded and, if it is, starts its record.
+    #[inline(always)]
+    fn begin<ReqBody: http_body::Body>(&mut self, mut req: Request<ReqBody>) -> Begin<ReqBody> {
         let shared = &self.stats.shared;
         if !shared.http.enabled.load(Ordering::Relaxed) {
-            return self.pass_through(req);
+            return Begin::Pass(req);
         }
         // The request is read in place and moved once, into the inner call.
         let config = &shared.config;
         let method = method_index(req.method());
-        let labelled = config.uri_set_hook.is_some() || req.extensions().get::<UriSet>().is_some();
+        // gRPC requests (always `POST`) are counted under their path, `/package.Service/Method`.
+        let grpc = req.method() == http::Method::POST && grpc::is_grpc_request(req.headers());
+        let labelled =
+            grpc || config.uri_set_hook.is_some() || req.extensions().get::<UriSet>().is_some();
         let matched = matched_path(req.extensions());
         let cached = if labelled {
             None
@@ -165,7 +247,7 @@ where
             self.routes.get(method, matched.unwrap_or(UNMATCHED))
         };
         let uri_set = match cached {
-            Some(CachedRoute { entry: None, .. }) => return self.pass_through(req),
+            Some(CachedRoute { entry: None, .. }) => return Begin::Pass(req),
             Some(CachedRoute {
                 entry: Some(entry), ..
             }) => {
@@ -176,16 +258,16 @@ where
                         entry.route(),
                     )
                 {
-                    return self.pass_through(req);
+                    return Begin::Pass(req);
                 }
                 Arc::clone(entry)
             }
             None => {
                 let entry;
-                (req, entry) = self.resolve(req, method, labelled);
+                (req, entry) = self.resolve(req, method, labelled, grpc);
                 match entry {
                     Some(entry) => entry,
-                    None => return self.pass_through(req),
+                    None => return Begin::Pass(req),
                 }
             }
         };
@@ -195,7 +277,7 @@ where
             None
         };
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-        let guard = RecordGuard::start(
+        let mut guard = RecordGuard::start(
             Arc::clone(shared),
             id,
             req.method(),
@@ -204,27 +286,22 @@ where
             client,
             sampled(id, config.record_fraction),
         );
+        if grpc {
+            guard.watch_grpc();
+        }
         let key = guard.key();
         if config.request_extension {
             req.extensions_mut()
                 .insert(RequestStats::new(Arc::clone(shared), id, key));
         }
         let head = req.method() == http::Method::HEAD;
-        // A body already at its end (most GET requests) has nothing to count: it is passed on
-        // as it came, which under axum costs nothing.
-        let req = req.map(|body| {
-            if http_body::Body::is_end_stream(&body) {
-                Body::new(body)
-            } else {
-                Body::new(RequestBody::new(body, Arc::clone(shared), id, key))
-            }
-        });
-        // If the inner `call` panics, the guard is dropped while unwinding: recorded as panicked.
-        ResponseFuture::new(self.inner.call(req), Some(guard), head)
+        let counter = (!http_body::Body::is_end_stream(req.body()))
+            .then(|| ReadCounter::new(Arc::clone(shared), id, key));
+        Begin::Record(req, guard, head, counter)
     }
 }
 
-impl<S> StatsService<S> {
+impl<S, M> StatsService<S, M> {
     /// The URI set of a request whose route this instance has not remembered yet: `None`
     /// when the request is not recorded.
     ///
@@ -238,6 +315,7 @@ impl<S> StatsService<S> {
         req: Request<ReqBody>,
         method: usize,
         labelled: bool,
+        grpc: bool,
     ) -> (Request<ReqBody>, Option<Arc<UriSetEntry>>) {
         let shared = &self.stats.shared;
         let config = &shared.config;
@@ -263,7 +341,7 @@ impl<S> StatsService<S> {
         }
         // The URI set hook is given the request's parts.
         let (parts, body) = req.into_parts();
-        let route = route_of(shared, &parts);
+        let route = route_of(shared, &parts, grpc);
         let entry = (config.filters.is_empty()
             || config
                 .filters
@@ -285,16 +363,6 @@ impl<S> StatsService<S> {
         }
         (req, Some(entry))
     }
-
-    /// Calls the inner service without recording anything.
-    fn pass_through<ReqBody>(&mut self, req: Request<ReqBody>) -> ResponseFuture<S::Future>
-    where
-        S: Service<Request<Body>>,
-        ReqBody: http_body::Body<Data = Bytes> + Send + 'static,
-        ReqBody::Error: Into<axum_core::BoxError>,
-    {
-        ResponseFuture::new(self.inner.call(req.map(Body::new)), None, false)
-    }
 }
 
 /// Whether request `id` keeps a detailed record: a hash of the id compared with `fraction`,
@@ -315,8 +383,10 @@ fn sampled(id: u64, fraction: f64) -> bool {
     ((z >> 11) as f64) < fraction * (1u64 << 53) as f64
 }
 
-/// The route part of a request's URI set key, cleaned and capped.
-fn route_of<'a>(shared: &Store, parts: &'a http::request::Parts) -> Cow<'a, str> {
+/// The route part of a request's URI set key, cleaned and capped: the application's label
+/// (a [`UriSet`] extension, then the URI-set hook), else a gRPC request's path
+/// (`/package.Service/Method`), else axum's matched path, else `<unmatched>`.
+fn route_of<'a>(shared: &Store, parts: &'a http::request::Parts, grpc: bool) -> Cow<'a, str> {
     let cap = shared.config.max_string_len;
     let label: Cow<'a, str> = if let Some(set) = parts.extensions.get::<UriSet>() {
         Cow::Borrowed(set.as_str())
@@ -327,6 +397,8 @@ fn route_of<'a>(shared: &Store, parts: &'a http::request::Parts) -> Cow<'a, str>
         .and_then(|hook| hook(parts))
     {
         label
+    } else if grpc {
+        Cow::Borrowed(parts.uri.path())
     } else {
         matched_path(&parts.extensions).map_or(Cow::Borrowed(UNMATCHED), Cow::Borrowed)
     };

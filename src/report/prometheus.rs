@@ -190,7 +190,7 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
     out.family(
         "http_server_request_errors",
         "counter",
-        "Requests that ended in an error: the client went away before the response ended (aborted), the service or a body failed other than by a panic (error), or a panic unwound through the stats layer (panicked).",
+        "Requests that ended in an error: the client went away before the response ended (aborted), the service or a body failed other than by a panic, or a gRPC call ended with a status other than OK (error), or a panic unwound through the stats layer (panicked).",
     );
     for (error_type, n) in [
         ("aborted", http.requests_aborted),
@@ -233,6 +233,7 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
             *n,
         );
     }
+    grpc_responses(&mut out, http);
 
     for (name, help, pick) in [
         (
@@ -398,6 +399,26 @@ impl Writer {
 }
 
 /// A number for a sample: `NaN`, `+Inf`, `-Inf`, or a decimal.
+/// gRPC calls by `grpc-status`, under OpenTelemetry's RPC attribute with the code's name
+/// (`rpc_response_status_code="NOT_FOUND"`); nothing for a service that served no gRPC.
+fn grpc_responses(out: &mut Writer, http: &crate::HttpSnapshot) {
+    if http.grpc_status_codes.is_empty() {
+        return;
+    }
+    out.family(
+        "rpc_server_responses",
+        "counter",
+        "gRPC calls by grpc-status (a status other than OK also counts as an error).",
+    );
+    for (code, n) in &http.grpc_status_codes {
+        out.sample(
+            "rpc_server_responses_total",
+            &[("rpc_response_status_code", code)],
+            *n,
+        );
+    }
+}
+
 fn float_value(x: f64) -> String {
     if x.is_nan() {
         "NaN".to_owned()

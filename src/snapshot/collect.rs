@@ -165,6 +165,7 @@ fn http(ns: &HttpStore, shared: &Store, now: Instant) -> HttpSnapshot {
             .iter()
             .map(|(code, n)| (code.to_string(), load(n)))
             .collect(),
+        grpc_status_codes: ns.grpc.collect(),
         uri_sets_overflowed: ns.uri_sets.overflowed.load(Ordering::Relaxed),
         reset_time: nanos_to_secs(ns.latency.reset_time_nanos()),
         streams_total: load(&ns.streams_total),

@@ -236,6 +236,10 @@ fn http(parts: &[(&Snapshot, bool)], limits: &Limits) -> HttpSnapshot {
             let total = out.status_codes.entry(code.clone()).or_default();
             *total = total.saturating_add(*n);
         }
+        for (code, n) in &h.grpc_status_codes {
+            let total = out.grpc_status_codes.entry(code.clone()).or_default();
+            *total = total.saturating_add(*n);
+        }
         out.uri_sets_overflowed = out
             .uri_sets_overflowed
             .saturating_add(h.uri_sets_overflowed);

@@ -281,6 +281,12 @@ pub struct HttpSnapshot {
     pub status_5xx: u64,
     /// Counts of each tracked status code, zeros included.
     pub status_codes: BTreeMap<String, u64>,
+    /// Responses of gRPC calls by `grpc-status`, under the code's name (`"OK"`,
+    /// `"NOT_FOUND"`, …; `"OTHER"` for a code outside gRPC's table); codes never seen are left
+    /// out, so the map is empty for a service that serves no gRPC. A call's code other than
+    /// `OK` also counts it in `requests_errored`.
+    #[serde(default)]
+    pub grpc_status_codes: BTreeMap<String, u64>,
     /// Requests counted in the `<overflow>` URI set because `max_uri_sets` keys existed.
     pub uri_sets_overflowed: u64,
     /// Seconds since the statistics started.

@@ -149,6 +149,11 @@ impl Snapshot {
             .take(1024)
             .map(|(k, v)| (clean_str(&k), v))
             .collect();
+        http.grpc_status_codes = std::mem::take(&mut http.grpc_status_codes)
+            .into_iter()
+            .take(32)
+            .map(|(k, v)| (clean_str(&k), v))
+            .collect();
         let sets = std::mem::take(&mut http.uri_sets);
         http.uri_sets = sets
             .into_iter()

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::store::event_log::EventLog;
+use crate::store::grpc::GrpcStatusCounts;
 use crate::store::in_flight::InFlightTable;
 use crate::store::request::FinishedRequest;
 use crate::store::ring::RecordRing;
@@ -41,6 +42,8 @@ pub(crate) struct HttpStore {
     /// The event stream.
     pub(crate) events: EventLog,
     pub(crate) uri_sets: UriSets,
+    /// Responses of gRPC requests by `grpc-status` code.
+    pub(crate) grpc: GrpcStatusCounts,
     /// Never recorded into: gives the namespace's windows their covered durations, and the
     /// URI sets' windows are merged into its snapshot.
     pub(crate) latency: WindowedHistogram,
@@ -85,6 +88,7 @@ impl HttpStore {
                 origin,
                 config.bucket_nanos().into(),
             ),
+            grpc: GrpcStatusCounts::default(),
             latency: WindowedHistogram::new(base, origin),
         }
     }
@@ -148,6 +152,7 @@ impl HttpStore {
         self.recent.clear();
         self.in_flight.clear_free();
         self.uri_sets.zero(now);
+        self.grpc.reset();
         self.latency.reset(now);
         self.reset_offset_nanos
             .store(offset_nanos, Ordering::Relaxed);

@@ -2,6 +2,7 @@
 //! critical sections so that recording never waits on a reader.
 //!
 //! - [`event_log`]: the application events of the event stream;
+//! - [`grpc`]: the responses of gRPC requests by status code;
 //! - [`http`]: the built-in `http` namespace's counters and its request-facing API;
 //! - [`in_flight`]: the table of requests in flight;
 //! - [`lifecycle`]: what the layer records over a request's life, the store's API to it;
@@ -24,6 +25,7 @@ use crate::registry::NamespaceInner;
 use self::http::HttpStore;
 
 pub(crate) mod event_log;
+pub(crate) mod grpc;
 pub(crate) mod http;
 pub(crate) mod in_flight;
 pub(crate) mod lifecycle;

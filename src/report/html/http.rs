@@ -247,7 +247,8 @@ fn trend_view(per_minute: &[u64], rules: Rules<'_>) -> Markup {
 }
 
 /// Responses by status class, as a bar and a table with the count of each status code; the
-/// classes and codes hidden by `rules` are left out of both.
+/// classes and codes hidden by `rules` are left out of both. Then gRPC calls by
+/// `grpc-status`, when there were any.
 fn status_view(snapshot: &Snapshot, rules: Rules<'_>) -> Markup {
     let http = &snapshot.http;
     let classes = [
@@ -292,6 +293,21 @@ fn status_view(snapshot: &Snapshot, rules: Rules<'_>) -> Markup {
                                 (rules.format("status_codes", *n, format::count))
                             }
                         }
+                    }
+                } }
+            }
+        }
+        @if rules.shown("grpc_status_codes") && !http.grpc_status_codes.is_empty() {
+            h3 { "gRPC calls by status" }
+            table.status.grpc {
+                thead { tr {
+                    @for name in http.grpc_status_codes.keys() {
+                        th.num.code { (text(name)) }
+                    }
+                } }
+                tbody { tr {
+                    @for n in http.grpc_status_codes.values() {
+                        td.num { (rules.format("grpc_status_codes", *n, format::count)) }
                     }
                 } }
             }

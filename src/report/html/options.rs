@@ -227,13 +227,15 @@ enum Rule {
 /// object, wherever the dashboard shows its values: the tiles and the line under them
 /// (`"requests_total"`, `"requests_per_second"`, `"bytes_read_total"`, `"reset_time"`, …), the
 /// windows table (`"windows"`, `"windows.p99_seconds"`, …), the requests-per-minute trend
-/// (`"requests_per_minute"`), the responses by status (`"status_2xx"`, `"status_codes"`), the
+/// (`"requests_per_minute"`), the responses by status (`"status_2xx"`, `"status_codes"`,
+/// `"grpc_status_codes"`), the
 /// tables of requests (`"in_flight"`, `"open_streams"`, `"slow_requests"`,
 /// `"recent_requests"`, and their columns such as `"in_flight.client"` or
 /// `"slow_requests.processing_seconds"`), the URI sets (`"uri_sets"`, `"uri_sets.max_seconds"`)
 /// and the columns of the cluster table that show `http` values (`"requests_total"`,
 /// `"requests_per_second"`, `"requests_in_flight"`, `"requests_errored"`, `"p99_seconds"`).
-/// A rule on a list or map of plain numbers (`"status_codes"`, `"requests_per_minute"`)
+/// A rule on a list or map of plain numbers (`"status_codes"`, `"grpc_status_codes"`,
+/// `"requests_per_minute"`)
 /// formats each of them. The requests pages (`{prefix}/requests`) are not affected.
 ///
 /// # Example
