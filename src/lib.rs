@@ -40,9 +40,8 @@
 //! | `axum` | [`Stats::router`]: the page, the JSON and the control routes; [`Stats::status_router`]: `/status` | Yes |
 //! | `redis` | the [`cluster`] view: instances publish to Redis, the routes show every instance merged | No |
 //!
-//! Without `axum`, the layer works with any tower HTTP service whose bodies carry `Bytes`
-//! (the wrapped service receives an [`axum_core::body::Body`]), and [`Stats::snapshot`] gives
-//! the same data.
+//! Without `axum`, the layer works with any tower HTTP service (see the [`record`] module for
+//! its body modes, and for gRPC), and [`Stats::snapshot`] gives the same data.
 //!
 //! [tower]: https://docs.rs/tower
 //! [axum]: https://docs.rs/axum

@@ -11,7 +11,7 @@ use bytes::Buf;
 use http::HeaderMap;
 
 /// Whether a request with these headers is a gRPC call (not gRPC-Web, whose trailers travel
-/// in the body).
+/// in the body). The caller checks first that it is a `POST` over HTTP/2.
 #[inline]
 pub(crate) fn is_grpc_request(headers: &HeaderMap) -> bool {
     headers

@@ -35,8 +35,9 @@ pub(crate) struct RecordGuard {
     /// state, the poll never returned, so it panicked.
     pub(crate) polling: bool,
     done: bool,
-    /// What is followed of a gRPC call's response: `None` for other requests.
-    grpc: Option<GrpcWatch>,
+    /// What is followed of a gRPC call's response: `None` for other requests (boxed, so that
+    /// the guard other requests move around stays small).
+    grpc: Option<Box<GrpcWatch>>,
 }
 
 /// A gRPC call's `grpc-status`, once seen, and the messages of its response body.
@@ -105,7 +106,7 @@ impl RecordGuard {
     /// Follows the request as a gRPC call: its `grpc-status` and the messages of its
     /// response.
     pub(crate) fn watch_grpc(&mut self) {
-        self.grpc = Some(GrpcWatch::default());
+        self.grpc = Some(Box::default());
     }
 
     /// Whether the request is followed as a gRPC call.

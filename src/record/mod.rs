@@ -1,9 +1,28 @@
-//! The recording middleware: [`StatsLayer`], [`StatsService`] and [`ResponseFuture`].
+//! The recording middleware: [`StatsLayer`], [`StatsService`], [`ResponseFuture`],
+//! [`RequestBody`] and [`ResponseBody`].
 //!
-//! The wrapped service receives its request with a [`Body`] (axum's body type,
-//! `axum::body::Body`, re-exported here) and the response leaves with one, whatever body types
-//! come in and out: under axum nothing is converted, and a body is boxed only where the layer
-//! must watch it (a request body to count, a response body to time and count).
+//! # Body modes
+//!
+//! By default ([`AxumBodies`]) the wrapped service receives its request with a [`Body`]
+//! (axum's body type, `axum::body::Body`, re-exported here) and the response leaves with one,
+//! whatever body types come in and out: under axum nothing is converted, and a body is boxed
+//! only where the layer must watch it (a request body to count, a response body to time and
+//! count). With [`StatsLayer::generic_bodies`] ([`GenericBodies`]) the service receives a
+//! [`RequestBody<B>`] around the request's own body `B` and the response carries a
+//! [`ResponseBody<B>`] around the service's, as with tower-http's layers: for services with
+//! body types of their own (hyper's `Incoming`) and servers other than axum (tonic).
+//!
+//! # gRPC
+//!
+//! A gRPC call (a `POST` over HTTP/2 with `content-type: application/grpc`, `+proto` and the
+//! like; not gRPC-Web) is counted under its path, `/package.Service/Method` (unless the
+//! application labels it), so its URI set is `POST /package.Service/Method`, bounded by
+//! `max_uri_sets` like every other. Its `grpc-status`, read from the headers of a response
+//! without a body (trailers-only) or from the trailers, is counted by name in
+//! `grpc_status_codes`, and a status other than `OK` ends the request as an `error`. A response
+//! without `grpc-status` (the call aborted before its trailers) counts only its HTTP status. A
+//! response that carries a second message streams (server streaming, bidirectional): from
+//! then on it is a stream like an event stream, kept out of latency and the slow list.
 //!
 //! # When things are recorded
 //!

@@ -236,8 +236,11 @@ impl<S, M> StatsService<S, M> {
         // The request is read in place and moved once, into the inner call.
         let config = &shared.config;
         let method = method_index(req.method());
-        // gRPC requests (always `POST`) are counted under their path, `/package.Service/Method`.
-        let grpc = req.method() == http::Method::POST && grpc::is_grpc_request(req.headers());
+        // gRPC calls (always `POST` over HTTP/2) are counted under their path,
+        // `/package.Service/Method`.
+        let grpc = req.method() == http::Method::POST
+            && req.version() == http::Version::HTTP_2
+            && grpc::is_grpc_request(req.headers());
         let labelled =
             grpc || config.uri_set_hook.is_some() || req.extensions().get::<UriSet>().is_some();
         let matched = matched_path(req.extensions());
