@@ -52,13 +52,15 @@ where
     F: Future<Output = Result<Response<B>, E>>,
     B: Body,
 {
-    /// Polls the inner future; once it resolves, records the response head and returns the
-    /// guard the body is to carry (`None` when the request is finished or not recorded).
+    /// Polls the inner future; once it resolves, records the response head and makes the
+    /// response's body with `body` and the guard the body is to carry (`None` when the
+    /// request is finished or not recorded).
     #[inline(always)]
-    fn poll_head(
+    fn poll_with<Out>(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<(Response<B>, Option<RecordGuard>), E>> {
+        body: impl FnOnce(B, Option<RecordGuard>) -> Out,
+    ) -> Poll<Result<Response<Out>, E>> {
         let this = self.project();
         let result = match this.guard.as_mut() {
             Some(guard) => {
@@ -76,7 +78,7 @@ where
         };
         let result = ready!(result);
         let mut guard = this.guard.take();
-        Poll::Ready(match result {
+        match result {
             Ok(response) => {
                 if let Some(g) = guard.as_mut() {
                     let ended = g.on_response(
@@ -90,15 +92,15 @@ where
                         guard = None;
                     }
                 }
-                Ok((response, guard))
+                Poll::Ready(Ok(response.map(|b| body(b, guard))))
             }
             Err(error) => {
                 if let Some(mut g) = guard {
                     g.finish(Outcome::Error);
                 }
-                Err(error)
+                Poll::Ready(Err(error))
             }
-        })
+        }
     }
 }
 
@@ -111,12 +113,11 @@ where
     type Output = Result<Response<axum_core::body::Body>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (response, guard) = ready!(self.poll_head(cx))?;
         // A body that is already a `Body` and needs no watching is passed on as it is.
-        Poll::Ready(Ok(response.map(|body| match guard {
+        self.poll_with(cx, |body, guard| match guard {
             Some(guard) => axum_core::body::Body::new(ResponseBody::new(body, Some(guard))),
             None => axum_core::body::Body::new(body),
-        })))
+        })
     }
 }
 
@@ -128,7 +129,6 @@ where
     type Output = Result<Response<ResponseBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (response, guard) = ready!(self.poll_head(cx))?;
-        Poll::Ready(Ok(response.map(|body| ResponseBody::new(body, guard))))
+        self.poll_with(cx, ResponseBody::new)
     }
 }

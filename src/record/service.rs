@@ -150,15 +150,6 @@ impl<S, M> StatsService<S, M> {
     }
 }
 
-/// What [`StatsService::begin`] decided for a request.
-enum Begin<B> {
-    /// Not recorded: passed on untouched.
-    Pass(Request<B>),
-    /// Recorded: the request, its guard, whether it is a `HEAD` request, and what counts the
-    /// bytes of its body (`None` when the body is already at its end).
-    Record(Request<B>, RecordGuard, bool, Option<ReadCounter>),
-}
-
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for StatsService<S, AxumBodies>
 where
     S: Service<Request<Body>, Response = Response<ResBody>>,
@@ -176,22 +167,11 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        match self.begin(req) {
-            Begin::Pass(req) => {
-                ResponseFuture::new(self.inner.call(req.map(Body::new)), None, false)
-            }
-            Begin::Record(req, guard, head, counter) => {
-                // A body already at its end (most GET requests) has nothing to count: it is
-                // passed on as it came, which under axum costs nothing.
-                let req = req.map(|body| match counter {
-                    None => Body::new(body),
-                    Some(counter) => Body::new(RequestBody::new(body, Some(counter))),
-                });
-                // If the inner `call` panics, the guard is dropped while unwinding: recorded
-                // as panicked.
-                ResponseFuture::new(self.inner.call(req), Some(guard), head)
-            }
-        }
+        // A body already at its end (most GET requests) has nothing to count: it is passed on
+        // as it came, which under axum costs nothing.
+        self.record(req, Body::new, |body, counter| {
+            Body::new(RequestBody::new(body, Some(counter)))
+        })
     }
 }
 
@@ -210,28 +190,32 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        match self.begin(req) {
-            Begin::Pass(req) => ResponseFuture::new(
-                self.inner
-                    .call(req.map(|body| RequestBody::new(body, None))),
-                None,
-                false,
-            ),
-            Begin::Record(req, guard, head, counter) => {
-                let req = req.map(|body| RequestBody::new(body, counter));
-                ResponseFuture::new(self.inner.call(req), Some(guard), head)
-            }
-        }
+        self.record(
+            req,
+            |body| RequestBody::new(body, None),
+            |body, counter| RequestBody::new(body, Some(counter)),
+        )
     }
 }
 
 impl<S, M> StatsService<S, M> {
-    /// Decides whether `req` is recorded and, if it is, starts its record.
+    /// Records `req` (unless it is left out) and calls the inner service with its body made
+    /// into the inner service's body type: by `plain` when nothing is to be counted (the
+    /// request is not recorded, or its body is already at its end), else by `counted`.
     #[inline(always)]
-    fn begin<ReqBody: http_body::Body>(&mut self, mut req: Request<ReqBody>) -> Begin<ReqBody> {
+    fn record<ReqBody, InnerBody>(
+        &mut self,
+        mut req: Request<ReqBody>,
+        plain: impl FnOnce(ReqBody) -> InnerBody,
+        counted: impl FnOnce(ReqBody, ReadCounter) -> InnerBody,
+    ) -> ResponseFuture<S::Future, M>
+    where
+        S: Service<Request<InnerBody>>,
+        ReqBody: http_body::Body,
+    {
         let shared = &self.stats.shared;
         if !shared.http.enabled.load(Ordering::Relaxed) {
-            return Begin::Pass(req);
+            return self.pass_through(req, plain);
         }
         // The request is read in place and moved once, into the inner call.
         let config = &shared.config;
@@ -250,7 +234,7 @@ impl<S, M> StatsService<S, M> {
             self.routes.get(method, matched.unwrap_or(UNMATCHED))
         };
         let uri_set = match cached {
-            Some(CachedRoute { entry: None, .. }) => return Begin::Pass(req),
+            Some(CachedRoute { entry: None, .. }) => return self.pass_through(req, plain),
             Some(CachedRoute {
                 entry: Some(entry), ..
             }) => {
@@ -261,7 +245,7 @@ impl<S, M> StatsService<S, M> {
                         entry.route(),
                     )
                 {
-                    return Begin::Pass(req);
+                    return self.pass_through(req, plain);
                 }
                 Arc::clone(entry)
             }
@@ -270,7 +254,7 @@ impl<S, M> StatsService<S, M> {
                 (req, entry) = self.resolve(req, method, labelled, grpc);
                 match entry {
                     Some(entry) => entry,
-                    None => return Begin::Pass(req),
+                    None => return self.pass_through(req, plain),
                 }
             }
         };
@@ -298,9 +282,27 @@ impl<S, M> StatsService<S, M> {
                 .insert(RequestStats::new(Arc::clone(shared), id, key));
         }
         let head = req.method() == http::Method::HEAD;
-        let counter = (!http_body::Body::is_end_stream(req.body()))
-            .then(|| ReadCounter::new(Arc::clone(shared), id, key));
-        Begin::Record(req, guard, head, counter)
+        let req = req.map(|body| {
+            if http_body::Body::is_end_stream(&body) {
+                plain(body)
+            } else {
+                counted(body, ReadCounter::new(Arc::clone(shared), id, key))
+            }
+        });
+        // If the inner `call` panics, the guard is dropped while unwinding: recorded as panicked.
+        ResponseFuture::new(self.inner.call(req), Some(guard), head)
+    }
+
+    /// Calls the inner service without recording anything.
+    fn pass_through<ReqBody, InnerBody>(
+        &mut self,
+        req: Request<ReqBody>,
+        plain: impl FnOnce(ReqBody) -> InnerBody,
+    ) -> ResponseFuture<S::Future, M>
+    where
+        S: Service<Request<InnerBody>>,
+    {
+        ResponseFuture::new(self.inner.call(req.map(plain)), None, false)
     }
 }
 
