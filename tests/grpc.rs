@@ -282,3 +282,53 @@ async fn a_server_streaming_call_is_a_stream_kept_out_of_latency() {
     assert!(http.slow_requests.is_empty());
     assert_eq!(http.status_2xx, 1);
 }
+
+/// The layer in its default body mode inside an axum router made of tonic's routes, served by
+/// `axum::serve` over HTTP/2: the call is counted under its path, not under the router's
+/// template (`/grpc.health.v1.Health/{*rest}`).
+#[tokio::test]
+async fn inside_an_axum_router_a_call_counts_under_its_path() {
+    let stats = Stats::new();
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
+    let app = tonic::service::Routes::new(health)
+        .into_axum_router()
+        .layer(stats.layer());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let addr = listener.local_addr().expect("its address");
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let mut health = HealthClient::new(channel(addr).await);
+    health
+        .check(HealthCheckRequest::default())
+        .await
+        .expect("serving");
+    let refused = health
+        .check(HealthCheckRequest {
+            service: "unknown".to_owned(),
+        })
+        .await
+        .expect_err("unknown");
+    assert_eq!(refused.code(), Code::NotFound);
+    wait_for(&stats, "two finished calls", |http| {
+        http.requests_total == 2 && http.requests_in_flight == 0
+    })
+    .await;
+    server.abort();
+
+    let http = stats.snapshot().http;
+    let keys: Vec<&str> = http.uri_sets.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["POST /grpc.health.v1.Health/Check"]);
+    assert_eq!(http.uri_sets["POST /grpc.health.v1.Health/Check"].count, 2);
+    assert_eq!(http.requests_errored, 1);
+    let codes: Vec<(&str, u64)> = http
+        .grpc_status_codes
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
+    assert_eq!(codes, [("NOT_FOUND", 1), ("OK", 1)]);
+}
