@@ -119,6 +119,33 @@ async fn get(addr: SocketAddr, path: &str) -> (http::StatusCode, Bytes) {
     (status, body)
 }
 
+/// Runs Prometheus' `promtool check metrics` (Debian package `prometheus`, which must be
+/// installed; `PROMTOOL` names another path) on `text`: its exit success and its output.
+fn promtool_check_metrics(text: &str) -> (bool, String) {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let path = std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".to_owned());
+    let mut child = Command::new(&path)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("promtool is required (apt-get install prometheus, or set PROMTOOL): {e}")
+        });
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool output");
+    let mut report = String::from_utf8_lossy(&out.stdout).into_owned();
+    report.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), report)
+}
+
 async fn data(addr: SocketAddr) -> Value {
     let (status, body) = get(addr, "/stats/data").await;
     assert_eq!(status, 200);
@@ -220,6 +247,8 @@ async fn calls_are_counted_by_method_path_with_their_grpc_status() {
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
     }
+    let (ok, report) = promtool_check_metrics(&metrics);
+    assert!(ok, "promtool check metrics: {report}\n{metrics}");
 
     let (status, page) = get(server.addr, "/stats").await;
     assert_eq!(status, 200);
