@@ -294,3 +294,32 @@ fn uri_sets_past_the_cap_fold_into_overflow() {
         assert_eq!(merged.http.requests_total, 6);
     });
 }
+
+/// gRPC status counts add up across instances, and a document from Redis keeps them, cleaned:
+/// a hostile name has its control characters replaced.
+#[test]
+fn grpc_status_codes_add_up_when_merged_and_are_cleaned_when_read() {
+    let codes = |pairs: &[(&str, u64)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), *v))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let stats = Stats::new();
+    let mut a = stats.snapshot();
+    a.http.grpc_status_codes = codes(&[("OK", 2), ("NOT_FOUND", 1)]);
+    let mut b = stats.snapshot();
+    b.http.grpc_status_codes = codes(&[("OK", 1), ("UNAVAILABLE", 4)]);
+    let merged = Snapshot::merge([&a, &b]);
+    assert_eq!(
+        merged.http.grpc_status_codes,
+        codes(&[("NOT_FOUND", 1), ("OK", 3), ("UNAVAILABLE", 4)])
+    );
+
+    b.http.grpc_status_codes = codes(&[("BAD\u{202E}NAME", 1)]);
+    let json = serde_json::to_vec(&b).expect("serializes");
+    let back = Snapshot::from_json(&json).expect("reads back");
+    let names: Vec<&String> = back.http.grpc_status_codes.keys().collect();
+    assert_eq!(names.len(), 1);
+    assert!(!names[0].contains('\u{202E}'), "{names:?}");
+}
