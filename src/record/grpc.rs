@@ -38,15 +38,19 @@ pub(crate) fn grpc_status(headers: &HeaderMap) -> Option<u32> {
 
 /// Finds the messages of a gRPC body across data frames: each starts with a five-byte
 /// prefix (a flag byte and the length), and may span frames.
+///
+/// Small and without anything to drop, so that it sits in the request's guard at no cost to
+/// requests that are not gRPC calls.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct MessageCounter {
-    /// Bytes of the current message's body still to come.
-    remaining: u64,
-    /// Bytes of the current prefix seen so far (0 to 4), and the length they give.
-    prefix_seen: u8,
+    /// Bytes of the current message's body still to come (a length is 32 bits).
+    remaining: u32,
+    /// The length given by the current prefix's bytes seen so far.
     length: u32,
-    /// Messages started so far.
-    pub(crate) messages: u32,
+    /// Bytes of the current prefix seen so far (0 to 4).
+    prefix_seen: u8,
+    /// Messages started so far, up to 255.
+    pub(crate) messages: u8,
     /// Set when a frame could not be read whole (a buffer in more pieces than looked at):
     /// the count is no longer followed.
     lost: bool,
@@ -56,8 +60,8 @@ pub(crate) struct MessageCounter {
 const MAX_PIECES: usize = 8;
 
 impl MessageCounter {
-    /// Follows one data frame; returns the number of messages started so far.
-    pub(crate) fn on_data<D: Buf>(&mut self, data: &D) -> u32 {
+    /// Follows one data frame; returns the number of messages started so far (at most 255).
+    pub(crate) fn on_data<D: Buf>(&mut self, data: &D) -> u8 {
         if self.lost {
             return self.messages;
         }
@@ -86,7 +90,8 @@ impl MessageCounter {
                 let take = bytes
                     .len()
                     .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-                self.remaining -= take as u64;
+                // `take` is at most `remaining`, a `u32`.
+                self.remaining -= u32::try_from(take).unwrap_or(self.remaining);
                 bytes = &bytes[take..];
                 continue;
             }
@@ -101,7 +106,7 @@ impl MessageCounter {
             self.prefix_seen += 1;
             if self.prefix_seen == 5 {
                 self.prefix_seen = 0;
-                self.remaining = u64::from(self.length);
+                self.remaining = self.length;
             }
         }
     }

@@ -35,13 +35,13 @@ pub(crate) struct RecordGuard {
     /// state, the poll never returned, so it panicked.
     pub(crate) polling: bool,
     done: bool,
-    /// What is followed of a gRPC call's response: `None` for other requests (boxed, so that
-    /// the guard other requests move around stays small).
-    grpc: Option<Box<GrpcWatch>>,
+    /// What is followed of a gRPC call's response: `None` for other requests. Nothing in it
+    /// needs dropping, so it costs other requests nothing when the guard is dropped.
+    grpc: Option<GrpcWatch>,
 }
 
 /// A gRPC call's `grpc-status`, once seen, and the messages of its response body.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 struct GrpcWatch {
     status: Option<u32>,
     messages: MessageCounter,
@@ -106,7 +106,7 @@ impl RecordGuard {
     /// Follows the request as a gRPC call: its `grpc-status` and the messages of its
     /// response.
     pub(crate) fn watch_grpc(&mut self) {
-        self.grpc = Some(Box::default());
+        self.grpc = Some(GrpcWatch::default());
     }
 
     /// Whether the request is followed as a gRPC call.

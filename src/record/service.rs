@@ -222,8 +222,8 @@ impl<S, M> StatsService<S, M> {
         let method = method_index(req.method());
         // gRPC calls (always `POST` over HTTP/2) are counted under their path,
         // `/package.Service/Method`.
-        let grpc = req.method() == http::Method::POST
-            && req.version() == http::Version::HTTP_2
+        let grpc = req.version() == http::Version::HTTP_2
+            && req.method() == http::Method::POST
             && grpc::is_grpc_request(req.headers());
         let labelled =
             grpc || config.uri_set_hook.is_some() || req.extensions().get::<UriSet>().is_some();
