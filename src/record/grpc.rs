@@ -39,15 +39,14 @@ pub(crate) fn grpc_status(headers: &HeaderMap) -> Option<u32> {
 /// Finds the messages of a gRPC body across data frames: each starts with a five-byte
 /// prefix (a flag byte and the length), and may span frames.
 ///
-/// Small and without anything to drop, so that it sits in the request's guard at no cost to
-/// requests that are not gRPC calls.
+/// Eight bytes with nothing to drop (with the status), so that it sits in the request's guard
+/// at little cost to requests that are not gRPC calls.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct MessageCounter {
-    /// Bytes of the current message's body still to come (a length is 32 bits).
+    /// Bytes of the current message's body still to come; while in a prefix, the length
+    /// read from it so far.
     remaining: u32,
-    /// The length given by the current prefix's bytes seen so far.
-    length: u32,
-    /// Bytes of the current prefix seen so far (0 to 4).
+    /// Bytes of the current prefix seen so far (0 to 4; 0 also between messages).
     prefix_seen: u8,
     /// Messages started so far, up to 255.
     pub(crate) messages: u8,
@@ -86,7 +85,7 @@ impl MessageCounter {
 
     fn on_bytes(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
-            if self.remaining > 0 {
+            if self.prefix_seen == 0 && self.remaining > 0 {
                 let take = bytes
                     .len()
                     .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
@@ -98,15 +97,14 @@ impl MessageCounter {
             // In a prefix: byte 0 is the flag, bytes 1 to 4 the length.
             if self.prefix_seen == 0 {
                 self.messages = self.messages.saturating_add(1);
-                self.length = 0;
             } else {
-                self.length = (self.length << 8) | u32::from(bytes[0]);
+                self.remaining = (self.remaining << 8) | u32::from(bytes[0]);
             }
             bytes = &bytes[1..];
             self.prefix_seen += 1;
             if self.prefix_seen == 5 {
+                // The length is read: its body follows.
                 self.prefix_seen = 0;
-                self.remaining = self.length;
             }
         }
     }

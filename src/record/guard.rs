@@ -41,10 +41,27 @@ pub(crate) struct RecordGuard {
 }
 
 /// A gRPC call's `grpc-status`, once seen, and the messages of its response body.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 struct GrpcWatch {
-    status: Option<u32>,
+    /// The code (0 to 16), [`OTHER_CODE`] for any other, [`NO_STATUS`] before one is seen.
+    status: u8,
     messages: MessageCounter,
+}
+
+/// [`GrpcWatch::status`] for a code outside gRPC's table.
+const OTHER_CODE: u8 = 17;
+/// [`GrpcWatch::status`] before a `grpc-status` is seen.
+const NO_STATUS: u8 = u8::MAX;
+
+impl GrpcWatch {
+    fn set_status(&mut self, code: Option<u32>) {
+        if let Some(code) = code {
+            self.status = u8::try_from(code)
+                .ok()
+                .filter(|c| *c < OTHER_CODE)
+                .unwrap_or(OTHER_CODE);
+        }
+    }
 }
 
 impl RecordGuard {
@@ -106,7 +123,10 @@ impl RecordGuard {
     /// Follows the request as a gRPC call: its `grpc-status` and the messages of its
     /// response.
     pub(crate) fn watch_grpc(&mut self) {
-        self.grpc = Some(GrpcWatch::default());
+        self.grpc = Some(GrpcWatch {
+            status: NO_STATUS,
+            messages: MessageCounter::default(),
+        });
     }
 
     /// Whether the request is followed as a gRPC call.
@@ -118,6 +138,8 @@ impl RecordGuard {
     /// Follows a data frame of a gRPC call's response: once a second message starts, the
     /// call streams, and from then on is counted as a stream (its status counted now, its
     /// lifetime kept out of the latency statistics and the slow list).
+    #[cold]
+    #[inline(never)]
     pub(crate) fn on_grpc_data<D: bytes::Buf>(&mut self, data: &D) {
         let Some(grpc) = self.grpc.as_mut() else {
             return;
@@ -136,11 +158,20 @@ impl RecordGuard {
     }
 
     /// Reads a gRPC call's `grpc-status` from its response's trailers.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn on_trailers(&mut self, trailers: &HeaderMap) {
         if let Some(grpc) = self.grpc.as_mut() {
-            if let Some(code) = grpc::grpc_status(trailers) {
-                grpc.status = Some(code);
-            }
+            grpc.set_status(grpc::grpc_status(trailers));
+        }
+    }
+
+    /// Reads a trailers-only gRPC response's `grpc-status` from its headers.
+    #[cold]
+    #[inline(never)]
+    fn on_grpc_head(&mut self, headers: &HeaderMap) {
+        if let Some(grpc) = self.grpc.as_mut() {
+            grpc.set_status(grpc::grpc_status(headers));
         }
     }
 
@@ -162,9 +193,9 @@ impl RecordGuard {
         at_end: bool,
     ) -> bool {
         self.status = Some(status);
-        if let Some(grpc) = self.grpc.as_mut() {
+        if self.grpc.is_some() {
             // A response without a body (trailers-only) carries its status in its headers.
-            grpc.status = grpc::grpc_status(headers);
+            self.on_grpc_head(headers);
         }
         // An event stream is a body of unknown length: one with an exact size is an ordinary
         // response whatever its type, and skipping the header lookup keeps it cheap.
@@ -239,14 +270,8 @@ impl RecordGuard {
         let Some(cur) = self.current.as_mut() else {
             return;
         };
-        if let Some(code) = self.grpc.as_ref().and_then(|g| g.status) {
-            if !cur.withdrawn() {
-                cur.shared.http.grpc.count(code);
-            }
-            // A gRPC call that failed, whatever its HTTP status said.
-            if code != 0 && outcome == Outcome::Completed {
-                outcome = Outcome::Error;
-            }
+        if self.grpc.is_some() {
+            outcome = finish_grpc(self.grpc, cur, outcome);
         }
         let end = Instant::now();
         if self.status.is_none() && outcome == Outcome::Aborted {
@@ -287,4 +312,23 @@ fn is_event_stream(headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/event-stream"))
+}
+
+/// Counts a finished gRPC call's status; returns the outcome to record: a status other
+/// than `OK` makes a completed call an error.
+#[cold]
+#[inline(never)]
+fn finish_grpc(grpc: Option<GrpcWatch>, cur: &PolledRequest, outcome: Outcome) -> Outcome {
+    let Some(code) = grpc.map(|g| g.status).filter(|s| *s != NO_STATUS) else {
+        return outcome;
+    };
+    if !cur.withdrawn() {
+        cur.shared.http.grpc.count(u32::from(code));
+    }
+    // A gRPC call that failed, whatever its HTTP status said.
+    if code != 0 && outcome == Outcome::Completed {
+        Outcome::Error
+    } else {
+        outcome
+    }
 }
