@@ -5,6 +5,7 @@ use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use super::grpc::MessageCounter;
 use super::RecordGuard;
 use crate::store::request::Outcome;
 
@@ -22,12 +23,18 @@ pin_project! {
         #[pin]
         inner: B,
         guard: Option<RecordGuard>,
+        // Where a gRPC call's messages are, across frames.
+        messages: MessageCounter,
     }
 }
 
 impl<B> ResponseBody<B> {
     pub(crate) fn new(inner: B, guard: Option<RecordGuard>) -> Self {
-        Self { inner, guard }
+        Self {
+            inner,
+            guard,
+            messages: MessageCounter::default(),
+        }
     }
 
     /// A reference to the inner body.
@@ -89,7 +96,7 @@ impl<B: Body> Body for ResponseBody<B> {
                 let last = frame.is_trailers() || this.inner.is_end_stream();
                 if let Some(data) = frame.data_ref() {
                     if guard.is_grpc() {
-                        guard.on_grpc_data(data);
+                        guard.on_grpc_data(this.messages, data);
                     }
                     guard.on_data(data.remaining() as u64, last);
                 } else if let Some(trailers) = frame.trailers_ref() {

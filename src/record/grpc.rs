@@ -39,8 +39,8 @@ pub(crate) fn grpc_status(headers: &HeaderMap) -> Option<u32> {
 /// Finds the messages of a gRPC body across data frames: each starts with a five-byte
 /// prefix (a flag byte and the length), and may span frames.
 ///
-/// Eight bytes with nothing to drop (with the status), so that it sits in the request's guard
-/// at little cost to requests that are not gRPC calls.
+/// Eight bytes with nothing to drop: it sits in the response body at little cost to requests
+/// that are not gRPC calls.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct MessageCounter {
     /// Bytes of the current message's body still to come; while in a prefix, the length

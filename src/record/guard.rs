@@ -35,34 +35,17 @@ pub(crate) struct RecordGuard {
     /// state, the poll never returned, so it panicked.
     pub(crate) polling: bool,
     done: bool,
-    /// What is followed of a gRPC call's response: `None` for other requests. Nothing in it
-    /// needs dropping, so it costs other requests nothing when the guard is dropped.
-    grpc: Option<GrpcWatch>,
+    /// Whether the request is followed as a gRPC call, and its `grpc-status` once seen (0 to
+    /// 16, [`OTHER_CODE`] for any other code, [`NO_STATUS`] before one is seen): two bytes,
+    /// so that the guard other requests move around keeps its size.
+    grpc: bool,
+    grpc_status: u8,
 }
 
-/// A gRPC call's `grpc-status`, once seen, and the messages of its response body.
-#[derive(Debug, Clone, Copy)]
-struct GrpcWatch {
-    /// The code (0 to 16), [`OTHER_CODE`] for any other, [`NO_STATUS`] before one is seen.
-    status: u8,
-    messages: MessageCounter,
-}
-
-/// [`GrpcWatch::status`] for a code outside gRPC's table.
+/// [`RecordGuard::grpc_status`] for a code outside gRPC's table (0 to 16).
 const OTHER_CODE: u8 = 17;
-/// [`GrpcWatch::status`] before a `grpc-status` is seen.
+/// [`RecordGuard::grpc_status`] before a `grpc-status` is seen.
 const NO_STATUS: u8 = u8::MAX;
-
-impl GrpcWatch {
-    fn set_status(&mut self, code: Option<u32>) {
-        if let Some(code) = code {
-            self.status = u8::try_from(code)
-                .ok()
-                .filter(|c| *c < OTHER_CODE)
-                .unwrap_or(OTHER_CODE);
-        }
-    }
-}
 
 impl RecordGuard {
     /// Where the request is kept in the in-flight table.
@@ -116,23 +99,30 @@ impl RecordGuard {
             counted: false,
             polling: false,
             done: false,
-            grpc: None,
+            grpc: false,
+            grpc_status: NO_STATUS,
         }
     }
 
     /// Follows the request as a gRPC call: its `grpc-status` and the messages of its
     /// response.
     pub(crate) fn watch_grpc(&mut self) {
-        self.grpc = Some(GrpcWatch {
-            status: NO_STATUS,
-            messages: MessageCounter::default(),
-        });
+        self.grpc = true;
     }
 
     /// Whether the request is followed as a gRPC call.
     #[inline]
     pub(crate) fn is_grpc(&self) -> bool {
-        self.grpc.is_some()
+        self.grpc
+    }
+
+    fn set_grpc_status(&mut self, code: Option<u32>) {
+        if let Some(code) = code {
+            self.grpc_status = u8::try_from(code)
+                .ok()
+                .filter(|c| *c < OTHER_CODE)
+                .unwrap_or(OTHER_CODE);
+        }
     }
 
     /// Follows a data frame of a gRPC call's response: once a second message starts, the
@@ -140,11 +130,8 @@ impl RecordGuard {
     /// lifetime kept out of the latency statistics and the slow list).
     #[cold]
     #[inline(never)]
-    pub(crate) fn on_grpc_data<D: bytes::Buf>(&mut self, data: &D) {
-        let Some(grpc) = self.grpc.as_mut() else {
-            return;
-        };
-        if self.stream || grpc.messages.on_data(data) < 2 {
+    pub(crate) fn on_grpc_data<D: bytes::Buf>(&mut self, messages: &mut MessageCounter, data: &D) {
+        if !self.grpc || self.stream || messages.on_data(data) < 2 {
             return;
         }
         let (Some(status), Some(cur)) = (self.status, self.current.as_mut()) else {
@@ -161,8 +148,8 @@ impl RecordGuard {
     #[cold]
     #[inline(never)]
     pub(crate) fn on_trailers(&mut self, trailers: &HeaderMap) {
-        if let Some(grpc) = self.grpc.as_mut() {
-            grpc.set_status(grpc::grpc_status(trailers));
+        if self.grpc {
+            self.set_grpc_status(grpc::grpc_status(trailers));
         }
     }
 
@@ -170,9 +157,7 @@ impl RecordGuard {
     #[cold]
     #[inline(never)]
     fn on_grpc_head(&mut self, headers: &HeaderMap) {
-        if let Some(grpc) = self.grpc.as_mut() {
-            grpc.set_status(grpc::grpc_status(headers));
-        }
+        self.set_grpc_status(grpc::grpc_status(headers));
     }
 
     /// Records the response head; `sized` says whether the body's exact length is known, and
@@ -193,7 +178,7 @@ impl RecordGuard {
         at_end: bool,
     ) -> bool {
         self.status = Some(status);
-        if self.grpc.is_some() {
+        if self.grpc {
             // A response without a body (trailers-only) carries its status in its headers.
             self.on_grpc_head(headers);
         }
@@ -270,8 +255,8 @@ impl RecordGuard {
         let Some(cur) = self.current.as_mut() else {
             return;
         };
-        if self.grpc.is_some() {
-            outcome = finish_grpc(self.grpc, cur, outcome);
+        if self.grpc {
+            outcome = finish_grpc(self.grpc_status, cur, outcome);
         }
         let end = Instant::now();
         if self.status.is_none() && outcome == Outcome::Aborted {
@@ -318,10 +303,10 @@ fn is_event_stream(headers: &HeaderMap) -> bool {
 /// than `OK` makes a completed call an error.
 #[cold]
 #[inline(never)]
-fn finish_grpc(grpc: Option<GrpcWatch>, cur: &PolledRequest, outcome: Outcome) -> Outcome {
-    let Some(code) = grpc.map(|g| g.status).filter(|s| *s != NO_STATUS) else {
+fn finish_grpc(code: u8, cur: &PolledRequest, outcome: Outcome) -> Outcome {
+    if code == NO_STATUS {
         return outcome;
-    };
+    }
     if !cur.withdrawn() {
         cur.shared.http.grpc.count(u32::from(code));
     }
