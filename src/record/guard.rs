@@ -54,6 +54,7 @@ impl RecordGuard {
         uri_set: Arc<UriSetEntry>,
         client: Option<std::net::SocketAddr>,
         detailed: bool,
+        trace_id: Option<std::num::NonZeroU128>,
     ) -> Self {
         let start = Instant::now();
         let config = &shared.config;
@@ -66,6 +67,7 @@ impl RecordGuard {
                 uri_set,
                 start,
                 detailed,
+                trace_id,
                 extras: client.map(|client| {
                     Box::new(RequestExtras {
                         client: Some(client),

@@ -345,7 +345,7 @@ mod tests {
         snapshot.server.version = "tower-stats 9.9.9".to_owned();
         snapshot.server.instance = "web-1".to_owned();
         for page in [
-            render_requests(&snapshot, "stats"),
+            render_requests(&snapshot, "stats", &RequestFilter::default(), None),
             render_request(&snapshot, &RequestRecord::default(), "stats"),
             render_request_not_found(&snapshot, "stats"),
         ] {
