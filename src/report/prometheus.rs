@@ -31,8 +31,9 @@
 //! # The duration histogram
 //!
 //! Like OpenTelemetry's `http.server.request.duration`, the histogram is labelled by the
-//! method, the route, the response's status code (left out when the request ended before a
-//! response, as the conventions say) and the error type (left out when there was none). The
+//! method, the route, the response's status code (`499` when the client went away first, left
+//! out when there was none, as after a panic) and the error type (left out when there was
+//! none). The
 //! series are bounded: each URI set keeps its own series for the first 8 combinations of
 //! status code and error type it sees (kept across resets), and counts any further status
 //! code under `http_response_status_code="_OTHER"`, with its error type. So a route has at

@@ -403,8 +403,9 @@ pub struct WindowSnapshot {
 #[serde(default)]
 #[non_exhaustive]
 pub struct DurationSeries {
-    /// The response's status code (`"404"`), `"_OTHER"` for the fallback series, or empty
-    /// for requests that ended without a response.
+    /// The response's status code (`"404"`; `"499"` when the client went away first),
+    /// `"_OTHER"` for the fallback series, or empty for requests that ended without one (a
+    /// panic).
     pub status_code: String,
     /// `aborted`, `error` or `panicked` for requests that ended so; empty otherwise.
     pub error_type: String,
