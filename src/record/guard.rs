@@ -46,6 +46,8 @@ impl RecordGuard {
     /// Counts the request as started and enters it in the in-flight table. `detailed` says
     /// whether it keeps a detailed record (timeline, slow list, recent requests, event stream).
     #[inline]
+    // What the request's record starts with, each taken from the request by `call`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
         shared: Arc<Store>,
         id: u64,

@@ -17,6 +17,8 @@
 use axum::response::Response;
 
 /// What a stats route did that belongs in the audit log; kept in the response's extensions.
+// Read by the audit log, which only the `tracing` feature builds.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
 #[derive(Debug, Clone)]
 pub(crate) enum Audit {
     /// A control action was applied.

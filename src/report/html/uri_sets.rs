@@ -124,12 +124,12 @@ pub(super) fn uri_sets_view(
                             @if let Some(v) = c.show("status_3xx", s.status_3xx, format::count) { td.num.s3 { (v) } }
                             @if let Some(v) = c.show("status_4xx", s.status_4xx, format::count) {
                                 td class=(num(s.status_4xx, "num warn")) {
-                                    (count_link(options, key, "4xx", s.status_4xx, v))
+                                    (count_link(options, key, "4xx", s.status_4xx, &v))
                                 }
                             }
                             @if let Some(v) = c.show("status_5xx", s.status_5xx, format::count) {
                                 td class=(num(s.status_5xx, "num bad")) {
-                                    (count_link(options, key, "5xx", s.status_5xx, v))
+                                    (count_link(options, key, "5xx", s.status_5xx, &v))
                                 }
                             }
                             @if let Some(v) = c.show("errors", s.errors, format::count) {
@@ -159,7 +159,7 @@ fn requests_href(options: &DashboardOptions, key: &str, status: Option<&str>) ->
 }
 
 /// A status count linking to the requests with that status class, when there are any.
-fn count_link(options: &DashboardOptions, key: &str, class: &str, n: u64, shown: String) -> Markup {
+fn count_link(options: &DashboardOptions, key: &str, class: &str, n: u64, shown: &str) -> Markup {
     html! {
         @if n > 0 {
             a href=(requests_href(options, key, Some(class))) title={ "Its recent " (class) " requests" } { (shown) }
