@@ -419,8 +419,6 @@ async fn exemplars_lead_to_the_request_and_its_trace() {
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
         "00-\"}<script>-00f067aa0ba902b7-01",
     ] {
-        // A second later each, so each replaces the exemplar of the 1 s bucket.
-        tokio::time::advance(Duration::from_secs(1)).await;
         traced(&app, "/sleep?ms=500", bad).await;
     }
     tokio::time::advance(Duration::from_secs(1)).await;
@@ -440,7 +438,7 @@ async fn exemplars_lead_to_the_request_and_its_trace() {
     let fast = of("0.1");
     assert_eq!(fast["exemplar"]["labels"]["trace_id"], TRACE);
     assert_eq!(fast["exemplar"]["value"], 0.05);
-    // The last 500 ms request is that of the 1 s bucket; its header was hostile: no trace id.
+    // A 500 ms request is that of the 1 s bucket; its header was not valid: no trace id.
     let slow = of("1.0");
     assert!(
         slow["exemplar"]["labels"].get("trace_id").is_none(),
@@ -466,11 +464,30 @@ async fn exemplars_lead_to_the_request_and_its_trace() {
             e["exemplar"]["value"].as_f64()
         );
     }
+    // A newer request of a bucket replaces its exemplar once 16 requests have started since.
+    let first = fast["exemplar"]["labels"]["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..16 {
+        get_path(&app, "/sleep?ms=50").await;
+    }
+    let text = openmetrics(&app).await;
+    let newer = python_parse_openmetrics(&text)
+        .1
+        .into_iter()
+        .find(|e| e["labels"]["le"] == "0.1" && e["labels"]["http_route"] == "/sleep")
+        .expect("an exemplar");
+    let newer = newer["exemplar"]["labels"]["request_id"].as_str().unwrap();
+    assert_ne!(newer, first);
+    assert!(newer.parse::<u64>().unwrap() >= first.parse::<u64>().unwrap() + 16);
+
     // The JSON carries them too, and a reset clears them.
     let data = data(&app).await;
     let series = &data["namespaces"]["http"]["uri_sets"]["GET /sleep"]["durations"][0];
     assert_eq!(series["status_code"], "200");
-    assert_eq!(series["exemplars"][0]["trace_id"], TRACE);
+    assert_eq!(series["exemplars"][0]["request_id"], newer);
+    assert_eq!(series["exemplars"][1]["trace_id"], serde_json::Value::Null);
     stats.reset(None).unwrap();
     assert!(!openmetrics(&app).await.contains(" # {"));
 

@@ -43,8 +43,9 @@
 //! `# {request_id="42",trace_id="4bf9…"} 0.0123 1763700000.5` (its processing time and when
 //! it ended), with the W3C trace id when the request carried a valid `traceparent` header.
 //! The id leads to `{prefix}/requests/{id}` while the request is among the recent or slow
-//! requests; an exemplar is replaced at most every 100 ms, and only requests that keep a
-//! detailed record (sampled, not `dont_record`) are exemplars. The text format 0.0.4 has
+//! requests; a bucket's exemplar is replaced by a newer request of the bucket once 16
+//! requests have started since its own, and only requests that keep a detailed record
+//! (sampled, not `dont_record`) are exemplars. The text format 0.0.4 has
 //! no exemplars.
 //!
 //! Label values and help texts are escaped; application names are reduced to

@@ -128,15 +128,14 @@ impl StatusDurations {
             sum.fetch_add(nanos, Ordering::Relaxed);
         }
         if let Some((id, trace_id)) = exemplar {
-            let at = crate::clock::duration_nanos(end.saturating_duration_since(self.base));
             self.exemplars.offer(
                 index,
                 Offer {
                     id,
                     trace_id,
                     nanos,
-                    at,
                 },
+                || crate::clock::duration_nanos(end.saturating_duration_since(self.base)),
             );
         }
     }

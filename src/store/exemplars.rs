@@ -5,16 +5,18 @@
 //! Each bucket holds one exemplar in six atomics (48 bytes) under a sequence number, written
 //! without a lock and read whole: a writer that finds the slot being written gives up (the
 //! next request will do), a reader retries a few times and then leaves the bucket without an
-//! exemplar. A slot is replaced at most every [`REFRESH`] so that a busy bucket costs a
-//! request one load; requests in the slow buckets, the interesting ones, are rare and are
-//! kept in the slow list besides. Nothing is allocated after creation.
+//! exemplar. An exemplar is replaced by a request of its bucket once [`REFRESH_IDS`] requests
+//! or more have started since its own (ids count every request of the store): a busy bucket
+//! costs a request one load and a subtraction, and its exemplar is never more than 16
+//! requests older than the bucket's newest; a quiet bucket's exemplar is always its newest
+//! request. Requests in the slow buckets, the interesting ones, are also kept in the slow
+//! list. Nothing is allocated after creation.
 
 use std::sync::atomic::{fence, AtomicU64, Ordering};
-use std::time::Duration;
 
-/// How long an exemplar stays before a newer request of its bucket replaces it.
-pub(crate) const REFRESH: Duration = Duration::from_millis(100);
-const REFRESH_NANOS: u64 = REFRESH.as_nanos() as u64;
+/// How many requests must have started since an exemplar's before a newer request of its
+/// bucket replaces it.
+pub(crate) const REFRESH_IDS: u64 = 16;
 
 /// A request offered as the exemplar of its bucket.
 #[derive(Debug, Clone, Copy)]
@@ -24,8 +26,6 @@ pub(crate) struct Offer {
     pub(crate) trace_id: u128,
     /// Its processing time.
     pub(crate) nanos: u64,
-    /// When it ended, in nanoseconds after the store's base instant.
-    pub(crate) at: u64,
 }
 
 /// One exemplar as read back.
@@ -41,11 +41,12 @@ pub(crate) struct Read {
 struct Slot {
     /// Odd while being written.
     seq: AtomicU64,
+    /// The request's id plus one; 0 when empty.
     id: AtomicU64,
     trace_hi: AtomicU64,
     trace_lo: AtomicU64,
     nanos: AtomicU64,
-    /// End of the request plus one, in nanoseconds after the base instant; 0 when empty.
+    /// End of the request, in nanoseconds after the base instant.
     at: AtomicU64,
 }
 
@@ -63,15 +64,17 @@ impl Exemplars {
     }
 
     /// Offers a request as the exemplar of slot `index`: taken when the slot is empty or
-    /// its exemplar is older than [`REFRESH`], and nobody is writing it.
+    /// its exemplar is [`REFRESH_IDS`] requests older or more, and nobody is writing it.
+    /// `at` gives when the request ended (nanoseconds after the base instant); it is only
+    /// called when the request is taken.
     #[inline]
-    pub(crate) fn offer(&self, index: usize, offer: Offer) {
+    pub(crate) fn offer(&self, index: usize, offer: Offer, at: impl FnOnce() -> u64) {
         let Some(slot) = self.slots.get(index) else {
             return;
         };
-        let at = offer.at.saturating_add(1);
-        let last = slot.at.load(Ordering::Relaxed);
-        if last != 0 && at.saturating_sub(last) < REFRESH_NANOS {
+        let id = offer.id.wrapping_add(1);
+        let last = slot.id.load(Ordering::Relaxed);
+        if last != 0 && id.wrapping_sub(last) < REFRESH_IDS {
             return;
         }
         let seq = slot.seq.load(Ordering::Relaxed);
@@ -90,13 +93,13 @@ impl Exemplars {
         }
         // The data stores stay after the odd sequence number.
         fence(Ordering::Release);
-        slot.id.store(offer.id, Ordering::Relaxed);
+        slot.id.store(id, Ordering::Relaxed);
         slot.trace_hi
             .store((offer.trace_id >> 64) as u64, Ordering::Relaxed);
         slot.trace_lo
             .store(offer.trace_id as u64, Ordering::Relaxed);
         slot.nanos.store(offer.nanos, Ordering::Relaxed);
-        slot.at.store(at, Ordering::Relaxed);
+        slot.at.store(at(), Ordering::Relaxed);
         slot.seq.store(seq.wrapping_add(2), Ordering::Release);
     }
 
@@ -118,10 +121,7 @@ impl Exemplars {
             };
             fence(Ordering::Acquire);
             if slot.seq.load(Ordering::Relaxed) == before {
-                return (read.at != 0).then(|| Read {
-                    at: read.at - 1,
-                    ..read
-                });
+                return read.id.checked_sub(1).map(|id| Read { id, ..read });
             }
         }
         None
@@ -130,7 +130,7 @@ impl Exemplars {
     /// Empties every slot.
     pub(crate) fn clear(&self) {
         for slot in &*self.slots {
-            slot.at.store(0, Ordering::Relaxed);
+            slot.id.store(0, Ordering::Relaxed);
         }
     }
 }
@@ -221,28 +221,27 @@ mod tests {
     fn an_exemplar_is_kept_for_a_while_then_replaced() {
         let exemplars = Exemplars::new(2);
         assert_eq!(exemplars.read(0), None);
-        let offer = |id, at| Offer {
+        let offer = |id| Offer {
             id,
             trace_id: u128::from(id) << 64 | 7,
             nanos: 5,
-            at,
         };
-        exemplars.offer(0, offer(1, 0));
-        exemplars.offer(0, offer(2, REFRESH_NANOS - 1));
-        assert_eq!(exemplars.read(0).map(|r| r.id), Some(1), "kept for REFRESH");
-        exemplars.offer(0, offer(3, REFRESH_NANOS));
+        exemplars.offer(0, offer(0), || 10);
+        exemplars.offer(0, offer(REFRESH_IDS - 1), || unreachable!("not taken"));
+        assert_eq!(exemplars.read(0).map(|r| r.id), Some(0), "kept");
+        exemplars.offer(0, offer(REFRESH_IDS), || 20);
         let read = exemplars.read(0).unwrap();
         assert_eq!(
             read,
             Read {
-                id: 3,
-                trace_id: 3u128 << 64 | 7,
+                id: REFRESH_IDS,
+                trace_id: u128::from(REFRESH_IDS) << 64 | 7,
                 nanos: 5,
-                at: REFRESH_NANOS
+                at: 20
             }
         );
         assert_eq!(exemplars.read(1), None);
-        exemplars.offer(9, offer(4, 0));
+        exemplars.offer(9, offer(4), || 0);
         exemplars.clear();
         assert_eq!(exemplars.read(0), None);
     }
@@ -262,8 +261,8 @@ mod tests {
                                 id,
                                 trace_id: u128::from(id) << 64 | u128::from(id),
                                 nanos: id,
-                                at: i * REFRESH_NANOS,
                             },
+                            || id,
                         );
                     }
                 })
@@ -275,6 +274,7 @@ mod tests {
                 let id = u128::from(read.id);
                 assert_eq!(read.trace_id, id << 64 | id, "{read:?}");
                 assert_eq!(read.nanos, read.id);
+                assert_eq!(read.at, read.id);
             }
             seen += 1;
         }
