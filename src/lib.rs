@@ -39,6 +39,7 @@
 //! |---|---|---|
 //! | `axum` | [`Stats::router`]: the page, the JSON and the control routes; [`Stats::status_router`]: `/status` | Yes |
 //! | `redis` | the [`cluster`] view: instances publish to Redis, the routes show every instance merged | No |
+//! | `tracing` | an audit log of the stats routes: control actions and refused requests as `tracing` events on target `tower_stats`, with the client address | No |
 //!
 //! Without `axum`, the layer works with any tower HTTP service whose bodies carry `Bytes`
 //! (the wrapped service receives an [`axum_core::body::Body`]), and [`Stats::snapshot`] gives
