@@ -564,6 +564,12 @@ async fn drill_down(client: &Client, stats: &Stats, base: &str) -> TestResult {
             .click(),
     )
     .await?;
+    // The next page is loaded once its form holds the filter.
+    find(
+        client,
+        "//form[contains(@class,'filters')]//input[@name='uri_set' and @value='POST /orders']",
+    )
+    .await?;
     let url = step("current URL", client.current_url()).await?;
     assert_eq!(url.path(), "/stats/requests");
     assert_eq!(url.query(), Some("uri_set=POST+%2Forders"));
@@ -589,6 +595,11 @@ async fn drill_down(client: &Client, stats: &Stats, base: &str) -> TestResult {
         )
         .await?
         .click(),
+    )
+    .await?;
+    find(
+        client,
+        "//form[contains(@class,'filters')]//input[@name='call' and @value='payment.charge']",
     )
     .await?;
     let url = step("current URL", client.current_url()).await?;
@@ -641,6 +652,11 @@ async fn drill_down(client: &Client, stats: &Stats, base: &str) -> TestResult {
         .click(),
     )
     .await?;
+    find(
+        client,
+        "//form[contains(@class,'filters')]//input[@name='status' and @value='4xx']",
+    )
+    .await?;
     assert_eq!(paths().await?, ["/stats/pause"]);
     assert_eq!(text(client, &format!("{list_rows}[1]/td[6]")).await?, "403");
 
@@ -666,9 +682,13 @@ async fn drill_down(client: &Client, stats: &Stats, base: &str) -> TestResult {
         .click(),
     )
     .await?;
+    find(
+        client,
+        &format!("//h1[normalize-space()='Request {}']", slow.id),
+    )
+    .await?;
     let url = step("current URL", client.current_url()).await?;
     assert_eq!(url.path(), format!("/stats/requests/{}", slow.id));
-    assert_eq!(text(client, "//h1").await?, format!("Request {}", slow.id));
     Ok(())
 }
 
