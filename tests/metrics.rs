@@ -459,6 +459,22 @@ async fn exemplars_lead_to_the_request_and_its_trace() {
         let record: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(record["path"], "/sleep");
         assert_eq!(record["trace_id"].as_str(), trace);
+        let page = send(
+            &app,
+            Request::get(format!("/stats/requests/{id}"))
+                .header(http::header::ACCEPT, "text/html")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        let page = String::from_utf8(page.2).unwrap();
+        assert_eq!(
+            page.contains(&format!(
+                r#"<th>Trace id</th><td class="key" colspan="3">{TRACE}</td>"#
+            )),
+            trace.is_some(),
+            "the request page shows the trace id"
+        );
         assert_eq!(
             record["processing_seconds"].as_f64(),
             e["exemplar"]["value"].as_f64()

@@ -293,6 +293,9 @@ fn record_fields(r: &RequestRecord, now: f64) -> Markup {
                     th { "Client" } td { (r.client.as_deref().map_or_else(|| format::MISSING.to_owned(), text)) }
                     th { "Timeline events" } td { (events_count(r)) }
                 }
+                @if let Some(trace_id) = &r.trace_id {
+                    tr { th { "Trace id" } td.key colspan="3" { (text(trace_id)) } }
+                }
                 @if let Some(instance) = &r.instance {
                     tr { th { "Instance" } td colspan="3" { (text(instance)) } }
                 }
