@@ -129,12 +129,13 @@ pub(super) async fn requests(
     let html = serve_html(query.as_deref(), &headers);
     let base = Arc::clone(&pages.base);
     let filter = RequestFilter::from_query(query.as_deref());
+    let view = query.clone();
     let response = pages
         .source
         .render(query, move |snapshot| match (html, filter) {
             (true, Ok(filter)) => html_response(
                 StatusCode::OK,
-                report::html::render_requests(snapshot, &base, &filter, None),
+                report::html::render_requests(snapshot, &base, &filter, None, view.as_deref()),
             ),
             (true, Err(error)) => html_response(
                 StatusCode::BAD_REQUEST,
@@ -143,6 +144,7 @@ pub(super) async fn requests(
                     &base,
                     &RequestFilter::default(),
                     Some(&error.to_string()),
+                    view.as_deref(),
                 ),
             ),
             (false, Ok(filter)) => json_response(&serde_json::json!({

@@ -34,12 +34,15 @@ pub(crate) fn find_request<'a>(snapshot: &'a Snapshot, id: &str) -> Option<&'a R
 /// The `{prefix}/requests` page under `base`, the last segment of the router prefix: the
 /// snapshot's finished requests that pass `filter` (see [`RequestFilter::select`]), newest
 /// first, each linking to its page, under a form to change the filters. `error` is the reason
-/// the filters given could not be used: the page then says so and lists nothing.
+/// the filters given could not be used: the page then says so and lists nothing. `query` is
+/// the page's query string: the view of a cluster it asks for (`scope=local`, `instance=NAME`)
+/// is kept in the form and the JSON link.
 pub(crate) fn render_requests(
     snapshot: &Snapshot,
     base: &str,
     filter: &RequestFilter,
     error: Option<&str>,
+    query: Option<&str>,
 ) -> String {
     const LEVEL: usize = 1;
     let context = PageContext::new(base, snapshot);
@@ -48,11 +51,19 @@ pub(crate) fn render_requests(
     } else {
         filter.select(snapshot)
     };
+    let view = super::DashboardOptions::new(base).with_query(query).view;
     let here = link(base, LEVEL, "requests");
-    let json = match serde_urlencoded::to_string(filter) {
-        Ok(query) if !query.is_empty() => format!("{here}?{query}&format=json"),
-        _ => format!("{here}?format=json"),
-    };
+    let mut params: Vec<String> = view
+        .iter()
+        .filter_map(|pair| serde_urlencoded::to_string([pair]).ok())
+        .collect();
+    params.extend(
+        serde_urlencoded::to_string(filter)
+            .ok()
+            .filter(|q| !q.is_empty()),
+    );
+    params.push("format=json".to_owned());
+    let json = format!("{here}?{}", params.join("&"));
     let status = filter.status.map(|s| s.to_string());
     let min_seconds = filter.min_seconds.map(|s| s.to_string());
     let nav = html! {
@@ -75,6 +86,9 @@ pub(crate) fn render_requests(
                 label { "Status " input type="text" name="status" value=(status.as_deref().unwrap_or("")) placeholder="404 or 5xx" size="6"; }
                 label { "At least " input type="text" name="min_seconds" value=(min_seconds.as_deref().unwrap_or("")) placeholder="0.5" size="6"; " s" }
                 label { "Call " input type="text" name="call" value=(filter.call.as_deref().unwrap_or("")) placeholder="event name"; }
+                @if let Some((name, value)) = &view {
+                    input type="hidden" name=(name) value=(value);
+                }
                 button type="submit" { "Filter" }
                 @if !filter.is_empty() || error.is_some() { " " a href=(here) { "Clear" } }
             }
@@ -348,7 +362,7 @@ mod tests {
         snapshot.server.version = "tower-stats 9.9.9".to_owned();
         snapshot.server.instance = "web-1".to_owned();
         for page in [
-            render_requests(&snapshot, "stats", &RequestFilter::default(), None),
+            render_requests(&snapshot, "stats", &RequestFilter::default(), None, None),
             render_request(&snapshot, &RequestRecord::default(), "stats"),
             render_request_not_found(&snapshot, "stats"),
         ] {
