@@ -264,6 +264,13 @@ impl<S, M> StatsService<S, M> {
             None
         };
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let detailed = sampled(id, config.record_fraction);
+        // Kept for the exemplars, which only requests with a detailed record can be.
+        let trace_id = if detailed {
+            crate::store::exemplars::trace_id_of(req.headers())
+        } else {
+            None
+        };
         let mut guard = RecordGuard::start(
             Arc::clone(shared),
             id,
@@ -271,7 +278,8 @@ impl<S, M> StatsService<S, M> {
             req.uri(),
             uri_set,
             client,
-            sampled(id, config.record_fraction),
+            detailed,
+            trace_id,
         );
         if grpc {
             guard.watch_grpc();
