@@ -16,7 +16,8 @@ use crate::store::windows::{PeriodData, WindowData};
 use crate::store::Store;
 
 use super::model::{
-    ApplicationEvent, HttpSnapshot, LatencyHistograms, Limits, NamespaceSnapshot, Outcome,
+    ApplicationEvent, CallSnapshot, CallUriSet, HttpSnapshot, LatencyHistograms, Limits,
+    NamespaceSnapshot, Outcome,
     PeriodHistogram, RequestRecord, ServerInfo, Snapshot, StatusClassDurations, StatusSnapshot,
     TimelineEvent, UriSetSnapshot, SCHEMA_VERSION,
 };
@@ -175,6 +176,7 @@ fn http(ns: &HttpStore, shared: &Store, now: Instant) -> HttpSnapshot {
         duration_buckets: config.duration_buckets.clone(),
         recent_requests,
         latency,
+        calls: calls(ns),
         ..HttpSnapshot::default()
     }
 }
@@ -309,15 +311,54 @@ pub(crate) fn record_of(
             .extras
             .iter()
             .flat_map(|x| &x.events)
-            .map(|e| TimelineEvent {
-                label: e.label.clone(),
-                data: e.data.clone(),
-                offset_seconds: e.start.saturating_duration_since(live.start).as_secs_f64(),
-                duration_seconds: e.end.saturating_duration_since(e.start).as_secs_f64(),
+            .map(|e| {
+                let e_end = if e.open { end } else { e.end };
+                TimelineEvent {
+                    label: e.label.to_string(),
+                    data: e.data.clone(),
+                    offset_seconds: e.start.saturating_duration_since(live.start).as_secs_f64(),
+                    duration_seconds: e_end.saturating_duration_since(e.start).as_secs_f64(),
+                    source: e.source.as_str().to_owned(),
+                    target: (!e.target.is_empty()).then(|| e.target.to_owned()),
+                    parent: e.parent.map(|p| p as usize),
+                    timed: e.timed,
+                    call: e.call_name().to_owned(),
+                    open: e.open,
+                }
             })
             .collect(),
         events_dropped: live.extras.as_ref().map_or(0, |x| x.events_dropped),
+        call_totals: Vec::new(),
         instance: None,
         no_details: !live.detailed,
     }
+}
+
+/// The call statistics, raw: the derived figures are computed by [`Snapshot::derive`].
+fn calls(ns: &HttpStore) -> BTreeMap<String, CallSnapshot> {
+    ns.calls
+        .snapshot()
+        .into_iter()
+        .map(|(name, stats)| {
+            let uri_sets = stats
+                .uri_sets
+                .iter()
+                .map(|(key, (count, requests))| {
+                    let set = CallUriSet {
+                        count: *count,
+                        requests: *requests,
+                        ..CallUriSet::default()
+                    };
+                    (key.to_string(), set)
+                })
+                .collect();
+            let call = CallSnapshot {
+                requests: stats.requests,
+                uri_sets,
+                latency: stats.latency,
+                ..CallSnapshot::default()
+            };
+            (name, call)
+        })
+        .collect()
 }

@@ -19,7 +19,7 @@ mod wire;
 #[cfg(feature = "redis")]
 pub(crate) use self::merge::summary;
 pub use self::model::{
-    ApplicationEvent, ClusterStatus, HttpSnapshot, InstanceSummary, LatencyHistograms, Limits,
+    ApplicationEvent, CallSnapshot, CallTotal, CallUriSet, ClusterStatus, HttpSnapshot, InstanceSummary, LatencyHistograms, Limits,
     NamespaceSnapshot, Outcome, PeriodHistogram, RequestRecord, ServerInfo, Snapshot,
     StatusClassDurations, StatusSnapshot, StreamEvent, TimelineEvent, UriSetSnapshot,
     WindowSnapshot, SCHEMA_VERSION,

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::store::calls::CallTable;
 use crate::store::event_log::EventLog;
 use crate::store::in_flight::InFlightTable;
 use crate::store::request::FinishedRequest;
@@ -44,6 +45,8 @@ pub(crate) struct HttpStore {
     /// Never recorded into: gives the namespace's windows their covered durations, and the
     /// URI sets' windows are merged into its snapshot.
     pub(crate) latency: WindowedHistogram,
+    /// Call statistics across requests.
+    pub(crate) calls: CallTable,
 }
 
 impl HttpStore {
@@ -86,6 +89,7 @@ impl HttpStore {
                 config.bucket_nanos().into(),
             ),
             latency: WindowedHistogram::new(base, origin),
+            calls: CallTable::new(config.max_call_names),
         }
     }
 
@@ -149,6 +153,7 @@ impl HttpStore {
         self.in_flight.clear_free();
         self.uri_sets.zero(now);
         self.latency.reset(now);
+        self.calls.clear();
         self.reset_offset_nanos
             .store(offset_nanos, Ordering::Relaxed);
     }

@@ -1,12 +1,14 @@
 //! The write side: everything the layer touches for each request, kept in atomics and short
 //! critical sections so that recording never waits on a reader.
 //!
+//! - [`calls`]: call statistics across requests, from their timelines;
 //! - [`event_log`]: the application events of the event stream;
 //! - [`http`]: the built-in `http` namespace's counters and its request-facing API;
 //! - [`in_flight`]: the table of requests in flight;
 //! - [`lifecycle`]: what the layer records over a request's life, the store's API to it;
 //! - [`request`]: a request's record while it runs and once it has finished;
 //! - [`ring`]: the ring of recent requests (and of application events);
+//! - `timeline` (feature `tracing`): spans and events on a request's timeline;
 //! - [`uri_sets`]: the bounded table of URI sets and their counters;
 //! - [`windows`]: latency histograms per wall-clock period.
 //!
@@ -23,12 +25,15 @@ use crate::registry::NamespaceInner;
 
 use self::http::HttpStore;
 
+pub(crate) mod calls;
 pub(crate) mod event_log;
 pub(crate) mod http;
 pub(crate) mod in_flight;
 pub(crate) mod lifecycle;
 pub(crate) mod request;
 pub(crate) mod ring;
+#[cfg(feature = "tracing")]
+pub(crate) mod timeline;
 pub(crate) mod uri_sets;
 pub(crate) mod windows;
 

@@ -1,0 +1,213 @@
+//! Call statistics across requests (appstats' "RPC Stats" and "Path Stats"): for each call
+//! name, how often it was called, by how many requests, how long it took, and from which URI
+//! sets.
+//!
+//! A request's calls are the timed entries of its timeline (spans, events carrying their
+//! elapsed time, timed manual events), counted once when the request finishes, under one
+//! short critical section; a request that made no call never comes here. Bounded: at most
+//! `max_call_names` names, then the `<overflow>` entry, and per name at most
+//! [`MAX_URI_SETS_PER_CALL`] URI sets, then `<overflow>`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use crate::clock::duration_nanos;
+use crate::histogram::Histogram;
+
+use super::request::TimelineEntry;
+use super::uri_sets::OVERFLOW;
+
+/// URI sets kept per call name; later ones are counted under `<overflow>`.
+pub(crate) const MAX_URI_SETS_PER_CALL: usize = 64;
+
+/// The call statistics of one store.
+#[derive(Debug)]
+pub(crate) struct CallTable {
+    max_names: usize,
+    calls: Mutex<Calls>,
+}
+
+#[derive(Debug, Default)]
+struct Calls {
+    by_name: HashMap<Box<str>, CallStats>,
+    overflow: CallStats,
+}
+
+/// What is kept for one call name.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct CallStats {
+    /// Requests that made the call at least once.
+    pub(crate) requests: u64,
+    /// One value per call: its duration.
+    pub(crate) latency: Histogram,
+    /// Per URI set key: calls, and requests that made the call.
+    pub(crate) uri_sets: BTreeMap<Box<str>, (u64, u64)>,
+}
+
+impl CallStats {
+    fn is_empty(&self) -> bool {
+        self.requests == 0 && self.latency.is_empty()
+    }
+
+    fn count_in(&mut self, uri_set: &str, first: bool) {
+        let key = if self.uri_sets.contains_key(uri_set)
+            || self.uri_sets.len() < MAX_URI_SETS_PER_CALL
+        {
+            uri_set
+        } else {
+            OVERFLOW
+        };
+        let (calls, requests) = match self.uri_sets.get_mut(key) {
+            Some(counts) => counts,
+            None => self.uri_sets.entry(key.into()).or_default(),
+        };
+        *calls = calls.saturating_add(1);
+        if first {
+            *requests = requests.saturating_add(1);
+        }
+    }
+}
+
+impl CallTable {
+    pub(crate) fn new(max_names: usize) -> Self {
+        Self {
+            max_names,
+            calls: Mutex::new(Calls::default()),
+        }
+    }
+
+    /// Counts the calls of one finished request of URI set `uri_set`: every timed, closed
+    /// entry of its timeline.
+    pub(crate) fn record(&self, uri_set: &str, timeline: &[TimelineEntry]) {
+        if !timeline.iter().any(is_call) {
+            return;
+        }
+        let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        let Calls { by_name, overflow } = &mut *calls;
+        let mut overflow_seen = false;
+        for (n, entry) in timeline.iter().enumerate() {
+            if !is_call(entry) {
+                continue;
+            }
+            let name = entry.call_name();
+            let nanos = duration_nanos(entry.end.saturating_duration_since(entry.start));
+            let stats = if by_name.contains_key(name) || by_name.len() < self.max_names {
+                // Whether an earlier call of this request had the same name.
+                let first = !timeline
+                    .iter()
+                    .take(n)
+                    .any(|e| is_call(e) && e.call_name() == name);
+                let stats = match by_name.get_mut(name) {
+                    Some(stats) => stats,
+                    None => by_name.entry(name.into()).or_default(),
+                };
+                (stats, first)
+            } else {
+                let first = !std::mem::replace(&mut overflow_seen, true);
+                (&mut *overflow, first)
+            };
+            let (stats, first) = stats;
+            if first {
+                stats.requests = stats.requests.saturating_add(1);
+            }
+            stats.latency.record(nanos);
+            stats.count_in(uri_set, first);
+        }
+    }
+
+    /// A copy of every call's statistics by name, `<overflow>` included once it was used.
+    pub(crate) fn snapshot(&self) -> Vec<(String, CallStats)> {
+        let calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<(String, CallStats)> = calls
+            .by_name
+            .iter()
+            .map(|(name, stats)| (name.to_string(), stats.clone()))
+            .collect();
+        if !calls.overflow.is_empty() {
+            all.push((OVERFLOW.to_owned(), calls.overflow.clone()));
+        }
+        all
+    }
+
+    /// Forgets every call.
+    pub(crate) fn clear(&self) {
+        let old = std::mem::take(&mut *self.calls.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(old);
+    }
+}
+
+/// Whether a timeline entry is a call: timed, and closed.
+fn is_call(entry: &TimelineEntry) -> bool {
+    entry.timed && !entry.open
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::store::request::Source;
+
+    fn call(name: &'static str, millis: u64, timed: bool) -> TimelineEntry {
+        let start = Instant::now();
+        TimelineEntry {
+            label: Cow::Borrowed(name),
+            data: None,
+            start,
+            end: start + Duration::from_millis(millis),
+            source: Source::Span,
+            target: "t",
+            parent: None,
+            timed,
+            open: false,
+        }
+    }
+
+    #[test]
+    fn calls_are_counted_per_name_per_request_and_per_uri_set() {
+        let table = CallTable::new(8);
+        table.record(
+            "GET /a",
+            &[call("db", 2, true), call("db", 4, true), call("log", 0, false)],
+        );
+        table.record("GET /b", &[call("db", 6, true), call("cache", 1, true)]);
+        table.record("GET /c", &[call("note", 0, false)]);
+        let all: BTreeMap<String, CallStats> = table.snapshot().into_iter().collect();
+        assert_eq!(all.keys().collect::<Vec<_>>(), ["cache", "db"]);
+        let db = &all["db"];
+        assert_eq!((db.latency.count(), db.requests), (3, 2));
+        assert_eq!(db.latency.sum_nanos(), 12_000_000);
+        assert_eq!(db.uri_sets[&*Box::from("GET /a")], (2, 1));
+        assert_eq!(db.uri_sets[&*Box::from("GET /b")], (1, 1));
+        table.clear();
+        assert!(table.snapshot().is_empty());
+    }
+
+    #[test]
+    fn names_past_the_cap_go_to_overflow_once_per_request() {
+        let table = CallTable::new(1);
+        table.record(
+            "GET /",
+            &[call("a", 1, true), call("b", 1, true), call("c", 1, true)],
+        );
+        let all: BTreeMap<String, CallStats> = table.snapshot().into_iter().collect();
+        assert_eq!(all.keys().collect::<Vec<_>>(), ["<overflow>", "a"]);
+        assert_eq!(all["<overflow>"].latency.count(), 2);
+        assert_eq!(all["<overflow>"].requests, 1);
+    }
+
+    #[test]
+    fn uri_sets_past_the_cap_go_to_overflow() {
+        let table = CallTable::new(4);
+        for n in 0..MAX_URI_SETS_PER_CALL + 3 {
+            table.record(&format!("GET /{n}"), &[call("db", 1, true)]);
+        }
+        let all: BTreeMap<String, CallStats> = table.snapshot().into_iter().collect();
+        let sets = &all["db"].uri_sets;
+        assert_eq!(sets.len(), MAX_URI_SETS_PER_CALL + 1);
+        assert_eq!(sets[OVERFLOW], (3, 3));
+    }
+}
