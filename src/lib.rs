@@ -88,10 +88,10 @@ pub use self::registry::{Combine, Namespace, RegistryError};
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use self::router::status::InvalidStatusPath;
 pub use self::snapshot::{
-    ApplicationEvent, CallSnapshot, CallTotal, CallUriSet, ClusterStatus, HttpSnapshot, InstanceSummary, LatencyHistograms, Limits,
-    NamespaceSnapshot, Outcome, PeriodHistogram, RequestRecord, ServerInfo, Snapshot,
-    SnapshotError, StatusClassDurations, StatusSnapshot, StreamEvent, TimelineEvent,
-    UriSetSnapshot, WindowSnapshot, MAX_SNAPSHOT_BYTES, SCHEMA_VERSION,
+    ApplicationEvent, CallSnapshot, CallTotal, CallUriSet, ClusterStatus, HttpSnapshot,
+    InstanceSummary, LatencyHistograms, Limits, NamespaceSnapshot, Outcome, PeriodHistogram,
+    RequestRecord, ServerInfo, Snapshot, SnapshotError, StatusClassDurations, StatusSnapshot,
+    StreamEvent, TimelineEvent, UriSetSnapshot, WindowSnapshot, MAX_SNAPSHOT_BYTES, SCHEMA_VERSION,
 };
 pub use self::stats::{Stats, UnknownNamespace, HTTP_NAMESPACE};
 pub use self::status::{AppStatus, Status, StatusReport};

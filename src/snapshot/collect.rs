@@ -17,9 +17,8 @@ use crate::store::Store;
 
 use super::model::{
     ApplicationEvent, CallSnapshot, CallUriSet, HttpSnapshot, LatencyHistograms, Limits,
-    NamespaceSnapshot, Outcome,
-    PeriodHistogram, RequestRecord, ServerInfo, Snapshot, StatusClassDurations, StatusSnapshot,
-    TimelineEvent, UriSetSnapshot, SCHEMA_VERSION,
+    NamespaceSnapshot, Outcome, PeriodHistogram, RequestRecord, ServerInfo, Snapshot,
+    StatusClassDurations, StatusSnapshot, TimelineEvent, UriSetSnapshot, SCHEMA_VERSION,
 };
 
 /// The version string of this crate, as snapshots report it.

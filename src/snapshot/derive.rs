@@ -7,7 +7,8 @@ use crate::clock::nanos_to_secs as secs;
 use crate::histogram::Histogram;
 
 use super::model::{
-    CallSnapshot, CallTotal, HttpSnapshot, TimelineEvent, LatencyHistograms, PeriodHistogram, Snapshot, UriSetSnapshot, WindowSnapshot,
+    CallSnapshot, CallTotal, HttpSnapshot, LatencyHistograms, PeriodHistogram, Snapshot,
+    TimelineEvent, UriSetSnapshot, WindowSnapshot,
 };
 
 /// Length of a quarter period in seconds; the `"1m"` window is made of these.

@@ -50,13 +50,12 @@ impl CallStats {
     }
 
     fn count_in(&mut self, uri_set: &str, first: bool) {
-        let key = if self.uri_sets.contains_key(uri_set)
-            || self.uri_sets.len() < MAX_URI_SETS_PER_CALL
-        {
-            uri_set
-        } else {
-            OVERFLOW
-        };
+        let key =
+            if self.uri_sets.contains_key(uri_set) || self.uri_sets.len() < MAX_URI_SETS_PER_CALL {
+                uri_set
+            } else {
+                OVERFLOW
+            };
         let (calls, requests) = match self.uri_sets.get_mut(key) {
             Some(counts) => counts,
             None => self.uri_sets.entry(key.into()).or_default(),
@@ -171,7 +170,11 @@ mod tests {
         let table = CallTable::new(8);
         table.record(
             "GET /a",
-            &[call("db", 2, true), call("db", 4, true), call("log", 0, false)],
+            &[
+                call("db", 2, true),
+                call("db", 4, true),
+                call("log", 0, false),
+            ],
         );
         table.record("GET /b", &[call("db", 6, true), call("cache", 1, true)]);
         table.record("GET /c", &[call("note", 0, false)]);

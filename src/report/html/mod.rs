@@ -30,6 +30,7 @@
 
 mod activity;
 mod application;
+mod calls;
 mod cells;
 mod cluster;
 mod dashboard;
