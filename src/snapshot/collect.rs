@@ -46,6 +46,7 @@ pub(crate) fn snapshot(shared: &Store) -> Snapshot {
             event_capacity: config.event_capacity,
             event_max_age_millis: u64::try_from(config.event_max_age.as_millis())
                 .unwrap_or(u64::MAX),
+            max_call_names: config.max_call_names,
         },
         http: http(&shared.http, shared, now),
         namespaces: shared
@@ -288,7 +289,7 @@ pub(crate) fn record_of(
     finished: Option<Outcome>,
     config: &Config,
 ) -> RequestRecord {
-    RequestRecord {
+    let mut record = RequestRecord {
         id: id.to_string(),
         method: crate::sanitize::clean(live.method.as_str(), config.max_string_len),
         path: crate::sanitize::clean(live.path.as_str(), config.max_string_len),
@@ -306,31 +307,37 @@ pub(crate) fn record_of(
             .and_then(|x| x.client)
             .map(|a| a.to_string()),
         stream: live.stream,
-        events: live
-            .extras
-            .iter()
-            .flat_map(|x| &x.events)
-            .map(|e| {
-                let e_end = if e.open { end } else { e.end };
-                TimelineEvent {
-                    label: e.label.to_string(),
-                    data: e.data.clone(),
-                    offset_seconds: e.start.saturating_duration_since(live.start).as_secs_f64(),
-                    duration_seconds: e_end.saturating_duration_since(e.start).as_secs_f64(),
-                    source: e.source.as_str().to_owned(),
-                    target: (!e.target.is_empty()).then(|| e.target.to_owned()),
-                    parent: e.parent.map(|p| p as usize),
-                    timed: e.timed,
-                    call: e.call_name().to_owned(),
-                    open: e.open,
-                }
-            })
-            .collect(),
+        events: timeline(live, end),
         events_dropped: live.extras.as_ref().map_or(0, |x| x.events_dropped),
         call_totals: Vec::new(),
         instance: None,
         no_details: !live.detailed,
-    }
+    };
+    record.call_totals = super::derive::call_totals(&record.events);
+    record
+}
+
+/// A live record's timeline; a span still open runs to `end`.
+fn timeline(live: &InFlightRequest, end: Instant) -> Vec<TimelineEvent> {
+    live.extras
+        .iter()
+        .flat_map(|x| &x.events)
+        .map(|e| {
+            let e_end = if e.open { end } else { e.end };
+            TimelineEvent {
+                label: e.label.to_string(),
+                data: e.data.clone(),
+                offset_seconds: e.start.saturating_duration_since(live.start).as_secs_f64(),
+                duration_seconds: e_end.saturating_duration_since(e.start).as_secs_f64(),
+                source: e.source.as_str().to_owned(),
+                target: (!e.target.is_empty()).then(|| e.target.to_owned()),
+                parent: e.parent.map(|p| p as usize),
+                timed: e.timed,
+                call: e.call_name().to_owned(),
+                open: e.open,
+            }
+        })
+        .collect()
 }
 
 /// The call statistics, raw: the derived figures are computed by [`Snapshot::derive`].

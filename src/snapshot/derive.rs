@@ -108,7 +108,7 @@ fn derive_call(call: &mut CallSnapshot) {
 /// A timeline's timed entries totalled by call name, most frequent first, then by name.
 pub(crate) fn call_totals(events: &[TimelineEvent]) -> Vec<CallTotal> {
     let mut totals: Vec<CallTotal> = Vec::new();
-    for e in events.iter().filter(|e| e.timed) {
+    for e in events.iter().filter(|e| e.timed && !e.open) {
         match totals.iter_mut().find(|t| t.name == e.call) {
             Some(t) => {
                 t.count += 1;

@@ -7,6 +7,7 @@
 //! - [`Snapshot::merge`]: several instances' snapshots as one;
 //! - [`Snapshot::from_json`]: a `/stats/data` document read back as untrusted input.
 
+mod calls;
 pub(crate) mod collect;
 pub(crate) mod derive;
 mod merge;

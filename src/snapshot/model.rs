@@ -163,6 +163,8 @@ pub struct Limits {
     pub event_capacity: usize,
     /// [`StatsBuilder::event_max_age`](crate::StatsBuilder::event_max_age), in milliseconds.
     pub event_max_age_millis: u64,
+    /// [`StatsBuilder::max_call_names`](crate::StatsBuilder::max_call_names).
+    pub max_call_names: usize,
 }
 
 impl Default for Limits {
@@ -173,6 +175,7 @@ impl Default for Limits {
             recent_capacity: 1000,
             event_capacity: 1000,
             event_max_age_millis: 3_600_000,
+            max_call_names: 256,
         }
     }
 }
