@@ -312,7 +312,12 @@ impl fmt::Write for Fields {
                 return Err(fmt::Error);
             }
             self.left -= 1;
-            self.text.push(if is_hidden(c) { '\u{FFFD}' } else { c });
+            self.text.push(match c {
+                // Multi-line values (an SQL statement) stay on one line.
+                '\n' | '\r' | '\t' => ' ',
+                c if is_hidden(c) => '\u{FFFD}',
+                c => c,
+            });
         }
         Ok(())
     }
@@ -324,7 +329,7 @@ impl Visit for Fields {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.add(field, |f| f.write_str(value));
+        self.add(field, |f| f.write_str(value.trim()));
     }
 }
 
@@ -387,6 +392,7 @@ impl Visit for EventFields {
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
+        let value = value.trim();
         if !self.label(field, format_args!("{value}")) && !value.is_empty() {
             self.rest.record_str(field, value);
         }
