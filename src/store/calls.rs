@@ -29,7 +29,9 @@ pub(crate) struct CallTable {
 
 #[derive(Debug, Default)]
 struct Calls {
-    by_name: HashMap<Box<str>, CallStats>,
+    /// Each name's index in `stats`.
+    by_name: HashMap<Box<str>, usize>,
+    stats: Vec<CallStats>,
     overflow: CallStats,
 }
 
@@ -49,21 +51,20 @@ impl CallStats {
         self.requests == 0 && self.latency.is_empty()
     }
 
-    fn count_in(&mut self, uri_set: &str, first: bool) {
+    /// Adds `calls` calls by `requests` requests of URI set `uri_set`.
+    fn count_in(&mut self, uri_set: &str, calls: u64, requests: u64) {
         let key =
             if self.uri_sets.contains_key(uri_set) || self.uri_sets.len() < MAX_URI_SETS_PER_CALL {
                 uri_set
             } else {
                 OVERFLOW
             };
-        let (calls, requests) = match self.uri_sets.get_mut(key) {
+        let counts = match self.uri_sets.get_mut(key) {
             Some(counts) => counts,
             None => self.uri_sets.entry(key.into()).or_default(),
         };
-        *calls = calls.saturating_add(1);
-        if first {
-            *requests = requests.saturating_add(1);
-        }
+        counts.0 = counts.0.saturating_add(calls);
+        counts.1 = counts.1.saturating_add(requests);
     }
 }
 
@@ -76,41 +77,48 @@ impl CallTable {
     }
 
     /// Counts the calls of one finished request of URI set `uri_set`: every timed, closed
-    /// entry of its timeline.
+    /// entry of its timeline. Each name is looked up once per request.
     pub(crate) fn record(&self, uri_set: &str, timeline: &[TimelineEntry]) {
         if !timeline.iter().any(is_call) {
             return;
         }
         let mut calls = self.calls.lock().unwrap_or_else(|e| e.into_inner());
-        let Calls { by_name, overflow } = &mut *calls;
-        let mut overflow_seen = false;
+        let Calls {
+            by_name,
+            stats: all,
+            overflow,
+        } = &mut *calls;
+        let mut overflow_calls = 0u64;
         for (n, entry) in timeline.iter().enumerate() {
             if !is_call(entry) {
                 continue;
             }
             let name = entry.call_name();
-            let nanos = duration_nanos(entry.end.saturating_duration_since(entry.start));
-            let stats = if by_name.contains_key(name) || by_name.len() < self.max_names {
-                // Whether an earlier call of this request had the same name.
-                let first = !timeline
-                    .iter()
-                    .take(n)
-                    .any(|e| is_call(e) && e.call_name() == name);
-                let stats = match by_name.get_mut(name) {
-                    Some(stats) => stats,
-                    None => by_name.entry(name.into()).or_default(),
-                };
-                (stats, first)
-            } else {
-                let first = !std::mem::replace(&mut overflow_seen, true);
-                (&mut *overflow, first)
-            };
-            let (stats, first) = stats;
-            if first {
-                stats.requests = stats.requests.saturating_add(1);
+            let earlier = timeline.get(..n).unwrap_or_default();
+            if earlier.iter().any(|e| is_call(e) && e.call_name() == name) {
+                // Counted with the first call of its name.
+                continue;
             }
-            stats.latency.record(nanos);
-            stats.count_in(uri_set, first);
+            let slot = match by_name.get(name) {
+                Some(&i) => Some(i),
+                None if by_name.len() < self.max_names => {
+                    all.push(CallStats::default());
+                    by_name.insert(name.into(), all.len() - 1);
+                    Some(all.len() - 1)
+                }
+                None => None,
+            };
+            let Some(stats) = slot.and_then(|i| all.get_mut(i)) else {
+                overflow_calls += record_all(overflow, timeline, n, name);
+                continue;
+            };
+            let count = record_all(stats, timeline, n, name);
+            stats.requests = stats.requests.saturating_add(1);
+            stats.count_in(uri_set, count, 1);
+        }
+        if overflow_calls > 0 {
+            overflow.requests = overflow.requests.saturating_add(1);
+            overflow.count_in(uri_set, overflow_calls, 1);
         }
     }
 
@@ -120,7 +128,7 @@ impl CallTable {
         let mut all: Vec<(String, CallStats)> = calls
             .by_name
             .iter()
-            .map(|(name, stats)| (name.to_string(), stats.clone()))
+            .filter_map(|(name, i)| Some((name.to_string(), calls.stats.get(*i)?.clone())))
             .collect();
         if !calls.overflow.is_empty() {
             all.push((OVERFLOW.to_owned(), calls.overflow.clone()));
@@ -133,6 +141,19 @@ impl CallTable {
         let old = std::mem::take(&mut *self.calls.lock().unwrap_or_else(|e| e.into_inner()));
         drop(old);
     }
+}
+
+/// Records the durations of the calls named `name` from entry `from` on; returns how many.
+fn record_all(stats: &mut CallStats, timeline: &[TimelineEntry], from: usize, name: &str) -> u64 {
+    let mut count = 0u64;
+    for e in timeline.get(from..).unwrap_or_default() {
+        if is_call(e) && e.call_name() == name {
+            let nanos = duration_nanos(e.end.saturating_duration_since(e.start));
+            stats.latency.record(nanos);
+            count += 1;
+        }
+    }
+    count
 }
 
 /// Whether a timeline entry is a call: timed, and closed.
