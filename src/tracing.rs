@@ -15,7 +15,7 @@
 //! - An **event** is an instant, labelled with its message (or sqlx's `summary`), its other
 //!   fields as data. An event that carries its elapsed time is a timed entry ending when it
 //!   was emitted: a numeric `elapsed_secs` (sqlx's query log has it), `elapsed_ms`,
-//!   `elapsed_us` or `elapsed_ns` field.
+//!   `elapsed_us` or `elapsed_ns` field (or `_seconds`, `_millis`, `_micros`, `_nanos`).
 //!
 //! Each timed entry is a call: the request's page totals them by name (a span's name, an
 //! event's target such as `sqlx::query`), and the call statistics count them across
@@ -217,10 +217,21 @@ where
             message: None,
             summary: None,
             elapsed: None,
+            elapsed_text: None,
+            numeric_elapsed: meta
+                .fields()
+                .iter()
+                .any(|f| ELAPSED_FIELDS.iter().any(|(name, _)| f.name() == *name)),
             rest: Fields::new(config.max_string_len),
             cap: config.max_string_len,
         };
         event.record(&mut fields);
+        if let (None, Some(text)) = (fields.elapsed, fields.elapsed_text.take()) {
+            let field = meta.fields().field("elapsed");
+            if let Some(field) = field {
+                fields.rest.record_str(&field, &text);
+            }
+        }
         let label = match fields.message.or(fields.summary) {
             Some(label) => Cow::Owned(label),
             None => Cow::Borrowed(meta.target()),
@@ -333,12 +344,29 @@ impl Visit for Fields {
     }
 }
 
+/// The fields that give an event's elapsed time as a number, with their units per second.
+const ELAPSED_FIELDS: [(&str, f64); 8] = [
+    ("elapsed_secs", 1.0),
+    ("elapsed_seconds", 1.0),
+    ("elapsed_ms", 1e3),
+    ("elapsed_millis", 1e3),
+    ("elapsed_us", 1e6),
+    ("elapsed_micros", 1e6),
+    ("elapsed_ns", 1e9),
+    ("elapsed_nanos", 1e9),
+];
+
 /// An event's fields: its message and sqlx's `summary` (for the label), an elapsed time,
 /// and the others as data.
 struct EventFields {
     message: Option<String>,
     summary: Option<String>,
     elapsed: Option<Duration>,
+    /// A non-numeric `elapsed` field (sqlx's human-readable one): shown as data only when no
+    /// numeric elapsed time came with it.
+    elapsed_text: Option<String>,
+    /// Whether the event has a field that may carry the elapsed time as a number.
+    numeric_elapsed: bool,
     rest: Fields,
     cap: usize,
 }
@@ -346,12 +374,11 @@ struct EventFields {
 impl EventFields {
     /// `true` when the field gives the elapsed time.
     fn elapsed(&mut self, field: &Field, value: f64) -> bool {
-        let per_second = match field.name() {
-            "elapsed_secs" | "elapsed_seconds" => 1.0,
-            "elapsed_ms" | "elapsed_millis" => 1e3,
-            "elapsed_us" | "elapsed_micros" => 1e6,
-            "elapsed_ns" | "elapsed_nanos" => 1e9,
-            _ => return false,
+        let Some((_, per_second)) = ELAPSED_FIELDS
+            .iter()
+            .find(|(name, _)| field.name() == *name)
+        else {
+            return false;
         };
         if let Ok(elapsed) = Duration::try_from_secs_f64(value / per_second) {
             self.elapsed = Some(elapsed);
@@ -401,6 +428,12 @@ impl Visit for EventFields {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if field.name() == "elapsed" {
             // sqlx's human-readable duration; `elapsed_secs` carries it as a number.
+            if self.numeric_elapsed {
+                return;
+            }
+            let mut text = Fields::new(self.cap);
+            let _ = write!(text, "{value:?}");
+            self.elapsed_text = text.finish();
             return;
         }
         if !self.label(field, format_args!("{value:?}")) {

@@ -474,7 +474,39 @@ async fn fields_are_capped_like_every_string() {
     );
     get_text(&app, "/long").await;
     let record = &stats.recent_requests()[0];
+    assert_eq!(record.events.len(), 2);
     assert_eq!(record.events[0].data.as_deref(), Some("text=xxxxxxxxxxx…"));
     assert_eq!(record.events[1].label, format!("{}…", "x".repeat(16)));
     assert_eq!(record.events[1].data.as_deref(), Some("more=xxxxxxxxxxx…"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_elapsed_time_that_is_not_a_number_is_data_of_an_instant() {
+    let stats = Stats::new();
+    let _subscriber = subscribe(&stats);
+    let app = with_stats(
+        &stats,
+        Router::new().route(
+            "/e",
+            get(|| async {
+                info!(elapsed = ?Duration::from_millis(3), "took");
+                info!(elapsed = ?Duration::from_millis(3), elapsed_us = 2500u64, "timed");
+                "ok"
+            }),
+        ),
+    );
+    get_text(&app, "/e").await;
+    let record = &stats.recent_requests()[0];
+    let took = &record.events[0];
+    assert_eq!(
+        (took.timed, took.data.as_deref()),
+        (false, Some("elapsed=3ms"))
+    );
+    let timed = &record.events[1];
+    assert!(timed.timed);
+    assert_eq!(
+        timed.data, None,
+        "the number gives the time; the text is left out"
+    );
+    assert_close(timed.duration_seconds, 0.0025, "elapsed_us");
 }

@@ -280,7 +280,7 @@ fn timeline_table(record: &RequestRecord) -> Markup {
                     @let depth = depths.get(n).copied().unwrap_or(0);
                     tr {
                         td.num { (n + 1) }
-                        td.key style=(format!("padding-left: {}em", 0.5 + depth as f64 * 1.25)) {
+                        td class=(format!("key depth-{}", depth.min(4))) {
                             @if let Some(parent) = e.parent.filter(|_| depth > 0) {
                                 span.note title=(format!("inside #{}", parent + 1)) { "↳ " }
                             }
