@@ -197,7 +197,7 @@ pub(super) fn waterfall(record: &RequestRecord) -> Markup {
         .enumerate()
         .map(|(i, e)| {
             let depth = depths.get(i).copied().unwrap_or(0);
-            let mark = "› ".repeat(depth.min(4));
+            let mark = "› ".repeat(depth.min(3));
             (FALL_AXIS + (i + 1) as f64 * FALL_ROW, e, mark)
         })
         .collect();
@@ -233,7 +233,7 @@ pub(super) fn waterfall(record: &RequestRecord) -> Markup {
                     format::duration(seconds(e.offset_seconds)),
                     format::duration(seconds(e.duration_seconds)),
                 );
-                text.label x=(FALL_LABEL - 10.0) y=(y + 15.0) { (mark) (sanitize::clean(&e.label, 32)) }
+                text.label x=(FALL_LABEL - 10.0) y=(y + 15.0) { (mark) (sanitize::clean(&e.label, 30 - mark.chars().count())) }
                 rect.lane x=(FALL_LABEL) y=(y + 3.0) width=(lane) height="16" {}
                 @if e.timed || e.duration_seconds > 0.0 {
                     rect.event x=(format!("{start:.1}")) y=(y + 5.0)
