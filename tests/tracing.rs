@@ -510,3 +510,49 @@ async fn an_elapsed_time_that_is_not_a_number_is_data_of_an_instant() {
     );
     assert_close(timed.duration_seconds, 0.0025, "elapsed_us");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_span_still_open_when_the_request_ends_is_shown_open_and_not_counted() {
+    let stats = Stats::new();
+    let _subscriber = subscribe(&stats);
+    let app = with_stats(
+        &stats,
+        Router::new().route(
+            "/detached",
+            get(|| async {
+                // Outlives the request: the response does not wait for it.
+                tokio::spawn(sleep(Duration::from_millis(50)).instrument(info_span!("background")));
+                let span = info_span!("query", rows = tracing::field::Empty);
+                async {
+                    sleep(Duration::from_millis(2)).await;
+                }
+                .instrument(span.clone())
+                .await;
+                span.record("rows", 3);
+                drop(span);
+                sleep(Duration::from_millis(3)).await;
+                "ok"
+            }),
+        ),
+    );
+    get_text(&app, "/detached").await;
+    let record = &stats.recent_requests()[0];
+    let background = &record.events[0];
+    assert_eq!(background.label, "background");
+    assert!(background.open, "{background:?}");
+    assert_close(
+        background.duration_seconds,
+        0.005,
+        "runs to the request's end",
+    );
+    // Fields recorded after the span was created are added to its data.
+    assert_eq!(record.events[1].data.as_deref(), Some("rows=3"));
+    assert!(!record.events[1].open);
+    let totals: Vec<&str> = record.call_totals.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(totals, ["query"]);
+    let calls = stats.snapshot().http.calls;
+    assert!(!calls.contains_key("background"), "{calls:?}");
+    // The span closing after the request changes nothing.
+    sleep(Duration::from_millis(100)).await;
+    assert!(stats.recent_requests()[0].events[0].open);
+}
