@@ -22,9 +22,10 @@
 //! requests when the request finishes.
 //!
 //! Requests that are not recorded (recording paused, filtered out, sampled out,
-//! [`dont_record`](crate::RequestStats::dont_record)) get nothing and cost nothing beyond a
-//! thread-local look-up per span or event; spans and events outside any request cost the
-//! same. A request's timeline keeps at most
+//! [`dont_record`](crate::RequestStats::dont_record)) get nothing and cost no more than a
+//! thread-local look-up and a look-up of the parent span's link per span or event; spans and
+//! events outside any request cost the same. A request that opens no span and emits no event
+//! costs nothing more with the layer installed. A request's timeline keeps at most
 //! [`max_events_per_request`](crate::StatsBuilder::max_events_per_request) entries and
 //! counts the ones it drops. A span linked to a request costs one small allocation in the
 //! subscriber's span extensions besides its timeline slot (and its fields' text, when it has
