@@ -384,7 +384,21 @@ async fn call_statistics_count_calls_per_name_and_per_uri_set() {
     // The dashboard's call table, and the metrics.
     let (_, page) = get_text(&app, "/stats").await;
     assert!(page.contains("Calls"), "{page}");
-    assert!(page.contains(">query<"), "{page}");
+    // Each call links to the requests that made it.
+    assert!(
+        page.contains(
+            r#"<a href="./stats/requests?call=query" title="Its recent requests">query</a>"#
+        ),
+        "{page}"
+    );
+    let listed = get_json(&app, "/stats/requests?call=query&format=json").await;
+    let paths: Vec<&str> = listed["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .map(|r| r["path"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(paths, ["/one", "/three", "/three"]);
     let (_, metrics) = get_text(&app, "/stats/metrics").await;
     assert!(
         metrics.contains("tower_stats_http_calls_total{call=\"query\"} 7"),

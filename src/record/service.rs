@@ -195,6 +195,13 @@ where
             None
         };
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let detailed = sampled(id, config.record_fraction);
+        // Kept for the exemplars, which only requests with a detailed record can be.
+        let trace_id = if detailed {
+            crate::store::exemplars::trace_id_of(req.headers())
+        } else {
+            None
+        };
         let guard = RecordGuard::start(
             Arc::clone(shared),
             id,
@@ -202,7 +209,8 @@ where
             req.uri(),
             uri_set,
             client,
-            sampled(id, config.record_fraction),
+            detailed,
+            trace_id,
         );
         let key = guard.key();
         if config.request_extension {

@@ -11,14 +11,14 @@ use crate::config::Config;
 use crate::status::Status;
 use crate::store::http::HttpStore;
 use crate::store::request::{FinishedRequest, InFlightRequest};
-use crate::store::uri_sets::{UriSetEntry, STATUS_CLASSES};
+use crate::store::uri_sets::UriSetEntry;
 use crate::store::windows::{PeriodData, WindowData};
 use crate::store::Store;
 
 use super::model::{
-    ApplicationEvent, CallSnapshot, CallUriSet, HttpSnapshot, LatencyHistograms, Limits,
-    NamespaceSnapshot, Outcome, PeriodHistogram, RequestRecord, ServerInfo, Snapshot,
-    StatusClassDurations, StatusSnapshot, TimelineEvent, UriSetSnapshot, SCHEMA_VERSION,
+    ApplicationEvent, CallSnapshot, CallUriSet, DurationSeries, Exemplar, HttpSnapshot,
+    LatencyHistograms, Limits, NamespaceSnapshot, Outcome, PeriodHistogram, RequestRecord,
+    ServerInfo, Snapshot, StatusSnapshot, TimelineEvent, UriSetSnapshot, SCHEMA_VERSION,
 };
 
 /// The version string of this crate, as snapshots report it.
@@ -141,7 +141,7 @@ fn http(ns: &HttpStore, shared: &Store, now: Instant) -> HttpSnapshot {
         .entries()
         .into_iter()
         .map(|e| {
-            let set = uri_set(&e, now);
+            let set = uri_set(&e, now, clock);
             add_latency(&mut latency, &set.latency);
             (e.key.to_string(), set)
         })
@@ -223,32 +223,43 @@ pub(crate) fn latency(data: WindowData) -> LatencyHistograms {
 }
 
 /// The raw figures of one URI set.
-fn uri_set(e: &UriSetEntry, now: Instant) -> UriSetSnapshot {
+fn uri_set(e: &UriSetEntry, now: Instant, clock: &Clock) -> UriSetSnapshot {
     let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    let per_class = e.bounds.len() + 1;
-    let durations = STATUS_CLASSES
-        .iter()
-        .enumerate()
-        .filter_map(|(class, name)| {
-            let counts = e
-                .le_counts
-                .get(class * per_class..(class + 1) * per_class)?;
+    let mut durations = e
+        .durations
+        .series_data()
+        .into_iter()
+        .map(|series| {
             let mut running = 0u64;
-            let cumulative: Vec<u64> = counts
-                .iter()
-                .map(|c| {
-                    running = running.wrapping_add(load(c));
-                    running
-                })
-                .collect();
-            (running > 0).then(|| StatusClassDurations {
-                status_class: (*name).to_owned(),
-                cumulative,
+            DurationSeries {
+                status_code: series.status_code,
+                error_type: series.error_type.to_owned(),
+                cumulative: series
+                    .counts
+                    .iter()
+                    .map(|n| {
+                        running = running.wrapping_add(*n);
+                        running
+                    })
+                    .collect(),
                 sum_seconds: 0.0,
-                sum_nanos: load(&e.class_sum_nanos[class]),
-            })
+                sum_nanos: series.sum_nanos,
+                exemplars: series
+                    .exemplars
+                    .into_iter()
+                    .map(|(bucket, read)| Exemplar {
+                        bucket,
+                        request_id: read.id.to_string(),
+                        trace_id: (read.trace_id != 0).then(|| format!("{:032x}", read.trace_id)),
+                        value_seconds: nanos_to_secs(read.nanos),
+                        time: clock.base_epoch + nanos_to_secs(read.at),
+                    })
+                    .collect(),
+            }
         })
-        .collect();
+        .collect::<Vec<_>>();
+    // In the order of a merged snapshot's.
+    durations.sort_by(|a, b| super::merge::series_order(a).cmp(&super::merge::series_order(b)));
     let (method, route) = match e.key.split_once(' ') {
         Some((m, r)) => (m.to_owned(), r.to_owned()),
         None => (String::new(), e.key.to_string()),
@@ -306,6 +317,10 @@ pub(crate) fn record_of(
             .as_ref()
             .and_then(|x| x.client)
             .map(|a| a.to_string()),
+        trace_id: live
+            .trace_id
+            .filter(|_| live.detailed)
+            .map(|t| format!("{:032x}", t.get())),
         stream: live.stream,
         events: timeline(live, end),
         events_dropped: live.extras.as_ref().map_or(0, |x| x.events_dropped),

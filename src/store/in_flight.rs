@@ -269,6 +269,7 @@ mod tests {
             uri_set: sets.get(0, "/"),
             start: Instant::now(),
             detailed: true,
+            trace_id: None,
             extras: None,
         }
     }

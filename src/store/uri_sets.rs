@@ -22,6 +22,8 @@ use std::sync::{Arc, RwLock};
 use http::Method;
 use tokio::time::Instant;
 
+use crate::store::durations::{error_type, StatusDurations};
+use crate::store::request::Outcome;
 use crate::store::windows::WindowedHistogram;
 
 /// Route label used when no route is known for a request.
@@ -88,9 +90,6 @@ pub(crate) fn method_label(index: usize) -> &'static str {
     METHODS.get(index).map_or(OTHER_METHOD, Method::as_str)
 }
 
-/// Status classes of the duration histogram: `1xx` to `5xx`, then requests without a status.
-pub(crate) const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "none"];
-
 /// Timings and counters of one URI set. Every field is an atomic: recording takes no lock.
 #[derive(Debug)]
 pub(crate) struct UriSetEntry {
@@ -106,11 +105,8 @@ pub(crate) struct UriSetEntry {
     pub(crate) bytes_written: AtomicU64,
     pub(crate) status: [AtomicU64; 5],
     pub(crate) errors: AtomicU64,
-    /// Exact counts per configured `le` bound and status class, `bounds.len() + 1` per class
-    /// (the last one is `+Inf`), not cumulative.
-    pub(crate) le_counts: Box<[AtomicU64]>,
-    pub(crate) class_sum_nanos: [AtomicU64; STATUS_CLASSES.len()],
-    pub(crate) bounds: Arc<[u64]>,
+    /// The Prometheus duration buckets by status code and error type, with exemplars.
+    pub(crate) durations: StatusDurations,
 }
 
 impl UriSetEntry {
@@ -125,11 +121,7 @@ impl UriSetEntry {
             bytes_written: AtomicU64::new(0),
             status: Default::default(),
             errors: AtomicU64::new(0),
-            le_counts: (0..(bounds.len() + 1) * STATUS_CLASSES.len())
-                .map(|_| AtomicU64::new(0))
-                .collect(),
-            class_sum_nanos: Default::default(),
-            bounds,
+            durations: StatusDurations::new(bounds, base),
         }
     }
 
@@ -158,14 +150,10 @@ impl UriSetEntry {
         ] {
             c.store(0, Ordering::Relaxed);
         }
-        for c in self
-            .status
-            .iter()
-            .chain(&*self.le_counts)
-            .chain(&self.class_sum_nanos)
-        {
+        for c in &self.status {
             c.store(0, Ordering::Relaxed);
         }
+        self.durations.zero();
     }
 
     /// Whether nothing was ever recorded in this set.
@@ -176,27 +164,25 @@ impl UriSetEntry {
             && zero(&self.bytes_read)
             && zero(&self.bytes_written)
             && self.status.iter().all(zero)
-            && self.le_counts.iter().all(zero)
+            && self.durations.is_empty()
     }
 
-    /// Records a finished request's processing time. `class` indexes [`STATUS_CLASSES`].
+    /// Records a finished request's processing time, with its status and how it ended;
+    /// `exemplar` is its id and trace id (0 for none) when it may be shown as an exemplar.
     #[inline]
-    pub(crate) fn record_timing(&self, now: Instant, nanos: u64, class: usize, error: bool) {
+    pub(crate) fn record_timing(
+        &self,
+        now: Instant,
+        nanos: u64,
+        code: Option<u16>,
+        outcome: Outcome,
+        exemplar: Option<(u64, u128)>,
+    ) {
         self.mark_used();
-        self.latency.record_outcome(now, nanos, error);
-        let class = class.min(STATUS_CLASSES.len() - 1);
-        // The first bound at or above the value: a scan from the smallest, since most
-        // requests land in the first few buckets.
-        let bucket = self
-            .bounds
-            .iter()
-            .position(|&bound| nanos <= bound)
-            .unwrap_or(self.bounds.len());
-        let per_class = self.bounds.len() + 1;
-        if let Some(counter) = self.le_counts.get(class * per_class + bucket) {
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-        self.class_sum_nanos[class].fetch_add(nanos, Ordering::Relaxed);
+        let errored = matches!(outcome, Outcome::Error | Outcome::Panicked);
+        self.latency.record_outcome(now, nanos, errored);
+        self.durations
+            .record(nanos, code, error_type(outcome), now, exemplar);
     }
 }
 
@@ -388,7 +374,7 @@ mod tests {
         assert_eq!(sets.keys.load(Ordering::Relaxed), 0);
         let b = sets.get(0, "/b");
         assert_eq!(&*b.key, "GET /b", "the freed key is available again");
-        b.record_timing(Instant::now(), 1_000, 1, false);
+        b.record_timing(Instant::now(), 1_000, Some(200), Outcome::Completed, None);
         sets.release(b);
         assert_eq!(sets.entries().len(), 1, "a used set stays");
     }
@@ -397,7 +383,7 @@ mod tests {
     fn zero_keeps_keys_and_handles() {
         let sets = UriSets::new(4, Instant::now(), 0, Arc::from(vec![1_000]));
         let held = sets.get(0, "/a");
-        held.record_timing(Instant::now(), 500, 1, false);
+        held.record_timing(Instant::now(), 500, Some(200), Outcome::Completed, None);
         sets.zero(Instant::now());
         let again = sets.get(0, "/a");
         assert!(
@@ -405,9 +391,6 @@ mod tests {
             "a handle taken before the reset stays valid"
         );
         assert_eq!(again.latency.data(Instant::now()).total.count(), 0);
-        assert!(again
-            .le_counts
-            .iter()
-            .all(|c| c.load(Ordering::Relaxed) == 0));
+        assert!(again.durations.is_empty());
     }
 }

@@ -4,12 +4,14 @@
 use maud::{html, Markup};
 
 use super::cells::{more_rows, opt_duration, text, MAX_ROWS};
+use super::options::DashboardOptions;
+use super::page::link;
 use crate::report::format;
 use crate::{CallSnapshot, HttpSnapshot, RequestRecord};
 
 /// The calls section of the dashboard, when any call was counted: calls by name, most
 /// frequent first, then which calls each URI set makes.
-pub(super) fn calls_section(http: &HttpSnapshot) -> Markup {
+pub(super) fn calls_section(http: &HttpSnapshot, options: &DashboardOptions) -> Markup {
     if http.calls.is_empty() {
         return html! {};
     }
@@ -54,7 +56,9 @@ pub(super) fn calls_section(http: &HttpSnapshot) -> Markup {
                 tbody {
                     @for (name, call) in calls.iter().take(MAX_ROWS) {
                         tr {
-                            td.key { (text(name)) }
+                            td.key {
+                                a href=(requests_href(options, &[("call", name)])) title="Its recent requests" { (text(name)) }
+                            }
                             td.num { (format::count(call.count)) }
                             td.num { (format::count(call.requests)) }
                             td.num { (format!("{:.2}", call.per_request)) }
@@ -77,7 +81,9 @@ pub(super) fn calls_section(http: &HttpSnapshot) -> Markup {
                     @for (set, name, count, requests, per_request) in paths.iter().take(MAX_ROWS) {
                         tr {
                             td.key { (text(set)) }
-                            td.key { (text(name)) }
+                            td.key {
+                                a href=(requests_href(options, &[("uri_set", set), ("call", name)])) title="Its recent requests" { (text(name)) }
+                            }
                             td.num { (format::count(*count)) }
                             td.num { (format::count(*requests)) }
                             td.num { (format!("{per_request:.2}")) }
@@ -88,6 +94,17 @@ pub(super) fn calls_section(http: &HttpSnapshot) -> Markup {
             (more_rows(MAX_ROWS, paths.len()))
         }
     }
+}
+
+/// The link to the recent requests matching `params`, in the scope or instance the dashboard
+/// shows.
+fn requests_href(options: &DashboardOptions, params: &[(&str, &str)]) -> String {
+    let mut params = params.to_vec();
+    if let Some((name, value)) = &options.view {
+        params.push((name.as_str(), value.as_str()));
+    }
+    let query = serde_urlencoded::to_string(&params).unwrap_or_default();
+    format!("{}?{query}", link(&options.base, 0, "requests"))
 }
 
 /// A request's timed entries totalled by call name, most frequent first.

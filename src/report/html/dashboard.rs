@@ -53,7 +53,7 @@ pub fn render(snapshot: &Snapshot, options: &DashboardOptions, formatting: &Form
     let main = html! {
         (cluster_section(snapshot.cluster.as_ref(), options, now, http))
         (http_section(snapshot, options, http))
-        (calls_section(&snapshot.http))
+        (calls_section(&snapshot.http, options))
         (recent_section(&snapshot.http.recent_requests, options, now, http))
         (events_section(&snapshot.events(), options))
         @for (name, ns) in &snapshot.namespaces {
