@@ -370,7 +370,7 @@ fn call_names_past_the_cap_fold_into_overflow() {
         assert_eq!(calls["<overflow>"].uri_sets["GET /calls"].count, 2);
         assert_eq!((calls["a"].count, calls["b"].count), (3, 2));
         assert_eq!(calls["a"].per_request, 3.0);
-        assert_eq!(merged, Snapshot::merge([&a, &b]));
+        assert_eq!(merged.http.calls, Snapshot::merge([&a, &b]).http.calls);
         // Read back, the document keeps its cap.
         let json = serde_json::to_vec(&merged).expect("serializes");
         assert_eq!(Snapshot::from_json(&json).expect("reads back"), merged);
