@@ -19,7 +19,10 @@
 //!
 //! Each timed entry is a call: the request's page totals them by name (a span's name, an
 //! event's target such as `sqlx::query`), and the call statistics count them across
-//! requests when the request finishes.
+//! requests when the request finishes. A span that has not closed by then (a spawned task
+//! still running, or a clone of the span still held elsewhere: sqlx's SQLite thread keeps the
+//! span a query was issued in until just after the query) stays on the timeline as `open`,
+//! running to the request's end, and is not counted as a call.
 //!
 //! Requests that are not recorded (recording paused, filtered out, sampled out,
 //! [`dont_record`](crate::RequestStats::dont_record)) get nothing and cost no more than a

@@ -86,6 +86,9 @@ async fn sqlx_queries_land_on_the_timeline_with_their_durations() {
         );
         let handler = &record.events[0];
         assert_eq!((handler.source.as_str(), handler.parent), ("span", None));
+        // sqlx's thread holds the handler's span for a moment after the last query: it may
+        // close just after the request ended, and then shows open, running to the end.
+        let handler_closed = !handler.open;
         for query in &record.events[1..] {
             assert_eq!(query.source, "event");
             assert_eq!(query.target.as_deref(), Some("sqlx::query"));
@@ -98,6 +101,10 @@ async fn sqlx_queries_land_on_the_timeline_with_their_durations() {
                 query.offset_seconds + query.duration_seconds
                     <= handler.offset_seconds + handler.duration_seconds + 1e-6,
                 "{query:?} {handler:?}"
+            );
+            assert!(
+                query.offset_seconds + query.duration_seconds <= record.processing_seconds,
+                "{query:?}"
             );
             let data = query.data.as_deref().unwrap_or_default();
             assert!(data.contains("rows_returned="), "{data}");
@@ -114,8 +121,13 @@ async fn sqlx_queries_land_on_the_timeline_with_their_durations() {
             .iter()
             .map(|t| (t.name.as_str(), t.count))
             .collect();
-        assert_eq!(totals, [("sqlx::query", 3), ("report", 1)]);
+        if handler_closed {
+            assert_eq!(totals, [("sqlx::query", 3), ("report", 1)]);
+        } else {
+            assert_eq!(totals, [("sqlx::query", 3)], "an open span is no call yet");
+        }
     }
+    let closed = recent.iter().filter(|r| !r.events[0].open).count() as u64;
 
     let calls = stats.snapshot().http.calls;
     let queries = &calls["sqlx::query"];
@@ -123,5 +135,5 @@ async fn sqlx_queries_land_on_the_timeline_with_their_durations() {
     assert_eq!(queries.per_request, 3.0);
     assert!(queries.total_seconds > 0.0);
     assert_eq!(queries.uri_sets["GET /report"].count, 6);
-    assert_eq!(calls["report"].count, 2);
+    assert_eq!(calls.get("report").map_or(0, |c| c.count), closed);
 }
