@@ -96,3 +96,5 @@ pub use self::service::StatsService;
 pub use axum_core::body::Body;
 
 pub(crate) use self::guard::RecordGuard;
+#[cfg(feature = "tracing")]
+pub(crate) use self::handle::current_detailed;

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::store::calls::CallTable;
 use crate::store::event_log::EventLog;
 use crate::store::grpc::GrpcStatusCounts;
 use crate::store::in_flight::InFlightTable;
@@ -47,6 +48,8 @@ pub(crate) struct HttpStore {
     /// Never recorded into: gives the namespace's windows their covered durations, and the
     /// URI sets' windows are merged into its snapshot.
     pub(crate) latency: WindowedHistogram,
+    /// Call statistics across requests.
+    pub(crate) calls: CallTable,
 }
 
 impl HttpStore {
@@ -90,6 +93,7 @@ impl HttpStore {
             ),
             grpc: GrpcStatusCounts::default(),
             latency: WindowedHistogram::new(base, origin),
+            calls: CallTable::new(config.max_call_names),
         }
     }
 
@@ -154,6 +158,7 @@ impl HttpStore {
         self.uri_sets.zero(now);
         self.grpc.reset();
         self.latency.reset(now);
+        self.calls.clear();
         self.reset_offset_nanos
             .store(offset_nanos, Ordering::Relaxed);
     }
