@@ -9,7 +9,7 @@ use super::handle::PolledRequest;
 use crate::store::in_flight::SlotKey;
 use crate::store::lifecycle::Ending;
 use crate::store::request::{CappedPath, NewRequest, Outcome, RequestExtras};
-use crate::store::uri_sets::UriSetEntry;
+use crate::store::uri_sets::UriSetRef;
 use crate::store::Store;
 
 /// Owns a recorded request from `call` to the end of its response body.
@@ -48,16 +48,18 @@ impl RecordGuard {
     #[inline]
     pub(crate) fn start(
         shared: Arc<Store>,
+        shard: usize,
         id: u64,
         method: &Method,
         uri: &http::Uri,
-        uri_set: Arc<UriSetEntry>,
+        uri_set: UriSetRef,
         client: Option<std::net::SocketAddr>,
         detailed: bool,
     ) -> Self {
         let start = Instant::now();
         let config = &shared.config;
         let key = shared.http.start(
+            shard,
             id,
             NewRequest {
                 method,

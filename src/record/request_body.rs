@@ -66,6 +66,7 @@ impl<B: Body> Body for RequestBody<B> {
                 if counted {
                     this.shared
                         .http
+                        .key_shard(key)
                         .bytes_read_total
                         .fetch_add(n, Ordering::Relaxed);
                 }

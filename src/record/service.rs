@@ -164,6 +164,9 @@ where
         } else {
             self.routes.get(method, matched.unwrap_or(UNMATCHED))
         };
+        // The request writes this thread's shard until it ends: its id, its counters, its part
+        // of the URI set (whose reference count only this shard writes).
+        let shard = shared.http.current_shard();
         let uri_set = match cached {
             Some(CachedRoute { entry: None, .. }) => return self.pass_through(req),
             Some(CachedRoute {
@@ -178,13 +181,13 @@ where
                 {
                     return self.pass_through(req);
                 }
-                Arc::clone(entry)
+                Arc::clone(entry.shard(shard))
             }
             None => {
                 let entry;
                 (req, entry) = self.resolve(req, method, labelled);
                 match entry {
-                    Some(entry) => entry,
+                    Some(entry) => Arc::clone(entry.shard(shard)),
                     None => return self.pass_through(req),
                 }
             }
@@ -194,9 +197,10 @@ where
         } else {
             None
         };
-        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = shared.http.next_id(shard);
         let guard = RecordGuard::start(
             Arc::clone(shared),
+            shard,
             id,
             req.method(),
             req.uri(),
@@ -276,7 +280,7 @@ impl<S> StatsService<S> {
         };
         // Remember a set once it has been used: a route whose requests all move to
         // another set (`set_uri_set`) must not keep an empty key alive.
-        if !labelled && stats_route == Some(false) && entry.used.load(Ordering::Relaxed) {
+        if !labelled && stats_route == Some(false) && entry.is_used() {
             self.routes.remember(
                 method,
                 KnownPath::of(req.extensions()),

@@ -1,0 +1,206 @@
+//! Write shards: which part of the store a thread writes to, so that requests on different
+//! cores write different cache lines.
+//!
+//! Every counter, histogram and window a request writes exists once per shard; a snapshot
+//! adds the shards up (every figure stays exact: counts and sums add, histograms merge bucket
+//! for bucket). A thread is given a shard the first time it records a request, round robin
+//! over the threads of the process, and keeps it: on a tokio runtime with as many workers as
+//! shards, each worker writes its own shard. A request keeps the shard it started on until it
+//! ends, even if its task moves to another thread meanwhile.
+//!
+//! Each shard's state starts on a cache line of its own ([`CachePadded`]), and the counters a
+//! shard keeps on the heap are padded on both sides ([`PaddedCounters`]), so that no two
+//! shards share a line.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+pub(crate) use crossbeam_utils::CachePadded;
+
+/// The default number of shards is the available parallelism, at most this.
+pub(crate) const DEFAULT_MAX_SHARDS: usize = 16;
+
+/// The most shards a store can be built with.
+pub(crate) const MAX_SHARDS: usize = 64;
+
+/// The default number of shards: one per available CPU, at most [`DEFAULT_MAX_SHARDS`].
+pub(crate) fn default_shards() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .clamp(1, DEFAULT_MAX_SHARDS)
+}
+
+/// The next thread's number.
+static NEXT_THREAD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's number, given the first time it records a request (`usize::MAX` before).
+    static THREAD: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// The shard the current thread writes to, out of `shards` (at least one).
+#[inline]
+pub(crate) fn current(shards: usize) -> usize {
+    let thread = THREAD.with(|t| {
+        let n = t.get();
+        if n != usize::MAX {
+            return n;
+        }
+        let n = NEXT_THREAD.fetch_add(1, Ordering::Relaxed) % (usize::MAX / 2);
+        t.set(n);
+        n
+    });
+    thread.checked_rem(shards).unwrap_or(0)
+}
+
+/// Request ids are handed out to each shard in blocks of this many.
+pub(crate) const ID_BLOCK: u64 = 1 << 10;
+
+/// Request ids: blocks of [`ID_BLOCK`] consecutive ids taken from one counter, each block
+/// handed out by one shard. Ids are unique, and increase in the order a shard hands them out;
+/// across shards they say nothing about order.
+#[derive(Debug)]
+pub(crate) struct IdBlocks {
+    /// The first id of the next block.
+    next_block: AtomicU64,
+}
+
+impl IdBlocks {
+    /// Blocks from id 1 on (the first block skips id 0).
+    pub(crate) fn new() -> Self {
+        Self {
+            next_block: AtomicU64::new(0),
+        }
+    }
+
+    /// The next id of the shard whose cursor is `cursor`: the id after the last it handed
+    /// out, or the start of a new block when that block is used up. `cursor` holds the next
+    /// id of the shard's block, `0` (a multiple of the block) when it needs a new one.
+    #[inline]
+    pub(crate) fn next(&self, cursor: &AtomicU64) -> u64 {
+        let mut current = cursor.load(Ordering::Relaxed);
+        loop {
+            let (id, next) = if current % ID_BLOCK == 0 {
+                let block = self.next_block.fetch_add(ID_BLOCK, Ordering::Relaxed);
+                // Id 0 is never handed out.
+                let id = block.max(1);
+                (id, id.wrapping_add(1))
+            } else {
+                (current, current.wrapping_add(1))
+            };
+            // Another thread on this shard may have taken an id meanwhile: then the block
+            // just taken (if any) is left unused, and ids stay unique.
+            match cursor.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return id,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+}
+
+/// Counters on the heap, with [`PAD`] unused counters on both sides so that no other
+/// allocation shares a cache line with them. Reads and writes go through the slice.
+#[derive(Debug)]
+pub(crate) struct PaddedCounters {
+    cells: Box<[AtomicU64]>,
+}
+
+/// Unused counters before and after the used ones: 128 bytes, the span [`CachePadded`] keeps
+/// apart (two lines, since a neighbouring line is prefetched with a line).
+const PAD: usize = 16;
+
+impl PaddedCounters {
+    /// `len` counters at zero.
+    pub(crate) fn new(len: usize) -> Self {
+        Self {
+            cells: (0..len.saturating_add(2 * PAD))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+        }
+    }
+}
+
+impl std::ops::Deref for PaddedCounters {
+    type Target = [AtomicU64];
+
+    #[inline]
+    fn deref(&self) -> &[AtomicU64] {
+        let end = self.cells.len().saturating_sub(PAD);
+        self.cells.get(PAD..end).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_increase_per_shard() {
+        let ids = IdBlocks::new();
+        let cursors: Vec<AtomicU64> = (0..4).map(|_| AtomicU64::new(0)).collect();
+        let per_thread = 3 * ID_BLOCK + 17;
+        let handed: Vec<Vec<u64>> = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..8)
+                .map(|t| {
+                    let (ids, cursor) = (&ids, &cursors[t % 4]);
+                    scope.spawn(move || (0..per_thread).map(|_| ids.next(cursor)).collect())
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        for list in &handed {
+            assert!(list.windows(2).all(|w| w[0] < w[1]), "increasing per thread");
+        }
+        let mut all: Vec<u64> = handed.concat();
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n, "no id handed out twice");
+        assert!(!all.contains(&0), "id 0 is never used");
+    }
+
+    #[test]
+    fn one_shard_hands_out_consecutive_ids() {
+        let ids = IdBlocks::new();
+        let cursor = AtomicU64::new(0);
+        let first: Vec<u64> = (0..5).map(|_| ids.next(&cursor)).collect();
+        assert_eq!(first, vec![1, 2, 3, 4, 5]);
+        let other = AtomicU64::new(0);
+        assert_eq!(ids.next(&other), ID_BLOCK, "another shard starts a block of its own");
+        for _ in 5..ID_BLOCK - 1 {
+            ids.next(&cursor);
+        }
+        assert_eq!(ids.next(&cursor), 2 * ID_BLOCK, "a used-up block is followed by a new one");
+    }
+
+    #[test]
+    fn padded_counters_show_only_their_own() {
+        let counters = PaddedCounters::new(3);
+        assert_eq!(counters.len(), 3);
+        counters[2].fetch_add(5, Ordering::Relaxed);
+        assert_eq!(counters[2].load(Ordering::Relaxed), 5);
+        assert!(PaddedCounters::new(0).is_empty());
+    }
+
+    #[test]
+    fn a_thread_keeps_its_shard_and_threads_are_spread() {
+        let shards: Vec<usize> = (0..8)
+            .map(|_| {
+                std::thread::spawn(|| {
+                    let shard = current(4);
+                    assert_eq!(current(4), shard, "a thread keeps its shard");
+                    shard
+                })
+                .join()
+                .unwrap()
+            })
+            .collect();
+        assert!(shards.iter().all(|s| *s < 4));
+        let mut distinct = shards;
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert!(distinct.len() > 1, "threads started one after the other are spread");
+        assert_eq!(current(1), 0);
+    }
+}
