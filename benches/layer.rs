@@ -10,8 +10,9 @@
 //!   `mix` cycles `GET /hello`, `GET /users/{id}` and a 1 KiB `POST /echo`; on the mix, also
 //!   tower-http's in-flight counter, a minimal per-route latency layer
 //!   (`tests/common/minimal.rs`) and `TraceLayer` (no subscriber) for comparison.
-//! - `concurrent/{bare,layered}/<tasks>`: 1, 2 and 8 tasks sending the mix on a multi-thread
-//!   runtime with 2 workers; the time shown is per request (wall time / requests).
+//! - `concurrent/{bare,trace,layered}/<tasks>`: 1, 2 and 8 tasks sending the mix on a
+//!   multi-thread runtime with 2 workers; the time shown is per request (wall time /
+//!   requests). `trace` is tower-http's `TraceLayer` without a subscriber, for comparison.
 //! - `histogram/record`: one `AtomicHistogram::record`.
 //! - `report/*`: `stats.snapshot()`, the JSON, HTML and Prometheus renderers, and
 //!   `GET /stats/data` and `GET /stats` end to end, with 256 URI sets, 100 slow requests and
@@ -107,12 +108,13 @@ fn concurrent(c: &mut Criterion) {
         .expect("a runtime");
     let stats = Stats::new();
     let bare = app::bare();
+    let trace = app::trace();
     let layered = app::layered(&stats);
 
     let mut group = c.benchmark_group("concurrent");
     group.throughput(Throughput::Elements(1));
     for tasks in [1u32, 2, 8] {
-        for (variant, app) in [("bare", &bare), ("layered", &layered)] {
+        for (variant, app) in [("bare", &bare), ("trace", &trace), ("layered", &layered)] {
             group.bench_with_input(BenchmarkId::new(variant, tasks), &tasks, |b, &tasks| {
                 // One iteration is one request per task, so the time shown is per request.
                 b.iter_custom(|iters| {

@@ -396,7 +396,7 @@ mod tests {
     /// cache tells them apart by what they say, not where they are.
     #[test]
     fn a_route_is_recognised_by_its_matched_path_not_by_where_the_string_is() {
-        let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]));
+        let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]), 2);
         let cache = RouteCache::default();
         let get = method_index(&http::Method::GET);
         let aa = matched_path_of("/api/aa", "/api/aa");
@@ -408,7 +408,7 @@ mod tests {
         let hit = |cache: &RouteCache, matched: &str| {
             cache
                 .get(get, matched)
-                .map(|c| c.entry.as_ref().map(|e| e.key.to_string()))
+                .map(|c| c.entry.as_ref().map(|e| e.key().to_string()))
         };
         let known = Some(Some("GET /api/aa".to_owned()));
         // The very string, and the same text in another string (the next request's).

@@ -170,7 +170,10 @@ fn http(ns: &HttpStore, shared: &Store, now: Instant) -> HttpSnapshot {
             .enumerate()
             .map(|(i, code)| {
                 let n = ns.shards.iter().fold(0u64, |n, shard| {
-                    let count = shard.tracked.get(i).map_or(0, |c| c.load(Ordering::Relaxed));
+                    let count = shard
+                        .tracked
+                        .get(i)
+                        .map_or(0, |c| c.load(Ordering::Relaxed));
                     n.wrapping_add(count)
                 });
                 (code.to_string(), n)

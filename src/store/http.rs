@@ -219,7 +219,10 @@ impl HttpStore {
             keys.extend(shard.recent.collect(|r| Some((r.end, r.id))));
         }
         keys.sort_unstable_by(newest_first);
-        let Some(oldest) = keys.get(self.recent_capacity.saturating_sub(1)).or(keys.last()) else {
+        let Some(oldest) = keys
+            .get(self.recent_capacity.saturating_sub(1))
+            .or(keys.last())
+        else {
             return Vec::new();
         };
         let oldest = *oldest;
@@ -236,8 +239,13 @@ impl HttpStore {
     }
 
     /// The first recent request for which `f` returns `Some`.
-    pub(crate) fn find_recent<R>(&self, mut f: impl FnMut(&FinishedRequest) -> Option<R>) -> Option<R> {
-        self.shards.iter().find_map(|shard| shard.recent.find(&mut f))
+    pub(crate) fn find_recent<R>(
+        &self,
+        mut f: impl FnMut(&FinishedRequest) -> Option<R>,
+    ) -> Option<R> {
+        self.shards
+            .iter()
+            .find_map(|shard| shard.recent.find(&mut f))
     }
 
     /// Appends a finished slow request, evicting the oldest beyond `capacity`.

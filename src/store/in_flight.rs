@@ -414,7 +414,7 @@ mod tests {
     fn slots_beyond_the_published_ones_take_the_lock() {
         let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]), 2);
         let table = InFlightTable::new(2);
-                let keys: Vec<(u64, SlotKey)> = (0..=HEAD_SLOTS as u64)
+        let keys: Vec<(u64, SlotKey)> = (0..=HEAD_SLOTS as u64)
             .map(|i| {
                 let id = i + 1;
                 (id, table.insert(0, id, live(&sets)))

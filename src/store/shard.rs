@@ -150,7 +150,10 @@ mod tests {
             threads.into_iter().map(|t| t.join().unwrap()).collect()
         });
         for list in &handed {
-            assert!(list.windows(2).all(|w| w[0] < w[1]), "increasing per thread");
+            assert!(
+                list.windows(2).all(|w| w[0] < w[1]),
+                "increasing per thread"
+            );
         }
         let mut all: Vec<u64> = handed.concat();
         let n = all.len();
@@ -167,11 +170,19 @@ mod tests {
         let first: Vec<u64> = (0..5).map(|_| ids.next(&cursor)).collect();
         assert_eq!(first, vec![1, 2, 3, 4, 5]);
         let other = AtomicU64::new(0);
-        assert_eq!(ids.next(&other), ID_BLOCK, "another shard starts a block of its own");
+        assert_eq!(
+            ids.next(&other),
+            ID_BLOCK,
+            "another shard starts a block of its own"
+        );
         for _ in 5..ID_BLOCK - 1 {
             ids.next(&cursor);
         }
-        assert_eq!(ids.next(&cursor), 2 * ID_BLOCK, "a used-up block is followed by a new one");
+        assert_eq!(
+            ids.next(&cursor),
+            2 * ID_BLOCK,
+            "a used-up block is followed by a new one"
+        );
     }
 
     #[test]
@@ -200,7 +211,10 @@ mod tests {
         let mut distinct = shards;
         distinct.sort_unstable();
         distinct.dedup();
-        assert!(distinct.len() > 1, "threads started one after the other are spread");
+        assert!(
+            distinct.len() > 1,
+            "threads started one after the other are spread"
+        );
         assert_eq!(current(1), 0);
     }
 }

@@ -401,7 +401,10 @@ impl UriSets {
         // Entries are only cloned out of the table under the read lock, and parts only handed
         // out by a holder of the entry: under the write lock, with the table the entry's only
         // holder, no count can grow.
-        let mut map = self.map_for(route).write().unwrap_or_else(|e| e.into_inner());
+        let mut map = self
+            .map_for(route)
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         let Some(slots) = map.get_mut(route) else {
             return;
         };
@@ -411,8 +414,7 @@ impl UriSets {
         let Some(entry) = slot.as_ref() else {
             return;
         };
-        if !Arc::ptr_eq(&entry.info, info) || Arc::strong_count(entry) != 1 || !entry.is_unused()
-        {
+        if !Arc::ptr_eq(&entry.info, info) || Arc::strong_count(entry) != 1 || !entry.is_unused() {
             return;
         }
         // Each part is held by the entry, and `part` by the caller as well.
@@ -498,10 +500,18 @@ mod tests {
         let a = sets.get(0, "/a");
         let (part, other) = (Arc::clone(a.shard(0)), Arc::clone(a.shard(1)));
         sets.release(Arc::clone(&part));
-        assert_eq!(sets.keys.load(Ordering::Relaxed), 1, "the entry is still held");
+        assert_eq!(
+            sets.keys.load(Ordering::Relaxed),
+            1,
+            "the entry is still held"
+        );
         drop(a);
         sets.release(Arc::clone(&part));
-        assert_eq!(sets.keys.load(Ordering::Relaxed), 1, "a part is still held twice");
+        assert_eq!(
+            sets.keys.load(Ordering::Relaxed),
+            1,
+            "a part is still held twice"
+        );
         drop(other);
         sets.release(part);
         assert_eq!(sets.keys.load(Ordering::Relaxed), 0);
@@ -520,7 +530,10 @@ mod tests {
         let held = sets.get(0, "/a");
         held.shard(0).record_timing(Instant::now(), 500, 1, false);
         held.shard(1).record_timing(Instant::now(), 700, 1, false);
-        assert!(Arc::ptr_eq(held.shard(5), held.shard(0)), "out of range: the first part");
+        assert!(
+            Arc::ptr_eq(held.shard(5), held.shard(0)),
+            "out of range: the first part"
+        );
         sets.zero(Instant::now());
         let again = sets.get(0, "/a");
         assert!(
