@@ -218,8 +218,8 @@ fn parallel(rt: &Runtime, rounds: u64, n: u64, threads: usize) {
         start.elapsed().as_nanos() as f64 / (n as f64 * threads as f64)
     };
     // Warm-up, both ways.
-    for i in 0..apps.len() {
-        round(rt, &apps[i].1, n, &mut []);
+    for (i, (_, app)) in apps.iter().enumerate() {
+        round(rt, app, n, &mut []);
         together(i);
     }
     let (mut one, mut many) = (vec![Vec::new(); apps.len()], vec![Vec::new(); apps.len()]);

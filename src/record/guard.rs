@@ -46,6 +46,8 @@ impl RecordGuard {
     /// Counts the request as started and enters it in the in-flight table. `detailed` says
     /// whether it keeps a detailed record (timeline, slow list, recent requests, event stream).
     #[inline]
+    // The parts of the request the record is made of, read in place from the request.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
         shared: Arc<Store>,
         shard: usize,

@@ -408,7 +408,7 @@ mod tests {
         let hit = |cache: &RouteCache, matched: &str| {
             cache
                 .get(get, matched)
-                .map(|c| c.entry.as_ref().map(|e| e.key().to_string()))
+                .map(|c| c.entry.as_ref().map(|e| e.key().to_owned()))
         };
         let known = Some(Some("GET /api/aa".to_owned()));
         // The very string, and the same text in another string (the next request's).

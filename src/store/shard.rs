@@ -80,7 +80,7 @@ impl IdBlocks {
     pub(crate) fn next(&self, cursor: &AtomicU64) -> u64 {
         let mut current = cursor.load(Ordering::Relaxed);
         loop {
-            let (id, next) = if current % ID_BLOCK == 0 {
+            let (id, next) = if current.is_multiple_of(ID_BLOCK) {
                 let block = self.next_block.fetch_add(ID_BLOCK, Ordering::Relaxed);
                 // Id 0 is never handed out.
                 let id = block.max(1);
