@@ -41,12 +41,12 @@ impl SlotKey {
 /// recent-requests ring. The next request writes its fields over it in place, so a record is
 /// never moved in or out of the table whole. Only a withdrawn request empties its slot.
 ///
-/// Each slot has cache lines of its own, so that the shard's buffer shares no line with
-/// another allocation.
+/// Each slot, and each entry of the free list, has cache lines of its own, so that the
+/// shard's buffers share no line with another allocation (another shard's, say).
 #[derive(Debug, Default)]
 struct Shard {
     slots: Vec<CachePadded<Option<(u64, InFlightRequest)>>>,
-    free: Vec<u32>,
+    free: Vec<CachePadded<u32>>,
 }
 
 /// The id of a free slot's record (ids are handed out from 1 up: never reached).
@@ -136,7 +136,7 @@ impl InFlightTable {
                 index: u32::MAX,
             };
         };
-        let index = match guard.free.pop() {
+        let index = match guard.free.pop().map(CachePadded::into_inner) {
             Some(index) => {
                 match guard.slots.get_mut(index as usize).map(|slot| &mut **slot) {
                     Some(Some((slot_id, live))) => {
@@ -168,7 +168,7 @@ impl InFlightTable {
             return None;
         }
         let (_, live) = slot.take()?;
-        guard.free.push(key.index);
+        guard.free.push(CachePadded::new(key.index));
         Some(live)
     }
 
@@ -187,7 +187,7 @@ impl InFlightTable {
             *slot_id = FREE;
             live.path.release();
             live.extras = None;
-            free.push(key.index);
+            free.push(CachePadded::new(key.index));
             r
         })
     }
@@ -199,7 +199,7 @@ impl InFlightTable {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
             let Shard { slots, free } = &mut *shard;
             for index in free.iter() {
-                if let Some(slot) = slots.get_mut(*index as usize) {
+                if let Some(slot) = slots.get_mut(**index as usize) {
                     **slot = None;
                 }
             }
@@ -224,7 +224,7 @@ impl InFlightTable {
         &self,
         key: SlotKey,
         id: u64,
-        f: impl FnOnce(&mut (u64, InFlightRequest), &mut Vec<u32>) -> R,
+        f: impl FnOnce(&mut (u64, InFlightRequest), &mut Vec<CachePadded<u32>>) -> R,
     ) -> Option<R> {
         let mut guard = self.lock(key.shard)?;
         let Shard { slots, free } = &mut *guard;

@@ -77,7 +77,8 @@
 //!
 //! (Chunk = 128 bytes + allocator overhead; figures from
 //! [`WindowedHistogram::memory_bytes`], which counts 128 bytes per chunk.) For
-//! comparison, 21 dense `AtomicU64` slots would be ~153 KB per route.
+//! comparison, 21 dense `AtomicU64` slots would be ~153 KB per route. A URI set keeps
+//! one of these per write shard that recorded in it (see [`crate::store::shard`]).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -87,6 +88,7 @@ use tokio::time::Instant;
 
 use crate::clock::duration_nanos;
 use crate::histogram::{bucket_index, AtomicHistogram, Histogram, BUCKETS, SUB_BUCKETS};
+use crate::store::shard::CachePadded;
 
 /// Length of a quarter slot (15 s); "1m" is made of these.
 pub(crate) const QUARTER: Duration = Duration::from_secs(15);
@@ -129,8 +131,9 @@ const CHUNK: usize = SUB_BUCKETS;
 /// Chunks per slot histogram (28, the last one only holds the overflow bucket).
 const CHUNKS: usize = BUCKETS.div_ceil(CHUNK);
 
-/// One chunk of slot counters.
-type Chunk = [AtomicU32; CHUNK];
+/// One chunk of slot counters, on cache lines of its own: chunks of different write shards
+/// are allocated side by side.
+type Chunk = CachePadded<[AtomicU32; CHUNK]>;
 
 #[cfg(test)]
 /// Heap bytes of one chunk.
@@ -166,7 +169,8 @@ impl SlotHistogram {
     #[inline]
     fn record(&self, index: usize, nanos: u64) {
         if let Some(cell) = self.chunks.get(index / CHUNK) {
-            let chunk = cell.get_or_init(|| Box::new([const { AtomicU32::new(0) }; CHUNK]));
+            let chunk = cell
+                .get_or_init(|| Box::new(CachePadded::new([const { AtomicU32::new(0) }; CHUNK])));
             if let Some(counter) = chunk.get(index % CHUNK) {
                 counter.fetch_add(1, Ordering::Relaxed);
             }
