@@ -16,7 +16,8 @@
 //! - `histogram/record`: one `AtomicHistogram::record`.
 //! - `report/*`: `stats.snapshot()`, the JSON, HTML and Prometheus renderers, and
 //!   `GET /stats/data` and `GET /stats` end to end, with 256 URI sets, 100 slow requests and
-//!   1,000 requests in flight.
+//!   1,000 requests in flight; `report/snapshot_16_shards`: the snapshot with 16 write shards,
+//!   every URI set written from 16 threads.
 //! - `merge/*`: `Snapshot::merge` of 16 such instance snapshots (256 URI sets each), and the
 //!   JSON encode (`serde_json::to_vec`) and checked decode (`Snapshot::from_json`) of one.
 
@@ -169,6 +170,15 @@ fn report(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("report");
     group.bench_function("snapshot", |b| b.iter(|| stats.snapshot()));
+    {
+        // The same sizes with 16 write shards, every URI set written from 16 threads: a
+        // snapshot adds up 16 parts of each set.
+        let sharded = app::report_stats_with_shards(Stats::builder().shards(16));
+        let sharded_app = app::report_app(&sharded);
+        rt.block_on(app::fill_report_sizes(&sharded, &sharded_app));
+        app::fill_every_shard(&sharded_app, 16);
+        group.bench_function("snapshot_16_shards", |b| b.iter(|| sharded.snapshot()));
+    }
     group.bench_function("json", |b| b.iter(|| json::render(black_box(&snapshot))));
     group.bench_function("html", |b| {
         b.iter(|| tower_stats::report::html::render(black_box(&snapshot), &options, &formatting));
