@@ -1,16 +1,14 @@
 //! The guard that carries a request's record between phases and finalizes it exactly once.
 
-use std::sync::Arc;
-
 use http::{HeaderMap, Method, StatusCode};
 use tokio::time::Instant;
 
 use super::handle::PolledRequest;
+use super::service::StoreRef;
 use crate::store::in_flight::SlotKey;
 use crate::store::lifecycle::Ending;
 use crate::store::request::{CappedPath, NewRequest, Outcome, RequestExtras};
 use crate::store::uri_sets::UriSetRef;
-use crate::store::Store;
 
 /// Owns a recorded request from `call` to the end of its response body.
 ///
@@ -49,7 +47,7 @@ impl RecordGuard {
     // The parts of the request the record is made of, read in place from the request.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
-        shared: Arc<Store>,
+        shared: StoreRef,
         shard: usize,
         id: u64,
         method: &Method,

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use super::service::StoreRef;
 use crate::sanitize;
 use crate::store::in_flight::SlotKey;
 use crate::store::request::TimelineEntry;
-use crate::store::Store;
 
 /// The current request's record, for handlers.
 ///
@@ -55,7 +55,7 @@ use crate::store::Store;
 /// ```
 #[derive(Clone, Default)]
 pub struct RequestStats {
-    inner: Option<(Arc<Store>, u64, SlotKey)>,
+    inner: Option<(StoreRef, u64, SlotKey)>,
 }
 
 impl fmt::Debug for RequestStats {
@@ -157,7 +157,7 @@ impl EventTimer {
 /// What the thread-local slot holds for the request being polled.
 #[derive(Debug)]
 pub(crate) struct PolledRequest {
-    pub(crate) shared: Arc<Store>,
+    pub(crate) shared: StoreRef,
     pub(crate) id: u64,
     /// Where the request is kept in the in-flight table; [`SlotKey::NONE`] once it was taken
     /// back out of the statistics while it ran (a request to the stats routes), after which
@@ -230,7 +230,7 @@ pub(crate) fn count_read_locally(id: u64, n: u64) -> Option<bool> {
 }
 
 impl RequestStats {
-    pub(crate) fn new(shared: Arc<Store>, id: u64, key: SlotKey) -> Self {
+    pub(crate) fn new(shared: StoreRef, id: u64, key: SlotKey) -> Self {
         Self {
             inner: Some((shared, id, key)),
         }

@@ -1,14 +1,13 @@
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use super::service::StoreRef;
 use crate::store::in_flight::SlotKey;
-use crate::store::Store;
 
 pin_project! {
     /// A request body that counts the bytes of every data frame the inner service actually
@@ -17,14 +16,14 @@ pin_project! {
     pub(crate) struct RequestBody<B> {
         #[pin]
         inner: B,
-        shared: Arc<Store>,
+        shared: StoreRef,
         id: u64,
         key: SlotKey,
     }
 }
 
 impl<B> RequestBody<B> {
-    pub(crate) fn new(inner: B, shared: Arc<Store>, id: u64, key: SlotKey) -> Self {
+    pub(crate) fn new(inner: B, shared: StoreRef, id: u64, key: SlotKey) -> Self {
         Self {
             inner,
             shared,

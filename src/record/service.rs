@@ -12,6 +12,7 @@ use tower_service::Service;
 use super::{RecordGuard, RequestBody, RequestStats, ResponseFuture};
 use crate::config::StatsRouteMatch;
 use crate::sanitize;
+use crate::store::shard::{self, CachePadded};
 use crate::store::uri_sets::{method_index, UriSet, UriSetEntry, METHOD_SLOTS, UNMATCHED};
 use crate::store::Store;
 use crate::Stats;
@@ -25,12 +26,55 @@ use crate::Stats;
 /// the bytes the server polls and to finish the record when the body ends or is dropped.
 ///
 /// See the [module docs](crate::record) for an example.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct StatsService<S> {
     inner: S,
-    stats: Stats,
-    /// What this service learned about the route it serves; shared by its clones.
+    /// The store and what this service learned about the route it serves, through the handle
+    /// of the write shard this instance was made for.
+    handle: StoreRef,
+    /// Every shard's handle, in the instance `Router::layer` keeps: a clone takes the handle
+    /// of the shard of the thread that clones it, so that taking and dropping it writes a
+    /// count that only that shard's threads write. `None` in clones.
+    family: Option<Arc<[StoreRef]>>,
+}
+
+impl<S: Clone> Clone for StatsService<S> {
+    /// A clone for the current thread's write shard (axum clones a route's service for each
+    /// request). A clone of a clone keeps its handle.
+    #[inline]
+    fn clone(&self) -> Self {
+        let handle = self
+            .family
+            .as_ref()
+            .and_then(|family| family.get(shard::current(family.len())))
+            .unwrap_or(&self.handle);
+        Self {
+            inner: self.inner.clone(),
+            handle: Arc::clone(handle),
+            family: None,
+        }
+    }
+}
+
+/// A reference to the store for the requests of one write shard, with the service's route
+/// cache: the reference count a request takes and drops is its handle's, which only that
+/// shard's threads write, rather than the store's, which every thread would.
+#[derive(Debug)]
+pub(crate) struct ShardHandle {
+    store: Arc<Store>,
     routes: Arc<RouteCache>,
+}
+
+/// What a request keeps of the store: its shard's handle, on cache lines of its own.
+pub(crate) type StoreRef = Arc<CachePadded<ShardHandle>>;
+
+impl std::ops::Deref for ShardHandle {
+    type Target = Store;
+
+    #[inline]
+    fn deref(&self) -> &Store {
+        &self.store
+    }
 }
 
 /// The URI set of the route a service instance serves, per method, so that a request to a
@@ -110,10 +154,20 @@ impl KnownPath {
 impl<S> StatsService<S> {
     /// Wraps `inner`, recording into `stats`.
     pub fn new(inner: S, stats: Stats) -> Self {
+        let routes: Arc<RouteCache> = Arc::default();
+        let family: Arc<[StoreRef]> = (0..stats.shared.http.shards.len())
+            .map(|_| {
+                Arc::new(CachePadded::new(ShardHandle {
+                    store: Arc::clone(&stats.shared),
+                    routes: Arc::clone(&routes),
+                }))
+            })
+            .collect();
+        let handle = Arc::clone(&family[0]);
         Self {
             inner,
-            stats,
-            routes: Arc::default(),
+            handle,
+            family: Some(family),
         }
     }
 
@@ -150,7 +204,8 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let shared = &self.stats.shared;
+        let handle = &self.handle;
+        let shared = &handle.store;
         if !shared.http.enabled.load(Ordering::Relaxed) {
             return self.pass_through(req);
         }
@@ -162,7 +217,7 @@ where
         let cached = if labelled {
             None
         } else {
-            self.routes.get(method, matched.unwrap_or(UNMATCHED))
+            handle.routes.get(method, matched.unwrap_or(UNMATCHED))
         };
         // The request writes this thread's shard until it ends: its id, its counters, its part
         // of the URI set (whose reference count only this shard writes).
@@ -199,7 +254,7 @@ where
         };
         let id = shared.http.next_id(shard);
         let guard = RecordGuard::start(
-            Arc::clone(shared),
+            Arc::clone(handle),
             shard,
             id,
             req.method(),
@@ -211,7 +266,7 @@ where
         let key = guard.key();
         if config.request_extension {
             req.extensions_mut()
-                .insert(RequestStats::new(Arc::clone(shared), id, key));
+                .insert(RequestStats::new(Arc::clone(handle), id, key));
         }
         let head = req.method() == http::Method::HEAD;
         // A body already at its end (most GET requests) has nothing to count: it is passed on
@@ -220,7 +275,7 @@ where
             if http_body::Body::is_end_stream(&body) {
                 Body::new(body)
             } else {
-                Body::new(RequestBody::new(body, Arc::clone(shared), id, key))
+                Body::new(RequestBody::new(body, Arc::clone(handle), id, key))
             }
         });
         // If the inner `call` panics, the guard is dropped while unwinding: recorded as panicked.
@@ -243,7 +298,7 @@ impl<S> StatsService<S> {
         method: usize,
         labelled: bool,
     ) -> (Request<ReqBody>, Option<Arc<UriSetEntry>>) {
-        let shared = &self.stats.shared;
+        let shared = &self.handle.store;
         let config = &shared.config;
         let matched = matched_path(req.extensions());
         let stats_route = if config.record_stats_routes {
@@ -260,7 +315,8 @@ impl<S> StatsService<S> {
         };
         if stats_route == Some(true) {
             if !labelled {
-                self.routes
+                self.handle
+                    .routes
                     .remember(method, KnownPath::of(req.extensions()), None);
             }
             return (req, None);
@@ -281,7 +337,7 @@ impl<S> StatsService<S> {
         // Remember a set once it has been used: a route whose requests all move to
         // another set (`set_uri_set`) must not keep an empty key alive.
         if !labelled && stats_route == Some(false) && entry.is_used() {
-            self.routes.remember(
+            self.handle.routes.remember(
                 method,
                 KnownPath::of(req.extensions()),
                 Some(Arc::clone(&entry)),
