@@ -241,7 +241,7 @@ fn uri_set(e: &UriSetEntry, now: Instant) -> UriSetSnapshot {
     let mut class_sums = [0u64; STATUS_CLASSES.len()];
     let mut status = [0u64; 5];
     let (mut streams, mut bytes_read, mut bytes_written, mut errors) = (0u64, 0u64, 0u64, 0u64);
-    let mut latency_sum = LatencyHistograms::default();
+    let mut latency_sum: Option<LatencyHistograms> = None;
     let add = |into: &mut u64, c: &AtomicU64| *into = into.wrapping_add(c.load(Ordering::Relaxed));
     for part in e.shards() {
         for (into, c) in le_counts.iter_mut().zip(part.le_counts.iter()) {
@@ -257,7 +257,11 @@ fn uri_set(e: &UriSetEntry, now: Instant) -> UriSetSnapshot {
         add(&mut bytes_read, &part.bytes_read);
         add(&mut bytes_written, &part.bytes_written);
         add(&mut errors, &part.errors);
-        add_latency(&mut latency_sum, &latency(part.latency.data(now)));
+        let part = latency(part.latency.data(now));
+        match latency_sum.as_mut() {
+            Some(sum) => add_latency(sum, &part),
+            None => latency_sum = Some(part),
+        }
     }
     let durations = STATUS_CLASSES
         .iter()
@@ -298,7 +302,7 @@ fn uri_set(e: &UriSetEntry, now: Instant) -> UriSetSnapshot {
         status_4xx: status[3],
         status_5xx: status[4],
         durations,
-        latency: latency_sum,
+        latency: latency_sum.unwrap_or_default(),
         ..UriSetSnapshot::default()
     }
 }

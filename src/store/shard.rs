@@ -12,7 +12,9 @@
 //! shard keeps on the heap are padded on both sides ([`PaddedCounters`]), so that no two
 //! shards share a line.
 //!
-//! What a request writes, all of it in its shard: the `http` counters ([`HttpShard`]), its id
+//! What a request writes, all of it in its shard: the reference count of its shard's handle
+//! to the store (the layer's service, which axum clones for each request, takes the handle of
+//! the cloning thread's shard), the `http` counters ([`HttpShard`]), its id
 //! (from the shard's block of ids, [`IdBlocks`]), its slot in the shard's part of the
 //! in-flight table, its URI set's part ([`UriSetShard`]: counters, `le` counts, latency
 //! histogram and windows) and the reference count of that part, and a slot of the shard's
@@ -145,6 +147,18 @@ impl PaddedCounters {
     }
 }
 
+impl PaddedCounters {
+    /// Counter `index`, if there is one.
+    #[inline]
+    pub(crate) fn get(&self, index: usize) -> Option<&AtomicU64> {
+        if index < self.cells.len().saturating_sub(2 * PAD) {
+            self.cells.get(index.wrapping_add(PAD))
+        } else {
+            None
+        }
+    }
+}
+
 impl std::ops::Deref for PaddedCounters {
     type Target = [AtomicU64];
 
@@ -215,6 +229,8 @@ mod tests {
         assert_eq!(counters.len(), 3);
         counters[2].fetch_add(5, Ordering::Relaxed);
         assert_eq!(counters[2].load(Ordering::Relaxed), 5);
+        assert_eq!(counters.get(2).map(|c| c.load(Ordering::Relaxed)), Some(5));
+        assert!(counters.get(3).is_none(), "the padding is not a counter");
         assert!(PaddedCounters::new(0).is_empty());
     }
 
