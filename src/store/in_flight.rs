@@ -41,12 +41,26 @@ impl SlotKey {
 /// recent-requests ring. The next request writes its fields over it in place, so a record is
 /// never moved in or out of the table whole. Only a withdrawn request empties its slot.
 ///
-/// Each slot, and each entry of the free list, has cache lines of its own, so that the
-/// shard's buffers share no line with another allocation (another shard's, say).
-#[derive(Debug, Default)]
+/// Each slot has cache lines of its own, so that the slots share no line with another
+/// allocation (another shard's, say). The free list starts with room for [`FREE_ROOM`]
+/// entries, so that its hot end (the first entries, with few requests in flight) is far from
+/// the ends of neighbouring allocations.
+#[derive(Debug)]
 struct Shard {
     slots: Vec<CachePadded<Option<(u64, InFlightRequest)>>>,
-    free: Vec<CachePadded<u32>>,
+    free: Vec<u32>,
+}
+
+/// Entries the free list has room for from the start (256 bytes).
+const FREE_ROOM: usize = 64;
+
+impl Default for Shard {
+    fn default() -> Self {
+        Self {
+            slots: Vec::new(),
+            free: Vec::with_capacity(FREE_ROOM),
+        }
+    }
 }
 
 /// The id of a free slot's record (ids are handed out from 1 up: never reached).
@@ -136,7 +150,7 @@ impl InFlightTable {
                 index: u32::MAX,
             };
         };
-        let index = match guard.free.pop().map(CachePadded::into_inner) {
+        let index = match guard.free.pop() {
             Some(index) => {
                 match guard.slots.get_mut(index as usize).map(|slot| &mut **slot) {
                     Some(Some((slot_id, live))) => {
@@ -168,7 +182,7 @@ impl InFlightTable {
             return None;
         }
         let (_, live) = slot.take()?;
-        guard.free.push(CachePadded::new(key.index));
+        guard.free.push(key.index);
         Some(live)
     }
 
@@ -187,7 +201,7 @@ impl InFlightTable {
             *slot_id = FREE;
             live.path.release();
             live.extras = None;
-            free.push(CachePadded::new(key.index));
+            free.push(key.index);
             r
         })
     }
@@ -199,7 +213,7 @@ impl InFlightTable {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
             let Shard { slots, free } = &mut *shard;
             for index in free.iter() {
-                if let Some(slot) = slots.get_mut(**index as usize) {
+                if let Some(slot) = slots.get_mut(*index as usize) {
                     **slot = None;
                 }
             }
@@ -224,7 +238,7 @@ impl InFlightTable {
         &self,
         key: SlotKey,
         id: u64,
-        f: impl FnOnce(&mut (u64, InFlightRequest), &mut Vec<CachePadded<u32>>) -> R,
+        f: impl FnOnce(&mut (u64, InFlightRequest), &mut Vec<u32>) -> R,
     ) -> Option<R> {
         let mut guard = self.lock(key.shard)?;
         let Shard { slots, free } = &mut *guard;
