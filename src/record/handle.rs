@@ -255,7 +255,9 @@ impl RequestStats {
         })
     }
 
-    /// The request's id, or `None` when the request is not recorded.
+    /// The request's id, or `None` when the request is not recorded. Unique within the
+    /// [`Stats`](crate::Stats) value; increasing along the requests one thread starts, not
+    /// across threads.
     #[must_use]
     pub fn id(&self) -> Option<u64> {
         self.inner.as_ref().map(|(_, id, _)| *id)
