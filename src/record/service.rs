@@ -63,6 +63,8 @@ impl<S: Clone> Clone for StatsService<S> {
 pub(crate) struct ShardHandle {
     store: Arc<Store>,
     routes: Arc<RouteCache>,
+    /// The write shard.
+    shard: usize,
 }
 
 /// What a request keeps of the store: its shard's handle, on cache lines of its own.
@@ -156,10 +158,11 @@ impl<S> StatsService<S> {
     pub fn new(inner: S, stats: Stats) -> Self {
         let routes: Arc<RouteCache> = Arc::default();
         let family: Arc<[StoreRef]> = (0..stats.shared.http.shards.len())
-            .map(|_| {
+            .map(|shard| {
                 Arc::new(CachePadded::new(ShardHandle {
                     store: Arc::clone(&stats.shared),
                     routes: Arc::clone(&routes),
+                    shard,
                 }))
             })
             .collect();
@@ -219,9 +222,15 @@ where
         } else {
             handle.routes.get(method, matched.unwrap_or(UNMATCHED))
         };
-        // The request writes this thread's shard until it ends: its id, its counters, its part
-        // of the URI set (whose reference count only this shard writes).
-        let shard = shared.http.current_shard();
+        // The request writes one shard until it ends: its id, its counters, its part of the URI
+        // set (whose reference count only this shard writes). The current thread's, or, in a
+        // clone, the shard of the thread that cloned the service: axum and hyper clone it for
+        // each request, on the thread that then calls it.
+        let shard = if self.family.is_some() {
+            shared.http.current_shard()
+        } else {
+            handle.shard
+        };
         let uri_set = match cached {
             Some(CachedRoute { entry: None, .. }) => return self.pass_through(req),
             Some(CachedRoute {

@@ -76,7 +76,7 @@ impl HttpShard {
             streams_total: AtomicU64::new(0),
             status_classes: Default::default(),
             tracked: PaddedCounters::new(tracked),
-            next_id: AtomicU64::new(0),
+            next_id: IdBlocks::cursor(),
             recent: RecordRing::new(recent_capacity),
         }
     }

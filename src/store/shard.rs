@@ -82,12 +82,16 @@ pub(crate) fn current(shards: usize) -> usize {
 /// Request ids are handed out to each shard in blocks of this many.
 pub(crate) const ID_BLOCK: u64 = 1 << 10;
 
+/// Bits of a shard's id cursor that count the ids taken from its block; the bits above hold
+/// the block's number.
+const TAKEN_BITS: u32 = 32;
+
 /// Request ids: blocks of [`ID_BLOCK`] consecutive ids taken from one counter, each block
 /// handed out by one shard. Ids are unique, and increase in the order a shard hands them out;
 /// across shards they say nothing about order.
 #[derive(Debug)]
 pub(crate) struct IdBlocks {
-    /// The first id of the next block.
+    /// The number of the next block.
     next_block: AtomicU64,
 }
 
@@ -99,26 +103,59 @@ impl IdBlocks {
         }
     }
 
-    /// The next id of the shard whose cursor is `cursor`: the id after the last it handed
-    /// out, or the start of a new block when that block is used up. `cursor` holds the next
-    /// id of the shard's block, `0` (a multiple of the block) when it needs a new one.
+    /// A shard's cursor: its block's number above [`TAKEN_BITS`], and how many ids were taken
+    /// from it below. A new cursor has a used-up block.
+    pub(crate) fn cursor() -> AtomicU64 {
+        AtomicU64::new(ID_BLOCK)
+    }
+
+    /// The next id of the shard whose cursor is `cursor`. One add takes an id; a thread that
+    /// finds the block used up puts a new one in.
     #[inline]
     pub(crate) fn next(&self, cursor: &AtomicU64) -> u64 {
+        let taken = cursor.fetch_add(1, Ordering::Relaxed);
+        let (block, n) = (taken >> TAKEN_BITS, taken & ((1 << TAKEN_BITS) - 1));
+        if n < ID_BLOCK {
+            return block.wrapping_mul(ID_BLOCK).wrapping_add(n);
+        }
+        self.next_slow(cursor)
+    }
+
+    /// Takes a new block for the shard and the first id of it (the first block's first id is
+    /// 1: id 0 is never handed out).
+    #[cold]
+    fn next_slow(&self, cursor: &AtomicU64) -> u64 {
         let mut current = cursor.load(Ordering::Relaxed);
         loop {
-            let (id, next) = if current.is_multiple_of(ID_BLOCK) {
-                let block = self.next_block.fetch_add(ID_BLOCK, Ordering::Relaxed);
-                // Id 0 is never handed out.
-                let id = block.max(1);
-                (id, id.wrapping_add(1))
-            } else {
-                (current, current.wrapping_add(1))
-            };
-            // Another thread on this shard may have taken an id meanwhile: then the block
-            // just taken (if any) is left unused, and ids stay unique.
-            match cursor.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed)
+            let n = current & ((1 << TAKEN_BITS) - 1);
+            if n < ID_BLOCK {
+                // Another thread of the shard put a new block in: take from it.
+                match cursor.compare_exchange_weak(
+                    current,
+                    current.wrapping_add(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        return (current >> TAKEN_BITS)
+                            .wrapping_mul(ID_BLOCK)
+                            .wrapping_add(n)
+                    }
+                    Err(actual) => {
+                        current = actual;
+                        continue;
+                    }
+                }
+            }
+            let block = self.next_block.fetch_add(1, Ordering::Relaxed);
+            // Id 0 is never handed out: the first block starts at 1.
+            let first = u64::from(block == 0);
+            let installed = (block << TAKEN_BITS) | (first + 1);
+            match cursor.compare_exchange(current, installed, Ordering::Relaxed, Ordering::Relaxed)
             {
-                Ok(_) => return id,
+                Ok(_) => return block.wrapping_mul(ID_BLOCK).wrapping_add(first),
+                // Meanwhile another thread of the shard took an id or put a block in: the
+                // block just taken is left unused, and ids stay unique.
                 Err(actual) => current = actual,
             }
         }
@@ -176,7 +213,7 @@ mod tests {
     #[test]
     fn ids_are_unique_and_increase_per_shard() {
         let ids = IdBlocks::new();
-        let cursors: Vec<AtomicU64> = (0..4).map(|_| AtomicU64::new(0)).collect();
+        let cursors: Vec<AtomicU64> = (0..4).map(|_| IdBlocks::cursor()).collect();
         let per_thread = 3 * ID_BLOCK + 17;
         let handed: Vec<Vec<u64>> = std::thread::scope(|scope| {
             let threads: Vec<_> = (0..8)
@@ -204,10 +241,10 @@ mod tests {
     #[test]
     fn one_shard_hands_out_consecutive_ids() {
         let ids = IdBlocks::new();
-        let cursor = AtomicU64::new(0);
+        let cursor = IdBlocks::cursor();
         let first: Vec<u64> = (0..5).map(|_| ids.next(&cursor)).collect();
         assert_eq!(first, vec![1, 2, 3, 4, 5]);
-        let other = AtomicU64::new(0);
+        let other = IdBlocks::cursor();
         assert_eq!(
             ids.next(&other),
             ID_BLOCK,
