@@ -157,10 +157,11 @@ impl<S> StatsService<S> {
     /// Wraps `inner`, recording into `stats`.
     pub fn new(inner: S, stats: Stats) -> Self {
         let routes: Arc<RouteCache> = Arc::default();
-        let family: Arc<[StoreRef]> = (0..stats.shared.http.shards.len())
+        let store = stats.shared;
+        let family: Arc<[StoreRef]> = (0..store.http.shards.len())
             .map(|shard| {
                 Arc::new(CachePadded::new(ShardHandle {
-                    store: Arc::clone(&stats.shared),
+                    store: Arc::clone(&store),
                     routes: Arc::clone(&routes),
                     shard,
                 }))
