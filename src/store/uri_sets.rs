@@ -137,6 +137,8 @@ pub(crate) struct UriSetShard {
     /// (the last one is `+Inf`), not cumulative.
     pub(crate) le_counts: PaddedCounters,
     pub(crate) class_sum_nanos: [AtomicU64; STATUS_CLASSES.len()],
+    /// The set's `le` bounds, kept here too so that recording reads them from this part.
+    bounds: Arc<[u64]>,
 }
 
 impl UriSetShard {
@@ -151,6 +153,7 @@ impl UriSetShard {
             errors: AtomicU64::new(0),
             le_counts: PaddedCounters::new((info.bounds.len() + 1) * STATUS_CLASSES.len()),
             class_sum_nanos: Default::default(),
+            bounds: Arc::clone(&info.bounds),
         }
     }
 
@@ -204,7 +207,7 @@ impl UriSetShard {
     pub(crate) fn record_timing(&self, now: Instant, nanos: u64, class: usize, error: bool) {
         self.mark_used();
         self.latency.record_outcome(now, nanos, error);
-        let bounds = &*self.info.bounds;
+        let bounds = &*self.bounds;
         let class = class.min(STATUS_CLASSES.len() - 1);
         // The first bound at or above the value: a scan from the smallest, since most
         // requests land in the first few buckets.
