@@ -28,10 +28,10 @@
 //!
 //! The default number of shards is the available parallelism, at most
 //! [`DEFAULT_MAX_SHARDS`] (16); `StatsBuilder::shards` sets it (1 to [`MAX_SHARDS`]). A URI
-//! set's part is created the first time a shard records in the set: about 18.5 KB idle and at
-//! most about 94 KB (the windows' figures, see [`crate::store::windows`], plus 1.4 KB of
-//! counters). Per URI set, worst case: `94 KB x shards that recorded in it`; for 256 sets,
-//! 24 MB per shard (48 MB with 2 shards, 385 MB with 16). Each shard also keeps its own ring
+//! set's part is created the first time a shard records in the set: about 12 KB idle, 36 KB
+//! typical and at most about 95 KB (the windows' figures, see [`crate::store::windows`], plus
+//! 1.4 KB of counters). Per URI set, worst case: `95 KB x shards that recorded in it`; for
+//! 256 sets, about 24 MB per shard (49 MB with 2 shards, 390 MB with 16). Each shard also keeps its own ring
 //! of `recent_capacity` recent requests (256 bytes a slot, plus the paths kept), so that the
 //! newest `recent_capacity` over all shards are always there to be shown.
 //!
