@@ -263,9 +263,8 @@ impl TotalHistogram {
     #[inline]
     fn record(&self, index: usize, nanos: u64) {
         if let Some(cell) = self.chunks.get(index / CHUNK) {
-            let chunk = cell.get_or_init(|| {
-                Box::new(CachePadded::new([const { AtomicU64::new(0) }; CHUNK]))
-            });
+            let chunk = cell
+                .get_or_init(|| Box::new(CachePadded::new([const { AtomicU64::new(0) }; CHUNK])));
             if let Some(counter) = chunk.get(index % CHUNK) {
                 counter.fetch_add(1, Ordering::Relaxed);
             }
