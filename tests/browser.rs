@@ -388,7 +388,8 @@ async fn drive(client: &Client, stats: &Stats, addr: SocketAddr, base: &str) -> 
     maintenance_switch(client, stats).await?;
     cross_site_form_cannot_pause(client, stats, addr).await?;
     screenshot(client, stats, addr, base).await?;
-    request_pages(client, stats, addr, base).await
+    request_pages(client, stats, addr, base).await?;
+    drill_down(client, stats, base).await
 }
 
 /// The maintenance buttons in the header turn the switch of `/status` on and off.
@@ -535,6 +536,160 @@ async fn request_pages(client: &Client, stats: &Stats, addr: SocketAddr, base: &
     .await?;
     find_css(client, "svg.waterfall").await?;
     save_screenshot(client, "request-detail.png").await
+}
+
+/// From the dashboard to the requests behind its numbers: a URI set's link, the filter form,
+/// a 4xx count's link and a slow request's link.
+async fn drill_down(client: &Client, stats: &Stats, base: &str) -> TestResult {
+    let list_rows = "//table[contains(@class,'requests')]/tbody/tr";
+    let paths = || async {
+        let mut paths = Vec::new();
+        for cell in step(
+            "find the listed paths",
+            client.find_all(Locator::XPath(&format!("{list_rows}/td[4]"))),
+        )
+        .await?
+        {
+            paths.push(step("path text", cell.text()).await?);
+        }
+        TestResult::Ok(paths)
+    };
+
+    // The URI set's key links to its requests.
+    step("open /stats", client.goto(&format!("{base}/stats"))).await?;
+    step(
+        "click the URI set POST /orders",
+        find(client, &format!("{}/a", uri_set_cell("POST /orders", 1)))
+            .await?
+            .click(),
+    )
+    .await?;
+    // The next page is loaded once its form holds the filter.
+    find(
+        client,
+        "//form[contains(@class,'filters')]//input[@name='uri_set' and @value='POST /orders']",
+    )
+    .await?;
+    let url = step("current URL", client.current_url()).await?;
+    assert_eq!(url.path(), "/stats/requests");
+    assert_eq!(url.query(), Some("uri_set=POST+%2Forders"));
+    find(
+        client,
+        "//span[contains(@class,'count') and contains(.,'1 matching')]",
+    )
+    .await?;
+    assert_eq!(paths().await?, ["/orders"]);
+
+    // The form holds the filter; a call name narrows it further.
+    let call = find(
+        client,
+        "//form[contains(@class,'filters')]//input[@name='call']",
+    )
+    .await?;
+    step("type a call name", call.send_keys("payment.charge")).await?;
+    step(
+        "submit the filters",
+        find(
+            client,
+            "//form[contains(@class,'filters')]//button[@type='submit']",
+        )
+        .await?
+        .click(),
+    )
+    .await?;
+    find(
+        client,
+        "//form[contains(@class,'filters')]//input[@name='call' and @value='payment.charge']",
+    )
+    .await?;
+    let url = step("current URL", client.current_url()).await?;
+    assert_eq!(
+        url.query(),
+        Some("uri_set=POST+%2Forders&status=&min_seconds=&call=payment.charge")
+    );
+    assert_eq!(paths().await?, ["/orders"]);
+    let call = find(
+        client,
+        "//form[contains(@class,'filters')]//input[@name='call']",
+    )
+    .await?;
+    step("clear the call name", call.clear()).await?;
+    step("type another call name", call.send_keys("no.such.call")).await?;
+    step(
+        "submit the filters again",
+        find(
+            client,
+            "//form[contains(@class,'filters')]//button[@type='submit']",
+        )
+        .await?
+        .click(),
+    )
+    .await?;
+    find(
+        client,
+        "//p[contains(@class,'empty') and normalize-space()='No recent request matches.']",
+    )
+    .await?;
+
+    // A malformed value is refused, and the page says why.
+    step(
+        "open a malformed filter",
+        client.goto(&format!("{base}/stats/requests?status=6xx")),
+    )
+    .await?;
+    let error = text(client, "//p[contains(@class,'error')]").await?;
+    assert!(error.contains("`status` must be"), "{error}");
+
+    // The refused cross-site POST is a 4xx of its URI set: its count links to it.
+    step("open /stats", client.goto(&format!("{base}/stats"))).await?;
+    step(
+        "click the 4xx count of POST /stats/pause",
+        find(
+            client,
+            "//table[contains(@class,'uri-sets')]//tr[td[1][normalize-space()='POST /stats/pause']]//a[contains(@href,'status=4xx')]",
+        )
+        .await?
+        .click(),
+    )
+    .await?;
+    find(
+        client,
+        "//form[contains(@class,'filters')]//input[@name='status' and @value='4xx']",
+    )
+    .await?;
+    assert_eq!(paths().await?, ["/stats/pause"]);
+    assert_eq!(text(client, &format!("{list_rows}[1]/td[6]")).await?, "403");
+
+    // The slow request links to its page.
+    let slow = stats
+        .snapshot()
+        .http
+        .slow_requests
+        .into_iter()
+        .find(|r| r.path == "/slow")
+        .ok_or("the slow request is kept")?;
+    step("open /stats", client.goto(&format!("{base}/stats"))).await?;
+    step(
+        "click the slow request",
+        find(
+            client,
+            &format!(
+                "//h3[starts-with(normalize-space(),'Slow requests')]/following-sibling::table[1]//td[4]/a[normalize-space()='/slow' and @href='./stats/requests/{}']",
+                slow.id
+            ),
+        )
+        .await?
+        .click(),
+    )
+    .await?;
+    find(
+        client,
+        &format!("//h1[normalize-space()='Request {}']", slow.id),
+    )
+    .await?;
+    let url = step("current URL", client.current_url()).await?;
+    assert_eq!(url.path(), format!("/stats/requests/{}", slow.id));
+    Ok(())
 }
 
 /// Fits the window to the page and saves a screenshot under `target/`.

@@ -67,9 +67,9 @@ async fn page(app: &Router, uri: &str) -> String {
 /// Elements the page is made of; anything else in the markup was injected.
 const ELEMENTS: &[&str] = &[
     "html", "head", "meta", "title", "link", "body", "header", "main", "footer", "nav", "section",
-    "div", "h1", "h2", "h3", "p", "span", "strong", "time", "a", "form", "input", "button",
-    "table", "thead", "tbody", "tr", "th", "td", "svg", "rect", "polyline", "polygon", "circle",
-    "text",
+    "div", "h1", "h2", "h3", "p", "span", "strong", "time", "a", "form", "label", "input",
+    "button", "table", "thead", "tbody", "tr", "th", "td", "svg", "rect", "polyline", "polygon",
+    "circle", "text",
 ];
 const VOID: &[&str] = &["meta", "link", "input"];
 const ATTRIBUTES: &[&str] = &[
@@ -85,6 +85,8 @@ const ATTRIBUTES: &[&str] = &[
     "title",
     "aria-label",
     "aria-current",
+    "placeholder",
+    "size",
     "method",
     "action",
     "type",
@@ -497,7 +499,8 @@ fn uri_set_order(html: &str, keys: &[&str]) -> Vec<String> {
     let mut found: Vec<(usize, String)> = keys
         .iter()
         .map(|k| {
-            let cell = format!(r#"<td class="key">{k}</td>"#);
+            // Each key links to its requests.
+            let cell = format!(r#"title="Its recent requests">{k}</a></td>"#);
             (
                 table
                     .find(&cell)
@@ -595,7 +598,7 @@ fn cells(row: &str) -> Vec<String> {
 fn latency_bar(html: &str, key: &str) -> (f64, f64) {
     let row = body_rows(html, "records uri-sets")
         .into_iter()
-        .find(|row| row.contains(&format!(r#"<td class="key">{key}</td>"#)))
+        .find(|row| row.contains(&format!(r#"title="Its recent requests">{key}</a></td>"#)))
         .unwrap_or_else(|| panic!("{key} row missing"));
     let width = |class: &str| -> f64 {
         let rect = &row[row
@@ -956,7 +959,12 @@ async fn formatting_rules_apply_to_the_http_namespace() -> TestResult {
     assert!(html.contains(r#"<div class="label">Written</div><div class="value">14 B</div>"#));
     assert!(table_at(&html, windows).contains(r#"<th class="num">p99</th>"#));
     assert!(table_at(&html, windows).contains(r#"<td class="num">4</td>"#));
-    assert!(table_at(&html, slow).contains(r#"<td class="path">/slow</td>"#));
+    let slow_table = table_at(&html, slow);
+    assert!(
+        slow_table.contains(r#"">/slow</a></td>"#)
+            && slow_table.contains(r#"href="./stats/requests/"#),
+        "{slow_table}"
+    );
     assert!(table_at(&html, slow).contains(r#"<td class="num">20.0 ms</td>"#));
     assert!(
         html.contains(r#"<td class="num code first">1</td>"#),
@@ -965,7 +973,7 @@ async fn formatting_rules_apply_to_the_http_namespace() -> TestResult {
     assert!(html.contains("Counting since "));
     assert!(table_at(&html, uri_sets).contains(r#"<th class="num">Max</th>"#));
     assert!(html.contains(r#"<a href="./stats?sort=max">max</a>"#));
-    assert!(html.contains(r#"<td class="key">GET /hello</td><td class="num">2</td>"#));
+    assert!(html.contains(r#">GET /hello</a></td><td class="num">2</td>"#));
     assert!(html.contains("<h2>Recent requests</h2>"));
 
     // Hidden values leave the page; the values next to them stay.
@@ -1035,7 +1043,7 @@ async fn formatting_rules_apply_to_the_http_namespace() -> TestResult {
         "{html}"
     );
     assert!(table_at(&html, slow).contains(r#"<td class="num">0.020 s</td>"#));
-    assert!(html.contains(r#"<td class="key">GET /hello</td><td class="num">#2</td>"#));
+    assert!(html.contains(r#">GET /hello</a></td><td class="num">#2</td>"#));
     // Escaped like any value.
     let recent = table_at(&html, r#"<table class="records requests">"#);
     assert!(recent.contains(">&lt;404&gt;</td>"), "{recent}");
@@ -1063,11 +1071,13 @@ async fn the_page_shows_requests_and_application_namespaces() -> TestResult {
     let html = page(&app, "/stats").await;
     check_no_injection(&html);
     assert!(
-        html.contains(r#"<td class="key">GET /hello</td><td class="num">3</td>"#),
+        html.contains(
+            r#"<td class="key"><a href="./stats/requests?uri_set=GET+%2Fhello" title="Its recent requests">GET /hello</a></td><td class="num">3</td>"#
+        ),
         "{html}"
     );
     assert!(
-        html.contains(r#"<td class="key">GET &lt;unmatched&gt;</td>"#),
+        html.contains(r#"title="Its recent requests">GET &lt;unmatched&gt;</a></td>"#),
         "{html}"
     );
     assert!(html.contains("<h2>http</h2>") && html.contains("<h2>shop</h2>"));
@@ -1242,6 +1252,7 @@ async fn requests_pages_are_html_for_browsers_and_json_otherwise() -> TestResult
     // The JSON documents byte for byte as before: the instance and the records, and one
     // record.
     let list_json = serde_json::to_vec(&serde_json::json!({
+        "filters": {},
         "instance": stats.snapshot().server.instance,
         "requests": recent,
     }))?;

@@ -130,6 +130,9 @@ fn promtool_parse_openmetrics(text: &str) -> (bool, String) {
         .map(|line| {
             if line.starts_with('#') {
                 format!("{line}\n")
+            } else if let Some((sample, exemplar)) = line.split_once(" # ") {
+                // The timestamp goes before an exemplar.
+                format!("{sample} 1700000000 # {exemplar}\n")
             } else {
                 format!("{line} 1700000000\n")
             }
@@ -146,6 +149,39 @@ fn promtool_parse_openmetrics(text: &str) -> (bool, String) {
     let mut report = String::from_utf8_lossy(&out.stdout).into_owned();
     report.push_str(&String::from_utf8_lossy(&out.stderr));
     (out.status.success(), report)
+}
+
+/// Parses `text` with the Prometheus Python client's OpenMetrics parser
+/// (`scripts/parse_openmetrics.py`; PyPI package `prometheus-client`, which `scripts/test`
+/// installs), stricter than promtool on exemplars. Returns whether it was accepted, the
+/// exemplars it read (one JSON object per sample that has one) and its messages.
+fn python_parse_openmetrics(text: &str) -> (bool, Vec<serde_json::Value>, String) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/parse_openmetrics.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 is required for this test");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write to the parser");
+    let out = child.wait_with_output().expect("parser output");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !stderr.contains("ModuleNotFoundError"),
+        "the PyPI package prometheus-client is required for this test \
+         (python3 -m pip install prometheus-client): {stderr}"
+    );
+    let exemplars = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    (out.status.success(), exemplars, stderr)
 }
 
 const HOSTILE: &str = "quote\" backslash\\ newline\n brace} end";
@@ -218,8 +254,21 @@ async fn text_format_passes_promtool_check_metrics() {
     // Labels are OpenTelemetry's attributes; routes are templates, never raw paths.
     assert!(text.contains(
         "http_server_request_duration_seconds_count\
-         {http_request_method=\"GET\",http_route=\"/users/{id}\",status_class=\"2xx\"} 2\n"
+         {http_request_method=\"GET\",http_route=\"/users/{id}\",http_response_status_code=\"200\"} 2\n"
     ));
+    // The duration histogram has the status code and the error type: the failed body after
+    // its 200, the panic (no response: no status code) and the client that left (499).
+    for series in [
+        r#"{http_request_method="GET",http_route="<unmatched>",http_response_status_code="404"} 1"#,
+        r#"{http_request_method="GET",http_route="/fail",http_response_status_code="200",error_type="error"} 1"#,
+        r#"{http_request_method="GET",http_route="/panic",error_type="panicked"} 1"#,
+        r#"{http_request_method="GET",http_route="/sleep",http_response_status_code="499",error_type="aborted"} 1"#,
+    ] {
+        let line = format!("http_server_request_duration_seconds_count{series}\n");
+        assert!(text.contains(&line), "no {line:?} in {text}");
+    }
+    assert!(!text.contains("status_class=\"2xx\",le="), "the old label");
+    assert!(!text.contains(" # {"), "no exemplars in the text format");
     assert!(text.contains(
         "http_server_response_body_bytes_total\
          {http_request_method=\"GET\",http_route=\"/users/{id}\"} 8\n"
@@ -287,6 +336,198 @@ async fn openmetrics_passes_the_prometheus_parser() {
     let broken = text.replace("# EOF\n", "");
     let (ok, _) = promtool_parse_openmetrics(&broken);
     assert!(!ok, "a document without # EOF must be refused");
+
+    // The Python client's parser accepts it too, exemplars included, and reads them.
+    let (ok, exemplars, report) = python_parse_openmetrics(&text);
+    assert!(ok, "{report}\n--- input ---\n{text}");
+    assert!(!exemplars.is_empty(), "no exemplar in\n{text}");
+    for e in &exemplars {
+        assert_eq!(e["name"], "http_server_request_duration_seconds_bucket");
+        let id = e["exemplar"]["labels"]["request_id"].as_str().unwrap();
+        assert!(id.bytes().all(|b| b.is_ascii_digit()), "{e}");
+        // The value lies in its bucket.
+        let value = e["exemplar"]["value"].as_f64().unwrap();
+        let le = e["labels"]["le"].as_str().unwrap();
+        assert!(le == "+Inf" || value <= le.parse::<f64>().unwrap(), "{e}");
+        assert!(e["exemplar"]["timestamp"].as_f64().unwrap() > 1.7e9, "{e}");
+    }
+    // A malformed exemplar is refused by both parsers; one with more than 128 characters of
+    // labels by the Python client's.
+    let line = text
+        .lines()
+        .find(|l| l.contains(" # {request_id="))
+        .expect("an exemplar line");
+    let (sample, exemplar) = line.split_once(" # ").unwrap();
+    let bad = text.replace(
+        line,
+        &format!("{sample} # {}", exemplar.replace("\"}", "\"")),
+    );
+    assert!(
+        !python_parse_openmetrics(&bad).0,
+        "a bad escape must be refused"
+    );
+    let long = text.replace(
+        line,
+        &line.replace(
+            "{request_id=\"",
+            &format!("{{request_id=\"{}", "1".repeat(120)),
+        ),
+    );
+    assert!(
+        !python_parse_openmetrics(&long).0,
+        "a long exemplar must be refused"
+    );
+}
+
+/// An app whose requests carry `traceparent` headers, valid or not.
+async fn traced(app: &Router, path: &str, traceparent: &str) {
+    let request = Request::get(path)
+        .header("traceparent", traceparent)
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, _) = send(app, request).await;
+    assert!(status.is_success() || status.is_client_error());
+}
+
+/// The OpenMetrics exposition of `app`.
+async fn openmetrics(app: &Router) -> String {
+    let request = Request::get("/stats/metrics")
+        .header(http::header::ACCEPT, "application/openmetrics-text")
+        .body(Body::empty())
+        .unwrap();
+    String::from_utf8(send(app, request).await.2).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn exemplars_lead_to_the_request_and_its_trace() {
+    let stats = Stats::builder()
+        .duration_buckets([0.01, 0.1, 1.0])
+        .build()
+        .unwrap();
+    let app = app(&stats);
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    traced(
+        &app,
+        "/sleep?ms=50",
+        &format!("00-{TRACE}-00f067aa0ba902b7-01"),
+    )
+    .await;
+    // Malformed or hostile: uppercase, all zeros, too long for version 00, markup.
+    for bad in [
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+        "00-\"}<script>-00f067aa0ba902b7-01",
+    ] {
+        traced(&app, "/sleep?ms=500", bad).await;
+    }
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let text = openmetrics(&app).await;
+    let (ok, exemplars, report) = python_parse_openmetrics(&text);
+    assert!(ok, "{report}\n{text}");
+    let (ok, report) = promtool_parse_openmetrics(&text);
+    assert!(ok, "{report}\n{text}");
+    let of = |le: &str| {
+        exemplars
+            .iter()
+            .find(|e| e["labels"]["le"] == le && e["labels"]["http_route"] == "/sleep")
+            .unwrap_or_else(|| panic!("no exemplar at le={le} in\n{text}"))
+            .clone()
+    };
+    // The 50 ms request is the exemplar of the 0.1 s bucket, with its trace id.
+    let fast = of("0.1");
+    assert_eq!(fast["exemplar"]["labels"]["trace_id"], TRACE);
+    assert_eq!(fast["exemplar"]["value"], 0.05);
+    // A 500 ms request is that of the 1 s bucket; its header was not valid: no trace id.
+    let slow = of("1.0");
+    assert!(
+        slow["exemplar"]["labels"].get("trace_id").is_none(),
+        "{slow}"
+    );
+    assert_eq!(slow["exemplar"]["value"], 0.5);
+    assert!(!text.contains("<script>"));
+    // No exemplar where no request fell.
+    assert!(exemplars
+        .iter()
+        .all(|e| e["labels"]["le"] != "0.01" && e["labels"]["le"] != "+Inf"));
+
+    // Each id leads to its request, which shows the trace id.
+    for (e, trace) in [(&fast, Some(TRACE)), (&slow, None)] {
+        let id = e["exemplar"]["labels"]["request_id"].as_str().unwrap();
+        let (status, _, body) = get_path(&app, &format!("/stats/requests/{id}?format=json")).await;
+        assert_eq!(status, StatusCode::OK);
+        let record: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(record["path"], "/sleep");
+        assert_eq!(record["trace_id"].as_str(), trace);
+        let page = send(
+            &app,
+            Request::get(format!("/stats/requests/{id}"))
+                .header(http::header::ACCEPT, "text/html")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        let page = String::from_utf8(page.2).unwrap();
+        assert_eq!(
+            page.contains(&format!(
+                r#"<th>Trace id</th><td class="key" colspan="3">{TRACE}</td>"#
+            )),
+            trace.is_some(),
+            "the request page shows the trace id"
+        );
+        assert_eq!(
+            record["processing_seconds"].as_f64(),
+            e["exemplar"]["value"].as_f64()
+        );
+    }
+    // A newer request of a bucket replaces its exemplar once 16 requests have started since.
+    let first = fast["exemplar"]["labels"]["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..16 {
+        get_path(&app, "/sleep?ms=50").await;
+    }
+    let text = openmetrics(&app).await;
+    let newer = python_parse_openmetrics(&text)
+        .1
+        .into_iter()
+        .find(|e| e["labels"]["le"] == "0.1" && e["labels"]["http_route"] == "/sleep")
+        .expect("an exemplar");
+    let newer = newer["exemplar"]["labels"]["request_id"].as_str().unwrap();
+    assert_ne!(newer, first);
+    assert!(newer.parse::<u64>().unwrap() >= first.parse::<u64>().unwrap() + 16);
+
+    // The JSON carries them too, and a reset clears them.
+    let data = data(&app).await;
+    let series = &data["namespaces"]["http"]["uri_sets"]["GET /sleep"]["durations"][0];
+    assert_eq!(series["status_code"], "200");
+    assert_eq!(series["exemplars"][0]["request_id"], newer);
+    assert_eq!(series["exemplars"][1]["trace_id"], serde_json::Value::Null);
+    stats.reset(None).unwrap();
+    assert!(!openmetrics(&app).await.contains(" # {"));
+
+    // The text format is unchanged: no exemplar.
+    traced(
+        &app,
+        "/sleep?ms=50",
+        &format!("00-{TRACE}-00f067aa0ba902b7-01"),
+    )
+    .await;
+    let (_, _, body) = get_path(&app, "/stats/metrics").await;
+    let text = String::from_utf8(body).unwrap();
+    assert!(!text.contains(" # {") && !text.contains(TRACE));
+    assert!(openmetrics(&app).await.contains(TRACE));
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_without_a_detailed_record_are_no_exemplars() {
+    let stats = Stats::builder().record_fraction(0.0).build().unwrap();
+    let app = app(&stats);
+    get_path(&app, "/users/1").await;
+    let text = openmetrics(&app).await;
+    assert!(text.contains("http_route=\"/users/{id}\""));
+    assert!(!text.contains(" # {"), "{text}");
 }
 
 #[tokio::test]
@@ -298,7 +539,7 @@ async fn promtool_refuses_a_counter_without_total() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn duration_buckets_are_exact_per_status_class() {
+async fn duration_buckets_are_exact_per_status_code() {
     let stats = Stats::builder()
         .duration_buckets([0.01, 0.1, 1.0])
         .build()
@@ -307,9 +548,11 @@ async fn duration_buckets_are_exact_per_status_class() {
     for ms in [5, 10, 50, 100, 500, 2000] {
         get_path(&app, &format!("/sleep?ms={ms}")).await;
     }
+    get_path(&app, "/sleep?ms=oops").await;
     let (_, _, body) = get_path(&app, "/stats/metrics").await;
     let text = String::from_utf8(body).unwrap();
-    let series = r#"{http_request_method="GET",http_route="/sleep",status_class="2xx""#;
+    let series =
+        r#"{http_request_method="GET",http_route="/sleep",http_response_status_code="200""#;
     for (le, n) in [("0.01", 2), ("0.1", 4), ("1.0", 5), ("+Inf", 6)] {
         let line =
             format!("http_server_request_duration_seconds_bucket{series},le=\"{le}\"}} {n}\n");
@@ -321,6 +564,58 @@ async fn duration_buckets_are_exact_per_status_class() {
     assert!(text.contains(&format!(
         "http_server_request_duration_seconds_sum{series}}} 2.665\n"
     )));
+    // The rejected query string is a 400 of its own series.
+    assert!(text.contains(
+        "http_server_request_duration_seconds_count{http_request_method=\"GET\",http_route=\"/sleep\",http_response_status_code=\"400\"} 1\n"
+    ));
+    let (ok, report) = promtool_check(&text);
+    assert!(ok, "{report}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn past_eight_status_codes_a_route_counts_the_rest_as_other() {
+    let stats = Stats::new();
+    let app = Router::new()
+        .route(
+            "/code/{n}",
+            get(
+                |axum::extract::Path(n): axum::extract::Path<u16>| async move {
+                    StatusCode::from_u16(n).unwrap()
+                },
+            ),
+        )
+        .merge(stats.router())
+        .layer(stats.layer());
+    let codes = [200, 201, 202, 204, 301, 302, 304, 400, 401, 403, 404, 500];
+    for code in codes {
+        get_path(&app, &format!("/code/{code}")).await;
+    }
+    get_path(&app, "/code/500").await;
+    let (_, _, body) = get_path(&app, "/stats/metrics").await;
+    let text = String::from_utf8(body).unwrap();
+    let count = |code: &str| {
+        let prefix = format!(
+            "http_server_request_duration_seconds_count{{http_request_method=\"GET\",http_route=\"/code/{{n}}\",http_response_status_code=\"{code}\"}} "
+        );
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map(|n| n.parse::<u64>().unwrap())
+    };
+    // The first eight codes have their series; the other five requests are `_OTHER`.
+    for code in &codes[..8] {
+        assert_eq!(count(&code.to_string()), Some(1), "{code}");
+    }
+    for code in &codes[8..] {
+        assert_eq!(count(&code.to_string()), None, "{code}");
+    }
+    assert_eq!(count("_OTHER"), Some(5));
+    let series = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("http_server_request_duration_seconds_count{") && l.contains("/code/")
+        })
+        .count();
+    assert_eq!(series, 9);
     let (ok, report) = promtool_check(&text);
     assert!(ok, "{report}");
 }

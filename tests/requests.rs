@@ -903,9 +903,10 @@ async fn recent_ring_keeps_the_newest_and_evicts_the_oldest() {
     let keys: BTreeSet<&String> = listed.as_object().expect("object").keys().collect();
     assert_eq!(
         keys,
-        BTreeSet::from([&"instance".into(), &"requests".into()])
+        BTreeSet::from([&"filters".into(), &"instance".into(), &"requests".into()])
     );
     assert_eq!(listed["instance"], "ring-test");
+    assert_eq!(listed["filters"], serde_json::json!({}), "no filter");
     let requests = listed["requests"].as_array().expect("requests");
     let paths: Vec<&str> = requests
         .iter()

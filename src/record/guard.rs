@@ -44,7 +44,7 @@ impl RecordGuard {
     /// Counts the request as started and enters it in the in-flight table. `detailed` says
     /// whether it keeps a detailed record (timeline, slow list, recent requests, event stream).
     #[inline]
-    // The parts of the request the record is made of, read in place from the request.
+    // What the request's record starts with, each taken from the request by `call`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
         shared: StoreRef,
@@ -55,6 +55,7 @@ impl RecordGuard {
         uri_set: UriSetRef,
         client: Option<std::net::SocketAddr>,
         detailed: bool,
+        trace_id: Option<std::num::NonZeroU128>,
     ) -> Self {
         let start = Instant::now();
         let config = &shared.config;
@@ -68,6 +69,7 @@ impl RecordGuard {
                 uri_set,
                 start,
                 detailed,
+                trace_id,
                 extras: client.map(|client| {
                     Box::new(RequestExtras {
                         client: Some(client),

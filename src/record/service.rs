@@ -263,6 +263,13 @@ where
             None
         };
         let id = shared.http.next_id(shard);
+        let detailed = sampled(id, config.record_fraction);
+        // Kept for the exemplars, which only requests with a detailed record can be.
+        let trace_id = if detailed {
+            crate::store::exemplars::trace_id_of(req.headers())
+        } else {
+            None
+        };
         let guard = RecordGuard::start(
             Arc::clone(handle),
             shard,
@@ -271,7 +278,8 @@ where
             req.uri(),
             uri_set,
             client,
-            sampled(id, config.record_fraction),
+            detailed,
+            trace_id,
         );
         let key = guard.key();
         if config.request_extension {

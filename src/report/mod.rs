@@ -9,3 +9,6 @@ pub mod format;
 pub mod html;
 pub mod json;
 pub mod prometheus;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod requests;

@@ -8,7 +8,7 @@
 //!
 //! | Metric | Type | Labels |
 //! |---|---|---|
-//! | `http_server_request_duration_seconds` | histogram | `http_request_method`, `http_route`, `status_class` |
+//! | `http_server_request_duration_seconds` | histogram | `http_request_method`, `http_route`, `http_response_status_code`, `error_type` |
 //! | `http_server_active_requests` | gauge | |
 //! | `http_server_open_streams` | gauge | |
 //! | `http_server_requests_total` (started) | counter | |
@@ -28,18 +28,25 @@
 //! went away before the response ended), `error` (the service or a body failed, other than
 //! by a panic) and `panicked`; their sum is every request that failed.
 //!
-//! # The duration histogram's status label
+//! # The duration histogram
 //!
-//! OpenTelemetry's `http.server.request.duration` is labelled by the method, the route, the
-//! response's status code and the error type. This histogram keeps the first two under their
-//! convention names, and breaks each URI set down by status *class* (`1xx` … `5xx`, or
-//! `none` for requests that ended without a status) in a label of its own, `status_class`,
-//! which is not an OpenTelemetry attribute. The store keeps the buckets per class, so each URI
-//! set has at most six series; keyed by the status code, every code a route ever answered with
-//! would add a series of all the buckets. So dashboards built on the conventions that
-//! aggregate by method and route (latency quantiles, request rates) work unchanged, while
-//! status codes and error types come from the counters: `http_server_responses_by_code_total`
-//! and `http_server_request_errors_total`.
+//! Like OpenTelemetry's `http.server.request.duration`, the histogram is labelled by the
+//! method, the route, the response's status code (`499` when the client went away first, left
+//! out when there was none, as after a panic) and the error type (left out when there was
+//! none). The
+//! series are bounded: each URI set keeps its own series for the first 8 combinations of
+//! status code and error type it sees (kept across resets), and counts any further status
+//! code under `http_response_status_code="_OTHER"`, with its error type. So a route has at
+//! most 12 series, and dashboards built on the conventions work unchanged.
+//!
+//! In OpenMetrics, each bucket carries an exemplar: a recent request that fell in it,
+//! `# {request_id="42",trace_id="4bf9…"} 0.0123 1763700000.5` (its processing time and when
+//! it ended), with the W3C trace id when the request carried a valid `traceparent` header.
+//! The id leads to `{prefix}/requests/{id}` while the request is among the recent or slow
+//! requests; a bucket's exemplar is replaced by a newer request of the bucket once 16
+//! requests have started since its own, and only requests that keep a detailed record
+//! (sampled, not `dont_record`) are exemplars. The text format 0.0.4 has
+//! no exemplars.
 //!
 //! Label values and help texts are escaped; application names are reduced to
 //! `[a-zA-Z0-9_]`, and a value whose name collides with one already written is left out.
@@ -52,7 +59,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use crate::registry::ValueKind;
-use crate::Snapshot;
+use crate::{Exemplar, Snapshot};
 
 /// OpenTelemetry's `http.request.method`.
 const METHOD: &str = "http_request_method";
@@ -147,27 +154,31 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
         .map(|b| float_label(*b))
         .collect();
     for set in http.uri_sets.values() {
-        for class in &set.durations {
-            let labels = [
-                (METHOD, set.method.as_str()),
-                (ROUTE, set.route.as_str()),
-                ("status_class", class.status_class.as_str()),
-            ];
-            for (i, count) in class.cumulative.iter().enumerate() {
+        for series in &set.durations {
+            let mut labels = vec![(METHOD, set.method.as_str()), (ROUTE, set.route.as_str())];
+            if !series.status_code.is_empty() {
+                labels.push((STATUS_CODE, series.status_code.as_str()));
+            }
+            if !series.error_type.is_empty() {
+                labels.push((ERROR_TYPE, series.error_type.as_str()));
+            }
+            for (i, count) in series.cumulative.iter().enumerate() {
                 let le = bounds.get(i).map_or("+Inf", String::as_str);
-                out.sample_with_le(
+                let exemplar = series.exemplars.iter().find(|e| e.bucket == i);
+                out.bucket(
                     "http_server_request_duration_seconds_bucket",
                     &labels,
                     le,
                     *count,
+                    exemplar,
                 );
             }
-            let count = class.cumulative.last().copied().unwrap_or(0);
+            let count = series.cumulative.last().copied().unwrap_or(0);
             out.sample("http_server_request_duration_seconds_count", &labels, count);
             out.sample_f64(
                 "http_server_request_duration_seconds_sum",
                 &labels,
-                class.sum_seconds,
+                series.sum_seconds,
             );
         }
     }
@@ -384,10 +395,34 @@ impl Writer {
         let _ = writeln!(self.out, " {value}");
     }
 
-    fn sample_with_le(&mut self, name: &str, labels: &[(&str, &str)], le: &str, value: u64) {
+    /// A histogram bucket; in OpenMetrics with its exemplar, when it has one.
+    fn bucket(
+        &mut self,
+        name: &str,
+        labels: &[(&str, &str)],
+        le: &str,
+        value: u64,
+        exemplar: Option<&Exemplar>,
+    ) {
         self.out.push_str(name);
         self.labels(labels, Some(le));
-        let _ = writeln!(self.out, " {value}");
+        let _ = write!(self.out, " {value}");
+        if let (Format::OpenMetrics, Some(e)) = (self.format, exemplar) {
+            let mut exemplar_labels = vec![("request_id", e.request_id.as_str())];
+            if let Some(trace_id) = &e.trace_id {
+                exemplar_labels.push(("trace_id", trace_id.as_str()));
+            }
+            self.out.push_str(" # ");
+            // `labels` writes nothing for an empty set; an exemplar always has its braces.
+            self.labels(&exemplar_labels, None);
+            let _ = write!(
+                self.out,
+                " {} {}",
+                float_value(e.value_seconds),
+                float_value(e.time)
+            );
+        }
+        self.out.push('\n');
     }
 
     fn sample_f64(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
@@ -501,21 +536,37 @@ mod tests {
                 route: "/users/{id}".to_owned(),
                 bytes_read: 3,
                 bytes_written: 4,
-                durations: vec![crate::StatusClassDurations {
-                    status_class: "2xx".to_owned(),
-                    cumulative: vec![1, 2],
-                    sum_seconds: 0.5,
-                    sum_nanos: 500_000_000,
-                }],
+                durations: vec![
+                    crate::DurationSeries {
+                        status_code: "200".to_owned(),
+                        cumulative: vec![1, 2],
+                        sum_seconds: 0.5,
+                        sum_nanos: 500_000_000,
+                        exemplars: vec![crate::Exemplar {
+                            bucket: 1,
+                            request_id: "7".to_owned(),
+                            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".to_owned()),
+                            value_seconds: 0.25,
+                            time: 1_763_700_000.5,
+                        }],
+                        ..crate::DurationSeries::default()
+                    },
+                    crate::DurationSeries {
+                        error_type: "aborted".to_owned(),
+                        cumulative: vec![0, 1],
+                        ..crate::DurationSeries::default()
+                    },
+                ],
                 ..crate::UriSetSnapshot::default()
             },
         );
         let text = render(&snapshot, Format::Text);
         for line in [
-            r#"http_server_request_duration_seconds_bucket{http_request_method="GET",http_route="/users/{id}",status_class="2xx",le="0.1"} 1"#,
-            r#"http_server_request_duration_seconds_bucket{http_request_method="GET",http_route="/users/{id}",status_class="2xx",le="+Inf"} 2"#,
-            r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/users/{id}",status_class="2xx"} 2"#,
-            r#"http_server_request_duration_seconds_sum{http_request_method="GET",http_route="/users/{id}",status_class="2xx"} 0.5"#,
+            r#"http_server_request_duration_seconds_bucket{http_request_method="GET",http_route="/users/{id}",http_response_status_code="200",le="0.1"} 1"#,
+            r#"http_server_request_duration_seconds_bucket{http_request_method="GET",http_route="/users/{id}",http_response_status_code="200",le="+Inf"} 2"#,
+            r#"http_server_request_duration_seconds_count{http_request_method="GET",http_route="/users/{id}",http_response_status_code="200"} 2"#,
+            r#"http_server_request_duration_seconds_sum{http_request_method="GET",http_route="/users/{id}",http_response_status_code="200"} 0.5"#,
+            r#"http_server_request_duration_seconds_bucket{http_request_method="GET",http_route="/users/{id}",error_type="aborted",le="+Inf"} 1"#,
             "# TYPE http_server_request_errors_total counter",
             r#"http_server_request_errors_total{error_type="aborted"} 1"#,
             r#"http_server_request_errors_total{error_type="error"} 2"#,
@@ -527,7 +578,12 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }
+        let open = render(&snapshot, Format::OpenMetrics);
+        let with_exemplar = r#"http_server_request_duration_seconds_bucket{http_request_method="GET",http_route="/users/{id}",http_response_status_code="200",le="+Inf"} 2 # {request_id="7",trace_id="4bf92f3577b34da6a3ce929d0e0e4736"} 0.25 1763700000.5"#;
+        assert!(open.lines().any(|l| l == with_exemplar), "{open}");
+        assert!(!text.contains(" # {"), "no exemplar in the text format");
         for old in [
+            "status_class=\"2xx\",le",
             "{method=",
             ",route=",
             "{code=",

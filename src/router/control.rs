@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Deserialize;
 
+use super::audit::Audit;
 use super::protection::{json_error, secure, token_refusal};
 use super::wants_html;
 use crate::Stats;
@@ -51,8 +52,9 @@ pub(super) async fn maintenance(
     };
     let status = stats.status();
     status.set_maintenance(on);
+    let audit = Audit::Maintenance { on };
     if wants_html(&headers) {
-        return back_to_page(&stats);
+        return audit.attach(back_to_page(&stats));
     }
     let body = serde_json::json!({
         "ok": true,
@@ -60,7 +62,7 @@ pub(super) async fn maintenance(
         "maintenance": status.is_maintenance(),
         "status": status.current(),
     });
-    secure(axum::Json(body).into_response())
+    audit.attach(secure(axum::Json(body).into_response()))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -115,8 +117,13 @@ fn control(
             return refused;
         }
     }
+    let audit = Audit::Action {
+        action: action.as_str(),
+        namespace: namespace.map(str::to_owned),
+        scope: if cluster { "cluster" } else { "local" },
+    };
     if wants_html(headers) {
-        return back_to_page(stats);
+        return audit.attach(back_to_page(stats));
     }
     let names = match namespace {
         Some(name) => vec![name.to_owned()],
@@ -136,7 +143,7 @@ fn control(
         "scope": scope,
         "namespaces": states,
     });
-    secure(axum::Json(body).into_response())
+    audit.attach(secure(axum::Json(body).into_response()))
 }
 
 /// Sends a control command to every other instance through Redis (this one applied it

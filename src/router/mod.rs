@@ -56,6 +56,7 @@
 //! [`StatsBuilder::read_only`]: crate::StatsBuilder::read_only
 //! [`StatsBuilder::trusted_origin`]: crate::StatsBuilder::trusted_origin
 
+mod audit;
 mod control;
 mod pages;
 mod protection;
@@ -181,17 +182,20 @@ impl Stats {
         }
         // `route_layer`: the fallback (404s of the app this router is merged into) is not ours.
         // The last layer is the outermost: a refused request is left out too.
-        pages
+        let router = pages
             .with_state(page_state)
             .merge(control.with_state(self.clone()))
             .route_layer(axum::middleware::from_fn_with_state(
                 self.clone(),
                 protection::allowed_hosts_only,
-            ))
-            .route_layer(axum::middleware::from_fn_with_state(
-                self.clone(),
-                leave_out_stats_request,
-            ))
+            ));
+        // The audit log sees every answer, refusals of the allowed hosts included.
+        #[cfg(feature = "tracing")]
+        let router = router.route_layer(axum::middleware::from_fn(audit::log));
+        router.route_layer(axum::middleware::from_fn_with_state(
+            self.clone(),
+            leave_out_stats_request,
+        ))
     }
 
     /// Last segment of the prefix: the relative name of the page from its control routes.

@@ -13,6 +13,7 @@ use super::source::SnapshotSource;
 use super::wants_html;
 use crate::report;
 use crate::report::html::{Controls, DashboardOptions, Formatting};
+use crate::report::requests::RequestFilter;
 
 /// What the read-only routes are served with: where snapshots come from, and the options of
 /// the view. Each route takes one snapshot per request and renders it with these.
@@ -127,17 +128,31 @@ pub(super) async fn requests(
 ) -> Response {
     let html = serve_html(query.as_deref(), &headers);
     let base = Arc::clone(&pages.base);
+    let filter = RequestFilter::from_query(query.as_deref());
+    let view = query.clone();
     let response = pages
         .source
-        .render(query, move |snapshot| {
-            if html {
-                let page = report::html::render_requests(snapshot, &base);
-                return html_response(StatusCode::OK, page);
-            }
-            json_response(&serde_json::json!({
+        .render(query, move |snapshot| match (html, filter) {
+            (true, Ok(filter)) => html_response(
+                StatusCode::OK,
+                report::html::render_requests(snapshot, &base, &filter, None, view.as_deref()),
+            ),
+            (true, Err(error)) => html_response(
+                StatusCode::BAD_REQUEST,
+                report::html::render_requests(
+                    snapshot,
+                    &base,
+                    &RequestFilter::default(),
+                    Some(&error.to_string()),
+                    view.as_deref(),
+                ),
+            ),
+            (false, Ok(filter)) => json_response(&serde_json::json!({
                 "instance": snapshot.server.instance,
-                "requests": snapshot.http.recent_requests,
-            }))
+                "filters": filter,
+                "requests": filter.select(snapshot),
+            })),
+            (false, Err(error)) => json_error(StatusCode::BAD_REQUEST, &error.to_string()),
         })
         .await;
     vary_accept(response)

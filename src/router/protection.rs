@@ -14,6 +14,7 @@ use tower_http::csrf::{
     CsrfLayer, ProtectionError, ProtectionErrorKind, ResponseForProtectionError,
 };
 
+use super::audit::Audit;
 use crate::report;
 use crate::Stats;
 
@@ -103,19 +104,21 @@ pub(super) struct CrossOriginRefusal;
 
 impl ResponseForProtectionError<Body> for CrossOriginRefusal {
     fn response_for_protection_error(&mut self, error: ProtectionError) -> Response {
-        let message = match error.kind() {
-            ProtectionErrorKind::CrossOriginRequest => {
+        let (reason, message) = match error.kind() {
+            ProtectionErrorKind::CrossOriginRequest => (
+                "cross_site",
                 "cross-site request refused: the browser sent it from another site \
                  (Sec-Fetch-Site); to accept a page on another origin, add its origin with \
-                 StatsBuilder::trusted_origin"
-            }
-            _ => {
+                 StatsBuilder::trusted_origin",
+            ),
+            _ => (
+                "cross_origin",
                 "cross-origin request refused: its Origin does not match the request's host; \
                  behind a proxy that rewrites Host, add the public origin with \
-                 StatsBuilder::trusted_origin"
-            }
+                 StatsBuilder::trusted_origin",
+            ),
         };
-        json_error(StatusCode::FORBIDDEN, message)
+        Audit::Refused { reason, host: None }.attach(json_error(StatusCode::FORBIDDEN, message))
     }
 }
 
@@ -131,21 +134,33 @@ pub(super) async fn allowed_hosts_only(
     let refused = match named_host(&request) {
         Named::Nothing => None,
         Named::Host(host) if host_allowed(&host, allowed) => None,
-        Named::Host(host) => Some(format!(
-            "host {:?} is not allowed on the stats routes (DNS rebinding protection): if \
-             operators reach this server by that name, add it with \
-             StatsBuilder::allowed_host({:?})",
-            crate::sanitize::clean(&host, 256),
-            crate::sanitize::clean(host.trim_end_matches('.'), 256),
+        Named::Host(host) => Some((
+            format!(
+                "host {:?} is not allowed on the stats routes (DNS rebinding protection): if \
+                 operators reach this server by that name, add it with \
+                 StatsBuilder::allowed_host({:?})",
+                crate::sanitize::clean(&host, 256),
+                crate::sanitize::clean(host.trim_end_matches('.'), 256),
+            ),
+            Audit::Refused {
+                reason: "host_not_allowed",
+                host: Some(host),
+            },
         )),
-        Named::Malformed => Some(
+        Named::Malformed => Some((
             "the request's host is malformed: the stats routes answer IP literals, localhost \
              and the names given with StatsBuilder::allowed_host"
                 .to_owned(),
-        ),
+            Audit::Refused {
+                reason: "malformed_host",
+                host: None,
+            },
+        )),
     };
     match refused {
-        Some(message) => json_error(StatusCode::MISDIRECTED_REQUEST, &message),
+        Some((message, audit)) => {
+            audit.attach(json_error(StatusCode::MISDIRECTED_REQUEST, &message))
+        }
         None => next.run(request).await,
     }
 }
@@ -203,7 +218,14 @@ pub(super) fn token_refusal(stats: &Stats, headers: &HeaderMap) -> Option<Respon
     if bearer_matches(headers, token) {
         return None;
     }
-    let mut response = json_error(StatusCode::UNAUTHORIZED, "a valid bearer token is required");
+    let mut response = Audit::Refused {
+        reason: "bad_token",
+        host: None,
+    }
+    .attach(json_error(
+        StatusCode::UNAUTHORIZED,
+        "a valid bearer token is required",
+    ));
     response
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

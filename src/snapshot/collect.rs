@@ -9,16 +9,17 @@ use tokio::time::Instant;
 use crate::clock::{nanos_to_secs, Clock};
 use crate::config::Config;
 use crate::status::Status;
+use crate::store::durations::merged_series;
 use crate::store::http::{HttpShard, HttpStore};
 use crate::store::request::{FinishedRequest, InFlightRequest};
-use crate::store::uri_sets::{UriSetEntry, STATUS_CLASSES};
+use crate::store::uri_sets::UriSetEntry;
 use crate::store::windows::{PeriodData, WindowData};
 use crate::store::Store;
 
 use super::model::{
-    ApplicationEvent, HttpSnapshot, LatencyHistograms, Limits, NamespaceSnapshot, Outcome,
-    PeriodHistogram, RequestRecord, ServerInfo, Snapshot, StatusClassDurations, StatusSnapshot,
-    TimelineEvent, UriSetSnapshot, SCHEMA_VERSION,
+    ApplicationEvent, DurationSeries, Exemplar, HttpSnapshot, LatencyHistograms, Limits,
+    NamespaceSnapshot, Outcome, PeriodHistogram, RequestRecord, ServerInfo, Snapshot,
+    StatusSnapshot, TimelineEvent, UriSetSnapshot, SCHEMA_VERSION,
 };
 
 /// The version string of this crate, as snapshots report it.
@@ -138,7 +139,7 @@ fn http(ns: &HttpStore, shared: &Store, now: Instant) -> HttpSnapshot {
         .entries()
         .into_iter()
         .map(|e| {
-            let set = uri_set(&e, now);
+            let set = uri_set(&e, now, clock);
             add_latency(&mut latency, &set.latency);
             (e.key().to_owned(), set)
         })
@@ -235,21 +236,12 @@ pub(crate) fn latency(data: WindowData) -> LatencyHistograms {
 }
 
 /// The raw figures of one URI set: the sum of its shards' parts.
-fn uri_set(e: &UriSetEntry, now: Instant) -> UriSetSnapshot {
-    let per_class = e.info.bounds.len() + 1;
-    let mut le_counts = vec![0u64; per_class * STATUS_CLASSES.len()];
-    let mut class_sums = [0u64; STATUS_CLASSES.len()];
+fn uri_set(e: &UriSetEntry, now: Instant, clock: &Clock) -> UriSetSnapshot {
     let mut status = [0u64; 5];
     let (mut streams, mut bytes_read, mut bytes_written, mut errors) = (0u64, 0u64, 0u64, 0u64);
     let mut latency_sum: Option<LatencyHistograms> = None;
     let add = |into: &mut u64, c: &AtomicU64| *into = into.wrapping_add(c.load(Ordering::Relaxed));
     for part in e.shards() {
-        for (into, c) in le_counts.iter_mut().zip(part.le_counts.iter()) {
-            add(into, c);
-        }
-        for (into, c) in class_sums.iter_mut().zip(&part.class_sum_nanos) {
-            add(into, c);
-        }
         for (into, c) in status.iter_mut().zip(&part.status) {
             add(into, c);
         }
@@ -263,27 +255,39 @@ fn uri_set(e: &UriSetEntry, now: Instant) -> UriSetSnapshot {
             None => latency_sum = Some(part),
         }
     }
-    let durations = STATUS_CLASSES
-        .iter()
-        .enumerate()
-        .filter_map(|(class, name)| {
-            let counts = le_counts.get(class * per_class..(class + 1) * per_class)?;
+    let mut durations = merged_series(e.shards().map(|part| &part.durations))
+        .into_iter()
+        .map(|series| {
             let mut running = 0u64;
-            let cumulative: Vec<u64> = counts
-                .iter()
-                .map(|c| {
-                    running = running.wrapping_add(*c);
-                    running
-                })
-                .collect();
-            (running > 0).then(|| StatusClassDurations {
-                status_class: (*name).to_owned(),
-                cumulative,
+            DurationSeries {
+                status_code: series.status_code,
+                error_type: series.error_type.to_owned(),
+                cumulative: series
+                    .counts
+                    .iter()
+                    .map(|n| {
+                        running = running.wrapping_add(*n);
+                        running
+                    })
+                    .collect(),
                 sum_seconds: 0.0,
-                sum_nanos: class_sums[class],
-            })
+                sum_nanos: series.sum_nanos,
+                exemplars: series
+                    .exemplars
+                    .into_iter()
+                    .map(|(bucket, read)| Exemplar {
+                        bucket,
+                        request_id: read.id.to_string(),
+                        trace_id: (read.trace_id != 0).then(|| format!("{:032x}", read.trace_id)),
+                        value_seconds: nanos_to_secs(read.nanos),
+                        time: clock.base_epoch + nanos_to_secs(read.at),
+                    })
+                    .collect(),
+            }
         })
-        .collect();
+        .collect::<Vec<_>>();
+    // In the order of a merged snapshot's.
+    durations.sort_by(|a, b| super::merge::series_order(a).cmp(&super::merge::series_order(b)));
     let key = e.key();
     let (method, route) = match key.split_once(' ') {
         Some((m, r)) => (m.to_owned(), r.to_owned()),
@@ -342,6 +346,10 @@ pub(crate) fn record_of(
             .as_ref()
             .and_then(|x| x.client)
             .map(|a| a.to_string()),
+        trace_id: live
+            .trace_id
+            .filter(|_| live.detailed)
+            .map(|t| format!("{:032x}", t.get())),
         stream: live.stream,
         events: live
             .extras

@@ -31,8 +31,9 @@ use crate::store::uri_sets::OVERFLOW;
 
 use super::collect::{add_latency, VERSION};
 use super::model::{
-    ApplicationEvent, HttpSnapshot, InstanceSummary, Limits, NamespaceSnapshot, RequestRecord,
-    ServerInfo, Snapshot, StatusSnapshot, UriSetSnapshot, SCHEMA_VERSION,
+    ApplicationEvent, DurationSeries, Exemplar, HttpSnapshot, InstanceSummary, Limits,
+    NamespaceSnapshot, RequestRecord, ServerInfo, Snapshot, StatusSnapshot, UriSetSnapshot,
+    SCHEMA_VERSION,
 };
 
 impl Snapshot {
@@ -266,7 +267,8 @@ fn http(parts: &[(&Snapshot, bool)], limits: &Limits) -> HttpSnapshot {
                     route: set.route.clone(),
                     ..UriSetSnapshot::default()
                 });
-            add_uri_set(into, set, same_buckets);
+            let qualifier = (!merged).then_some(s.server.boot_id.as_str());
+            add_uri_set(into, set, same_buckets, qualifier);
         }
     }
     let by_start = |a: &RequestRecord, b: &RequestRecord| {
@@ -294,7 +296,12 @@ fn http(parts: &[(&Snapshot, bool)], limits: &Limits) -> HttpSnapshot {
     out
 }
 
-fn add_uri_set(into: &mut UriSetSnapshot, set: &UriSetSnapshot, same_buckets: bool) {
+fn add_uri_set(
+    into: &mut UriSetSnapshot,
+    set: &UriSetSnapshot,
+    same_buckets: bool,
+    qualifier: Option<&str>,
+) {
     into.streams = into.streams.saturating_add(set.streams);
     into.bytes_read = into.bytes_read.saturating_add(set.bytes_read);
     into.bytes_written = into.bytes_written.saturating_add(set.bytes_written);
@@ -309,29 +316,52 @@ fn add_uri_set(into: &mut UriSetSnapshot, set: &UriSetSnapshot, same_buckets: bo
         into.durations.clear();
         return;
     }
-    for class in &set.durations {
+    for series in &set.durations {
+        let exemplars = series.exemplars.iter().map(|e| Exemplar {
+            request_id: match qualifier {
+                Some(boot_id) => format!("{boot_id}-{}", e.request_id),
+                None => e.request_id.clone(),
+            },
+            ..e.clone()
+        });
         match into
             .durations
             .iter_mut()
-            .find(|d| d.status_class == class.status_class)
+            .find(|d| d.status_code == series.status_code && d.error_type == series.error_type)
         {
-            Some(d) if d.cumulative.len() == class.cumulative.len() => {
-                for (a, b) in d.cumulative.iter_mut().zip(&class.cumulative) {
+            Some(d) if d.cumulative.len() == series.cumulative.len() => {
+                for (a, b) in d.cumulative.iter_mut().zip(&series.cumulative) {
                     *a = a.saturating_add(*b);
                 }
-                d.sum_nanos = d.sum_nanos.wrapping_add(class.sum_nanos);
+                d.sum_nanos = d.sum_nanos.wrapping_add(series.sum_nanos);
+                // The newest exemplar of each bucket.
+                for e in exemplars {
+                    match d.exemplars.iter_mut().find(|x| x.bucket == e.bucket) {
+                        Some(x) if x.time >= e.time => {}
+                        Some(x) => *x = e,
+                        None => d.exemplars.push(e),
+                    }
+                }
+                d.exemplars.sort_by_key(|e| e.bucket);
             }
             Some(_) => {}
-            None => into.durations.push(class.clone()),
+            None => into.durations.push(DurationSeries {
+                exemplars: exemplars.collect(),
+                ..series.clone()
+            }),
         }
     }
     into.durations
-        .sort_by(|a, b| class_order(&a.status_class).cmp(&class_order(&b.status_class)));
+        .sort_by(|a, b| series_order(a).cmp(&series_order(b)));
 }
 
-/// `1xx` … `5xx`, then `none`.
-fn class_order(class: &str) -> (bool, &str) {
-    (class == "none", class)
+/// Status codes in order (the fallback `_OTHER` after them, no status first), then error types.
+pub(super) fn series_order(series: &DurationSeries) -> (bool, &str, &str) {
+    (
+        series.status_code == crate::store::durations::OTHER_CODE,
+        &series.status_code,
+        &series.error_type,
+    )
 }
 
 /// Folds the sets with the fewest requests into `<overflow>` while there are more than `cap`.
@@ -361,7 +391,7 @@ fn cap_uri_sets(http: &mut HttpSnapshot, cap: usize) {
                 route: OVERFLOW.to_owned(),
                 ..UriSetSnapshot::default()
             });
-        add_uri_set(overflow, &set, true);
+        add_uri_set(overflow, &set, true, None);
     }
 }
 

@@ -19,9 +19,9 @@ mod wire;
 #[cfg(feature = "redis")]
 pub(crate) use self::merge::summary;
 pub use self::model::{
-    ApplicationEvent, ClusterStatus, HttpSnapshot, InstanceSummary, LatencyHistograms, Limits,
-    NamespaceSnapshot, Outcome, PeriodHistogram, RequestRecord, ServerInfo, Snapshot,
-    StatusClassDurations, StatusSnapshot, StreamEvent, TimelineEvent, UriSetSnapshot,
+    ApplicationEvent, ClusterStatus, DurationSeries, Exemplar, HttpSnapshot, InstanceSummary,
+    LatencyHistograms, Limits, NamespaceSnapshot, Outcome, PeriodHistogram, RequestRecord,
+    ServerInfo, Snapshot, StatusSnapshot, StreamEvent, TimelineEvent, UriSetSnapshot,
     WindowSnapshot, SCHEMA_VERSION,
 };
 pub use self::wire::{SnapshotError, MAX_SNAPSHOT_BYTES};

@@ -395,19 +395,47 @@ pub struct WindowSnapshot {
     pub p999_seconds: Option<f64>,
 }
 
-/// Prometheus duration buckets of one URI set and status class (raw).
+/// Prometheus duration buckets of one URI set, for one status code and error type (raw).
+///
+/// A URI set has at most 8 series of its own codes; requests with further codes are counted
+/// in fallback series whose `status_code` is `_OTHER`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
-pub struct StatusClassDurations {
-    /// `1xx` … `5xx`, or `none` for requests that ended without a status.
-    pub status_class: String,
+pub struct DurationSeries {
+    /// The response's status code (`"404"`; `"499"` when the client went away first),
+    /// `"_OTHER"` for the fallback series, or empty for requests that ended without one (a
+    /// panic).
+    pub status_code: String,
+    /// `aborted`, `error` or `panicked` for requests that ended so; empty otherwise.
+    pub error_type: String,
     /// Cumulative counts for each bound of [`HttpSnapshot::duration_buckets`], then `+Inf`.
     pub cumulative: Vec<u64>,
     /// Sum of processing times in seconds (derived).
     pub sum_seconds: f64,
     /// Sum of processing times in nanoseconds (raw; `sum_seconds` is derived from it).
     pub sum_nanos: u64,
+    /// A recent request of each bucket that has one, for OpenMetrics exemplars.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exemplars: Vec<Exemplar>,
+}
+
+/// A recent request that fell in a duration bucket: an OpenMetrics exemplar.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct Exemplar {
+    /// Index of the bucket in [`DurationSeries::cumulative`].
+    pub bucket: usize,
+    /// The request's id, as in `/stats/requests/{id}`.
+    pub request_id: String,
+    /// The W3C trace id (32 lowercase hex digits) of the request's `traceparent` header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// The request's processing time in seconds.
+    pub value_seconds: f64,
+    /// When the request ended, in Unix epoch seconds.
+    pub time: f64,
 }
 
 fn records_by_id<S: Serializer>(
@@ -453,6 +481,10 @@ pub struct RequestRecord {
     pub outcome: Outcome,
     /// Client address, `None` unless client addresses are recorded.
     pub client: Option<String>,
+    /// The W3C trace id of the request's valid `traceparent` header (32 lowercase hex
+    /// digits), when it had one and keeps a detailed record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
     /// Whether the response is a stream (`101` or `text/event-stream`).
     pub stream: bool,
     /// The custom events the handler added, in the order added: its timeline.
@@ -547,8 +579,9 @@ pub struct UriSetSnapshot {
     pub p999_seconds: Option<f64>,
     /// The figures over `"1m"`, `"15m"` and `"total"`.
     pub windows: BTreeMap<String, WindowSnapshot>,
-    /// Duration buckets per status class that has seen requests, for Prometheus.
-    pub durations: Vec<StatusClassDurations>,
+    /// Duration buckets per status code and error type that has seen requests, for
+    /// Prometheus.
+    pub durations: Vec<DurationSeries>,
     /// The set's latency histograms (raw).
     pub latency: LatencyHistograms,
 }

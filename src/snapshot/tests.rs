@@ -157,8 +157,26 @@ proptest! {
         prop_assert_eq!(&m.windows, &e.windows);
         prop_assert_eq!(&m.requests_per_minute, &e.requests_per_minute);
         // Every URI set: counts, sums, minimum, maximum, quantiles, windows, status classes
-        // and the Prometheus buckets.
-        prop_assert_eq!(&m.uri_sets, &e.uri_sets);
+        // and the Prometheus buckets; exemplars in the same buckets (which request of a
+        // bucket each one shows may differ, and merged ids are qualified).
+        let exemplars = |sets: &std::collections::BTreeMap<String, crate::UriSetSnapshot>| {
+            let mut sets = sets.clone();
+            let mut buckets = Vec::new();
+            for (key, set) in &mut sets {
+                for series in &mut set.durations {
+                    for e in std::mem::take(&mut series.exemplars) {
+                        buckets.push((key.clone(), series.status_code.clone(), e.bucket));
+                    }
+                }
+            }
+            (sets, buckets)
+        };
+        prop_assert_eq!(exemplars(&m.uri_sets), exemplars(&e.uri_sets));
+        for set in m.uri_sets.values() {
+            for e in set.durations.iter().flat_map(|s| &s.exemplars) {
+                prop_assert!(e.request_id.contains('-'), "qualified: {}", e.request_id);
+            }
+        }
         prop_assert_eq!(shape(&m.slow_requests), shape(&e.slow_requests));
         prop_assert_eq!(shape(&m.recent_requests), shape(&e.recent_requests));
         let (m_events, e_events) = (merged.events(), both.events());

@@ -156,11 +156,22 @@ impl Snapshot {
             .map(|(key, mut set)| {
                 set.method = clean_str(&set.method);
                 set.route = clean_str(&set.route);
-                set.durations
-                    .truncate(crate::store::uri_sets::STATUS_CLASSES.len());
+                // A set has at most 12 series; a merged one, a few times that.
+                set.durations.truncate(64);
                 for d in &mut set.durations {
-                    d.status_class = clean_str(&d.status_class);
+                    d.status_code = clean_str(&d.status_code).chars().take(8).collect();
+                    d.error_type = clean_str(&d.error_type).chars().take(16).collect();
                     d.cumulative.truncate(65);
+                    let buckets = d.cumulative.len();
+                    d.exemplars.retain(|e| e.bucket < buckets);
+                    d.exemplars.truncate(buckets);
+                    for e in &mut d.exemplars {
+                        e.request_id = clean_str(&e.request_id).chars().take(64).collect();
+                        e.trace_id = e.trace_id.take().filter(|t| {
+                            t.len() == 32
+                                && t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+                        });
+                    }
                 }
                 (clean_str(&key), set)
             })
@@ -230,7 +241,10 @@ fn clean_record(r: &mut RequestRecord) {
     for s in [&mut r.id, &mut r.method, &mut r.path, &mut r.uri_set] {
         *s = clean_str(s);
     }
-    for s in [&mut r.client, &mut r.instance].into_iter().flatten() {
+    for s in [&mut r.client, &mut r.instance, &mut r.trace_id]
+        .into_iter()
+        .flatten()
+    {
         *s = clean_str(s);
     }
     r.events.truncate(1024);

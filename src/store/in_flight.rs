@@ -305,6 +305,7 @@ mod tests {
             uri_set: Arc::clone(sets.get(0, "/").shard(0)),
             start: Instant::now(),
             detailed: true,
+            trace_id: None,
             extras: None,
         }
     }

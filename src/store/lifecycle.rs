@@ -16,7 +16,7 @@ use crate::config::Config;
 use super::http::{status_class_index, HttpStore};
 use super::in_flight::SlotKey;
 use super::request::{FinishedRequest, NewRequest, Outcome, TimelineEntry};
-use super::uri_sets::{method_index, STATUS_CLASSES};
+use super::uri_sets::method_index;
 
 /// How a request ended, as the layer saw it: everything [`HttpStore::finish`] records.
 #[derive(Debug, Clone, Copy)]
@@ -141,7 +141,6 @@ impl HttpStore {
                     .fetch_add(bytes_written, Ordering::Relaxed);
             }
 
-            let errored = matches!(outcome, Outcome::Error | Outcome::Panicked);
             match outcome {
                 Outcome::Aborted => {
                     shard.requests_aborted.fetch_add(1, Ordering::Relaxed);
@@ -157,9 +156,11 @@ impl HttpStore {
             }
 
             if !stream {
-                // Without a status, or outside 1xx-5xx: the "none" class.
-                let class = class.unwrap_or(STATUS_CLASSES.len() - 1);
-                uri_set.record_timing(end, duration_nanos(elapsed), class, errored);
+                // Only a request with a detailed record can be found from its exemplar.
+                let exemplar = live
+                    .detailed
+                    .then(|| (id, live.trace_id.map_or(0, |t| t.get())));
+                uri_set.record_timing(end, duration_nanos(elapsed), code, outcome, exemplar);
             }
 
             if !live.detailed {

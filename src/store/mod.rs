@@ -1,7 +1,9 @@
 //! The write side: everything the layer touches for each request, kept in atomics and short
 //! critical sections so that recording never waits on a reader.
 //!
+//! - [`durations`]: a URI set's Prometheus duration buckets by status code and error type;
 //! - [`event_log`]: the application events of the event stream;
+//! - [`exemplars`]: one recent request per duration bucket, for OpenMetrics exemplars;
 //! - [`http`]: the built-in `http` namespace's counters and its request-facing API;
 //! - [`in_flight`]: the table of requests in flight;
 //! - [`lifecycle`]: what the layer records over a request's life, the store's API to it;
@@ -24,7 +26,9 @@ use crate::registry::NamespaceInner;
 
 use self::http::HttpStore;
 
+pub(crate) mod durations;
 pub(crate) mod event_log;
+pub(crate) mod exemplars;
 pub(crate) mod http;
 pub(crate) mod in_flight;
 pub(crate) mod lifecycle;

@@ -2,6 +2,7 @@
 //! the slow list and the ring of recent requests).
 
 use std::net::SocketAddr;
+use std::num::NonZeroU128;
 
 use http::{Method, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
@@ -57,6 +58,8 @@ pub(crate) struct InFlightRequest {
     pub(crate) stream: bool,
     /// Whether the request keeps a detailed record (sampled, and not `dont_record`).
     pub(crate) detailed: bool,
+    /// The W3C trace id of a valid `traceparent` header.
+    pub(crate) trace_id: Option<NonZeroU128>,
     /// What most requests do not have (a client address, a timeline): allocated only when
     /// needed, so that the record moved through the tables stays small.
     pub(crate) extras: Option<Box<RequestExtras>>,
@@ -78,6 +81,7 @@ pub(crate) struct NewRequest<'a> {
     pub(crate) uri_set: UriSetRef,
     pub(crate) start: Instant,
     pub(crate) detailed: bool,
+    pub(crate) trace_id: Option<NonZeroU128>,
     pub(crate) extras: Option<Box<RequestExtras>>,
 }
 
@@ -93,6 +97,7 @@ impl InFlightRequest {
             bytes_written: 0,
             stream: false,
             detailed: new.detailed,
+            trace_id: new.trace_id,
             extras: new.extras,
         }
     }
@@ -109,6 +114,7 @@ impl InFlightRequest {
         self.bytes_written = 0;
         self.stream = false;
         self.detailed = new.detailed;
+        self.trace_id = new.trace_id;
         self.extras = new.extras;
     }
 

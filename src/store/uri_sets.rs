@@ -22,7 +22,9 @@ use std::sync::{Arc, OnceLock, RwLock};
 use http::Method;
 use tokio::time::Instant;
 
-use crate::store::shard::{CachePadded, PaddedCounters};
+use crate::store::durations::{error_type, SeriesKeys, StatusDurations};
+use crate::store::request::Outcome;
+use crate::store::shard::CachePadded;
 use crate::store::windows::WindowedHistogram;
 
 /// Route label used when no route is known for a request.
@@ -89,9 +91,6 @@ pub(crate) fn method_label(index: usize) -> &'static str {
     METHODS.get(index).map_or(OTHER_METHOD, Method::as_str)
 }
 
-/// Status classes of the duration histogram: `1xx` to `5xx`, then requests without a status.
-pub(crate) const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "none"];
-
 /// One URI set: its key, and what each write shard recorded in it.
 ///
 /// A request writes only its own shard's part ([`UriSetShard`]), created the first time that
@@ -115,6 +114,9 @@ pub(crate) struct UriSetInfo {
     /// read by requests.
     pub(crate) used: AtomicBool,
     pub(crate) bounds: Arc<[u64]>,
+    /// The status codes of the duration series, claimed by the first requests that need them:
+    /// shared by the parts, so that a series is the same in every part.
+    pub(crate) series: Arc<SeriesKeys>,
 }
 
 /// A request's reference to the part of its URI set its shard writes.
@@ -133,12 +135,8 @@ pub(crate) struct UriSetShard {
     pub(crate) bytes_written: AtomicU64,
     pub(crate) status: [AtomicU64; 5],
     pub(crate) errors: AtomicU64,
-    /// Exact counts per configured `le` bound and status class, `bounds.len() + 1` per class
-    /// (the last one is `+Inf`), not cumulative.
-    pub(crate) le_counts: PaddedCounters,
-    pub(crate) class_sum_nanos: [AtomicU64; STATUS_CLASSES.len()],
-    /// The set's `le` bounds, kept here too so that recording reads them from this part.
-    bounds: Arc<[u64]>,
+    /// The Prometheus duration buckets by status code and error type, with exemplars.
+    pub(crate) durations: StatusDurations,
 }
 
 impl UriSetShard {
@@ -151,9 +149,11 @@ impl UriSetShard {
             bytes_written: AtomicU64::new(0),
             status: Default::default(),
             errors: AtomicU64::new(0),
-            le_counts: PaddedCounters::new((info.bounds.len() + 1) * STATUS_CLASSES.len()),
-            class_sum_nanos: Default::default(),
-            bounds: Arc::clone(&info.bounds),
+            durations: StatusDurations::with_series(
+                Arc::clone(&info.bounds),
+                base,
+                Arc::clone(&info.series),
+            ),
         }
     }
 
@@ -168,14 +168,10 @@ impl UriSetShard {
         ] {
             c.store(0, Ordering::Relaxed);
         }
-        for c in self
-            .status
-            .iter()
-            .chain(&*self.le_counts)
-            .chain(&self.class_sum_nanos)
-        {
+        for c in &self.status {
             c.store(0, Ordering::Relaxed);
         }
+        self.durations.zero();
     }
 
     /// Whether nothing was ever recorded in this part.
@@ -186,7 +182,7 @@ impl UriSetShard {
             && zero(&self.bytes_read)
             && zero(&self.bytes_written)
             && self.status.iter().all(zero)
-            && self.le_counts.iter().all(zero)
+            && self.durations.is_empty()
     }
 
     /// The set's key, `"<METHOD> <route>"`.
@@ -202,24 +198,22 @@ impl UriSetShard {
         }
     }
 
-    /// Records a finished request's processing time. `class` indexes [`STATUS_CLASSES`].
+    /// Records a finished request's processing time, with its status and how it ended;
+    /// `exemplar` is its id and trace id (0 for none) when it may be shown as an exemplar.
     #[inline]
-    pub(crate) fn record_timing(&self, now: Instant, nanos: u64, class: usize, error: bool) {
+    pub(crate) fn record_timing(
+        &self,
+        now: Instant,
+        nanos: u64,
+        code: Option<u16>,
+        outcome: Outcome,
+        exemplar: Option<(u64, u128)>,
+    ) {
         self.mark_used();
-        self.latency.record_outcome(now, nanos, error);
-        let bounds = &*self.bounds;
-        let class = class.min(STATUS_CLASSES.len() - 1);
-        // The first bound at or above the value: a scan from the smallest, since most
-        // requests land in the first few buckets.
-        let bucket = bounds
-            .iter()
-            .position(|&bound| nanos <= bound)
-            .unwrap_or(bounds.len());
-        let per_class = bounds.len() + 1;
-        if let Some(counter) = self.le_counts.get(class * per_class + bucket) {
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-        self.class_sum_nanos[class].fetch_add(nanos, Ordering::Relaxed);
+        let errored = matches!(outcome, Outcome::Error | Outcome::Panicked);
+        self.latency.record_outcome(now, nanos, errored);
+        self.durations
+            .record(nanos, code, error_type(outcome), now, exemplar);
     }
 }
 
@@ -238,6 +232,7 @@ impl UriSetEntry {
                 method,
                 used: AtomicBool::new(false),
                 bounds,
+                series: Arc::default(),
             }),
             base,
             origin,
@@ -522,7 +517,7 @@ mod tests {
         assert_eq!(b.key(), "GET /b", "the freed key is available again");
         let part = Arc::clone(b.shard(1));
         drop(b);
-        part.record_timing(Instant::now(), 1_000, 1, false);
+        part.record_timing(Instant::now(), 1_000, Some(200), Outcome::Completed, None);
         sets.release(part);
         assert_eq!(sets.entries().len(), 1, "a used set stays");
     }
@@ -531,8 +526,10 @@ mod tests {
     fn zero_keeps_keys_and_handles() {
         let sets = UriSets::new(4, Instant::now(), 0, Arc::from(vec![1_000]), 2);
         let held = sets.get(0, "/a");
-        held.shard(0).record_timing(Instant::now(), 500, 1, false);
-        held.shard(1).record_timing(Instant::now(), 700, 1, false);
+        held.shard(0)
+            .record_timing(Instant::now(), 500, Some(200), Outcome::Completed, None);
+        held.shard(1)
+            .record_timing(Instant::now(), 700, Some(200), Outcome::Completed, None);
         assert!(
             Arc::ptr_eq(held.shard(5), held.shard(0)),
             "out of range: the first part"
@@ -546,10 +543,7 @@ mod tests {
         assert_eq!(again.shards().count(), 2);
         for shard in again.shards() {
             assert_eq!(shard.latency.data(Instant::now()).total.count(), 0);
-            assert!(shard
-                .le_counts
-                .iter()
-                .all(|c| c.load(Ordering::Relaxed) == 0));
+            assert!(shard.durations.is_empty());
         }
     }
 }

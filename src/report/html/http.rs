@@ -88,7 +88,7 @@ pub(super) fn http_section(
                 (open_streams_view(&http.open_streams, rules.table("open_streams")))
             }
             @if rules.shown("slow_requests") {
-                (slow_view(&http.slow_requests, now, rules.table("slow_requests")))
+                (slow_view(&http.slow_requests, &options.base, now, rules.table("slow_requests")))
             }
             @if rules.shown("uri_sets") {
                 (uri_sets_view(&http.uri_sets, options, rules.table("uri_sets")))

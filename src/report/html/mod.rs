@@ -14,7 +14,10 @@
 //! the router is read-only.
 //!
 //! The router serves two more pages from the same stylesheet when the client asks for HTML:
-//! `{prefix}/requests`, the recent requests newest first, and `{prefix}/requests/{id}`, one
+//! `{prefix}/requests`, the recent and slow requests newest first, under a form of filters
+//! (URI set, status code or class, least time, call name: see [`requests`](super::requests);
+//! the dashboard's URI sets, their 4xx and 5xx counts and its slow requests link there), and
+//! `{prefix}/requests/{id}`, one
 //! request with every field and its timeline as a waterfall and a table. The records of a
 //! merged snapshot show their instance, and link to their pages by their qualified ids. All
 //! links are relative (`./…`), so the pages work wherever the router is nested.

@@ -12,6 +12,7 @@ use super::options::Rules;
 use super::page::{link, render_page, request_link, Page, PageContext};
 use super::svg::waterfall;
 use crate::report::format;
+use crate::report::requests::RequestFilter;
 use crate::{RequestRecord, Snapshot};
 
 /// Most rows of the recent requests page.
@@ -31,24 +32,72 @@ pub(crate) fn find_request<'a>(snapshot: &'a Snapshot, id: &str) -> Option<&'a R
 }
 
 /// The `{prefix}/requests` page under `base`, the last segment of the router prefix: the
-/// snapshot's recent requests, newest first, each linking to its page.
-pub(crate) fn render_requests(snapshot: &Snapshot, base: &str) -> String {
+/// snapshot's finished requests that pass `filter` (see [`RequestFilter::select`]), newest
+/// first, each linking to its page, under a form to change the filters. `error` is the reason
+/// the filters given could not be used: the page then says so and lists nothing. `query` is
+/// the page's query string: the view of a cluster it asks for (`scope=local`, `instance=NAME`)
+/// is kept in the form and the JSON link.
+pub(crate) fn render_requests(
+    snapshot: &Snapshot,
+    base: &str,
+    filter: &RequestFilter,
+    error: Option<&str>,
+    query: Option<&str>,
+) -> String {
     const LEVEL: usize = 1;
     let context = PageContext::new(base, snapshot);
-    let records = &snapshot.http.recent_requests;
+    let records = if error.is_some() {
+        Vec::new()
+    } else {
+        filter.select(snapshot)
+    };
+    let view = super::DashboardOptions::new(base).with_query(query).view;
+    let here = link(base, LEVEL, "requests");
+    let mut params: Vec<String> = view
+        .iter()
+        .filter_map(|pair| serde_urlencoded::to_string([pair]).ok())
+        .collect();
+    params.extend(
+        serde_urlencoded::to_string(filter)
+            .ok()
+            .filter(|q| !q.is_empty()),
+    );
+    params.push("format=json".to_owned());
+    let json = format!("{here}?{}", params.join("&"));
+    let status = filter.status.map(|s| s.to_string());
+    let min_seconds = filter.min_seconds.map(|s| s.to_string());
     let nav = html! {
         a href=(link(base, LEVEL, "")) { "Dashboard" }
         a href=(link(base, LEVEL, "events")) { "Event stream" }
-        a href=(format!("{}?format=json", link(base, LEVEL, "requests"))) { "JSON" }
+        a href=(json) { "JSON" }
     };
     let body = html! {
         section.card {
             div.section-head {
                 h2 { "Finished requests" }
-                span.count { (format::count(records.len() as u64)) ", newest first" }
+                span.count {
+                    (format::count(records.len() as u64))
+                    @if !filter.is_empty() { " matching" }
+                    ", newest first"
+                }
             }
-            @if records.is_empty() {
-                p.empty { "No request recorded yet." }
+            form.filters method="get" action=(here) {
+                label { "URI set " input type="text" name="uri_set" value=(filter.uri_set.as_deref().unwrap_or("")) placeholder="GET /users/{id}"; }
+                label { "Status " input type="text" name="status" value=(status.as_deref().unwrap_or("")) placeholder="404 or 5xx" size="6"; }
+                label { "At least " input type="text" name="min_seconds" value=(min_seconds.as_deref().unwrap_or("")) placeholder="0.5" size="6"; " s" }
+                label { "Call " input type="text" name="call" value=(filter.call.as_deref().unwrap_or("")) placeholder="event name"; }
+                @if let Some((name, value)) = &view {
+                    input type="hidden" name=(name) value=(value);
+                }
+                button type="submit" { "Filter" }
+                @if !filter.is_empty() || error.is_some() { " " a href=(here) { "Clear" } }
+            }
+            @if let Some(error) = error {
+                p.error role="alert" { (error) }
+            } @else if records.is_empty() {
+                p.empty {
+                    @if filter.is_empty() { "No request recorded yet." } @else { "No recent request matches." }
+                }
             } @else {
                 (requests_table(&records[..records.len().min(LIST_ROWS)], base, LEVEL, context.now, Rules::default()))
                 (more_rows(LIST_ROWS, records.len()))
@@ -149,14 +198,15 @@ fn subpage(
 /// page's level (see [`link`]); `c` are the rules of the columns (the dashboard's rules of
 /// `recent_requests`). The instance column appears when any record has one (the records of a
 /// merged snapshot).
-pub(super) fn requests_table(
-    records: &[RequestRecord],
+pub(super) fn requests_table<R: std::borrow::Borrow<RequestRecord>>(
+    records: &[R],
     base: &str,
     level: usize,
     now: f64,
     c: Rules<'_>,
 ) -> Markup {
-    let with_instance = c.shown("instance") && records.iter().any(|r| r.instance.is_some());
+    let with_instance =
+        c.shown("instance") && records.iter().any(|r| r.borrow().instance.is_some());
     let bytes = |n: u64| format::bytes(n as f64);
     html! {
         table.records.requests {
@@ -174,7 +224,7 @@ pub(super) fn requests_table(
                 @if c.shown("events") { th.num { "Events" } }
             } }
             tbody {
-                @for r in records {
+                @for r in records.iter().map(std::borrow::Borrow::borrow) {
                     @let end = r.end_time.unwrap_or(r.start_time);
                     tr {
                         @if let Some(v) = c.show("end_time", end, |end| format::ago(now - end)) {
@@ -257,6 +307,9 @@ fn record_fields(r: &RequestRecord, now: f64) -> Markup {
                     th { "Client" } td { (r.client.as_deref().map_or_else(|| format::MISSING.to_owned(), text)) }
                     th { "Timeline events" } td { (events_count(r)) }
                 }
+                @if let Some(trace_id) = &r.trace_id {
+                    tr { th { "Trace id" } td.key colspan="3" { (text(trace_id)) } }
+                }
                 @if let Some(instance) = &r.instance {
                     tr { th { "Instance" } td colspan="3" { (text(instance)) } }
                 }
@@ -309,7 +362,7 @@ mod tests {
         snapshot.server.version = "tower-stats 9.9.9".to_owned();
         snapshot.server.instance = "web-1".to_owned();
         for page in [
-            render_requests(&snapshot, "stats"),
+            render_requests(&snapshot, "stats", &RequestFilter::default(), None, None),
             render_request(&snapshot, &RequestRecord::default(), "stats"),
             render_request_not_found(&snapshot, "stats"),
         ] {

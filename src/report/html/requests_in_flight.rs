@@ -5,6 +5,7 @@ use maud::{html, Markup};
 
 use super::cells::{more_rows, status_class, status_text, text, MAX_ROWS};
 use super::options::Rules;
+use super::page::request_link;
 use crate::report::format;
 use crate::RequestRecord;
 
@@ -102,7 +103,7 @@ pub(super) fn open_streams_view(records: &[RequestRecord], columns: Rules<'_>) -
 
 /// The slow requests kept as evidence, newest first, with the rules of the `slow_requests`
 /// columns.
-pub(super) fn slow_view(records: &[RequestRecord], now: f64, c: Rules<'_>) -> Markup {
+pub(super) fn slow_view(records: &[RequestRecord], base: &str, now: f64, c: Rules<'_>) -> Markup {
     html! {
         h3 { "Slow requests " span.count { "(" (records.len()) ", newest first)" } }
         @if records.is_empty() {
@@ -133,7 +134,15 @@ pub(super) fn slow_view(records: &[RequestRecord], now: f64, c: Rules<'_>) -> Ma
                                 td.num { (v) }
                             }
                             @if let Some(v) = c.show("method", r.method.as_str(), text) { td { (v) } }
-                            @if let Some(v) = c.show("path", r.path.as_str(), text) { td.path { (v) } }
+                            @if let Some(v) = c.show("path", r.path.as_str(), text) {
+                                td.path {
+                                    @match request_link(base, 0, &r.id) {
+                                        Some(href) => a href=(href)
+                                            title=(format!("Request {}", text(&r.id))) { (v) },
+                                        None => (v),
+                                    }
+                                }
+                            }
                             @if let Some(v) = c.show("uri_set", r.uri_set.as_str(), text) { td.key { (v) } }
                             @if let Some(v) = c.show("status", r.status, status_text) {
                                 td class=(status_class(r.status)) { (v) }

@@ -9,6 +9,7 @@ use super::{
     find_request, render, render_request, render_request_not_found, render_requests,
     DashboardOptions, Formatting,
 };
+use crate::report::requests::RequestFilter;
 use crate::{AppStatus, Outcome, RequestRecord, Snapshot, Stats};
 
 const HOSTILE: &str = "<script>alert(1)</script>";
@@ -122,7 +123,10 @@ fn ids_that_cannot_stand_in_a_path_get_no_link() {
             .recent_requests
             .push(finished(id, "/plain", now));
     }
-    for page in [dashboard(&snapshot), render_requests(&snapshot, "stats")] {
+    for page in [
+        dashboard(&snapshot),
+        render_requests(&snapshot, "stats", &RequestFilter::default(), None, None),
+    ] {
         assert!(
             !page.contains("requests/.") && !page.contains("requests/a"),
             "{page}"
@@ -187,8 +191,17 @@ async fn merged_request_pages_use_qualified_ids_and_show_instances() {
     let recent = &merged.http.recent_requests;
     assert_eq!(recent.len(), 3);
 
-    let list = render_requests(&merged, "stats");
+    let list = render_requests(
+        &merged,
+        "stats",
+        &RequestFilter::default(),
+        None,
+        Some("instance=web-1&status=5xx"),
+    );
     assert!(!list.contains(HOSTILE), "{list}");
+    // The view asked for stays in the filter form and the JSON link.
+    assert!(list.contains(r#"<input type="hidden" name="instance" value="web-1">"#));
+    assert!(list.contains(r#"href="./requests?instance=web-1&amp;format=json""#));
     assert!(list.contains("<th>Instance</th>"), "{list}");
     assert!(
         list.contains(&format!(

@@ -7,6 +7,7 @@ use maud::{html, Markup};
 
 use super::cells::{more_rows, opt_duration, text, MAX_ROWS};
 use super::options::{DashboardOptions, Rules, Sort};
+use super::page::link;
 use super::svg::{latency_bars, share_bar};
 use crate::report::format;
 use crate::UriSetSnapshot;
@@ -95,7 +96,10 @@ pub(super) fn uri_sets_view(
                     @for (key, s) in rows.iter().take(MAX_ROWS) {
                         @let seen = s.count.saturating_add(s.streams);
                         tr {
-                            td.key { (text(key)) }
+                            td.key {
+                                a href=(requests_href(options, key, None))
+                                    title="Its recent requests" { (text(key)) }
+                            }
                             @if let Some(v) = c.show("count", s.count, format::count) {
                                 td.num { (v) }
                                 td.bars {
@@ -119,10 +123,14 @@ pub(super) fn uri_sets_view(
                             @if let Some(v) = c.show("status_2xx", s.status_2xx, format::count) { td.num.s2 { (v) } }
                             @if let Some(v) = c.show("status_3xx", s.status_3xx, format::count) { td.num.s3 { (v) } }
                             @if let Some(v) = c.show("status_4xx", s.status_4xx, format::count) {
-                                td class=(num(s.status_4xx, "num warn")) { (v) }
+                                td class=(num(s.status_4xx, "num warn")) {
+                                    (count_link(options, key, "4xx", s.status_4xx, &v))
+                                }
                             }
                             @if let Some(v) = c.show("status_5xx", s.status_5xx, format::count) {
-                                td class=(num(s.status_5xx, "num bad")) { (v) }
+                                td class=(num(s.status_5xx, "num bad")) {
+                                    (count_link(options, key, "5xx", s.status_5xx, &v))
+                                }
                             }
                             @if let Some(v) = c.show("errors", s.errors, format::count) {
                                 td class=(num(s.errors, "num bad")) { (v) }
@@ -134,6 +142,29 @@ pub(super) fn uri_sets_view(
                 }
             }
             (more_rows(MAX_ROWS, rows.len()))
+        }
+    }
+}
+
+/// The link from the dashboard to the recent requests of URI set `key`, with `status` (a
+/// class) when given, in the scope or instance the dashboard shows.
+fn requests_href(options: &DashboardOptions, key: &str, status: Option<&str>) -> String {
+    let mut params = vec![("uri_set", key)];
+    params.extend(status.map(|s| ("status", s)));
+    if let Some((name, value)) = &options.view {
+        params.push((name.as_str(), value.as_str()));
+    }
+    let query = serde_urlencoded::to_string(&params).unwrap_or_default();
+    format!("{}?{query}", link(&options.base, 0, "requests"))
+}
+
+/// A status count linking to the requests with that status class, when there are any.
+fn count_link(options: &DashboardOptions, key: &str, class: &str, n: u64, shown: &str) -> Markup {
+    html! {
+        @if n > 0 {
+            a href=(requests_href(options, key, Some(class))) title={ "Its recent " (class) " requests" } { (shown) }
+        } @else {
+            (shown)
         }
     }
 }
