@@ -141,7 +141,7 @@ impl StatsBuilder {
     ///
     /// Defaults to the available parallelism, at most 16: one shard per tokio worker on most
     /// servers. Memory grows with it: each URI set keeps a part per shard that recorded in it
-    /// (about 12 KB idle and at most about 95 KB each), and each shard keeps the last
+    /// (about 22 KB idle and at most about 104 KB each), and each shard keeps the last
     /// `recent_capacity` finished requests. `shards(1)` keeps one copy of everything.
     ///
     /// # Example
