@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per request of the stats layer, under callgrind (exactly repeatable).
 #
-#   benches/callgrind.sh [N] [--profile] [--redis]
+#   benches/callgrind.sh [N] [--profile] [--redis] [--tracing]
 #
 # Builds benches/in_process.rs in release (`cargo bench --no-run`, through
 # benches/executable.sh), runs the mix (GET /hello, GET /users/{id}, 1 KiB POST /echo)
@@ -11,18 +11,24 @@
 # (tests/common/minimal.rs), tower-http's TraceLayer without a subscriber, and the stats
 # layer. With --profile, also prints the tower-stats functions that cost the most per
 # request (inclusive, same N/2N difference). With --redis, builds with the `redis` feature and
-# runs bare, the layer, and the layer with Redis configured (`layered-redis`).
+# runs bare, the layer, and the layer with Redis configured (`layered-redis`). With --tracing,
+# builds with the `tracing` feature and runs bare, the layer, the layer under a subscriber
+# with the stats `tracing` layer and no span in the handlers (`traced`), and GET /spans (8
+# spans per request) under a subscriber without and with the stats `tracing` layer
+# (`spans-registry`, `spans-traced`); it prints the instructions per span the layer adds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 n=2000
 profile=0
 redis=0
+tracing=0
 for arg in "$@"; do
     case "$arg" in
         --profile) profile=1 ;;
         --redis) redis=1 ;;
-        *[!0-9]* | '') echo "usage: $0 [N] [--profile] [--redis]" >&2; exit 2 ;;
+        --tracing) tracing=1 ;;
+        *[!0-9]* | '') echo "usage: $0 [N] [--profile] [--redis] [--tracing]" >&2; exit 2 ;;
         *) n=$arg ;;
     esac
 done
@@ -32,6 +38,8 @@ command -v valgrind >/dev/null || { echo "needs valgrind (apt-get install valgri
 # what was inlined into it.
 if [ "$redis" = 1 ]; then
     bin=$(BENCH_FEATURES=redis benches/executable.sh in_process)
+elif [ "$tracing" = 1 ]; then
+    bin=$(BENCH_FEATURES=tracing benches/executable.sh in_process)
 else
     bin=$(benches/executable.sh in_process)
 fi
@@ -48,6 +56,8 @@ variants=(bare in-flight minimal trace layered)
 if [ "$redis" = 1 ]; then
     # One build with the `redis` feature: the layer without and with Redis configured.
     variants=(bare layered layered-redis)
+elif [ "$tracing" = 1 ]; then
+    variants=(bare layered traced spans-registry spans-traced)
 fi
 declare -A per_request
 echo "instructions/request, mix, callgrind, (I(2N) - I(N)) / N with N = $n"
@@ -62,6 +72,10 @@ for v in "${variants[@]}"; do
     awk -v v="$v" -v x="${per_request[$v]}" -v b="$bare" \
         'BEGIN { printf "%-14s %.3fx bare (%+d)\n", v, x / b, x - b }'
 done
+if [ "$tracing" = 1 ]; then
+    awk -v a="${per_request[spans-registry]}" -v b="${per_request[spans-traced]}" \
+        'BEGIN { printf "per span recorded: %+.0f instructions (spans-traced - spans-registry) / 8\n", (b - a) / 8 }'
+fi
 
 if [ "$profile" = 1 ]; then
     # Lines look like "1,234 (12.34%)  ???:function [object]"; keep count and function.

@@ -20,7 +20,9 @@
 //! ```
 //!
 //! `benches/callgrind.sh` runs `run` under callgrind for N and 2N requests and takes the
-//! difference, so that start-up and set-up cancel. `cargo bench` adds `--bench` to the arguments;
+//! difference, so that start-up and set-up cancel. With the `tracing` feature, `run` also
+//! takes `traced`, `spans-registry` and `spans-traced` (see [`TRACED`];
+//! `benches/callgrind.sh --tracing`). `cargo bench` adds `--bench` to the arguments;
 //! it is ignored.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,10 +37,16 @@ use tower_stats::Stats;
 #[allow(dead_code, unreachable_pub)]
 mod app;
 
+#[cfg(feature = "tracing")]
+#[path = "../tests/common/traced.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod traced;
+
 /// The variants, bare first and layered last.
 const VARIANTS: [&str; 5] = ["bare", "in-flight", "minimal", "trace", "layered"];
 
 const USAGE: &str = "usage: in_process run <bare|in-flight|minimal|trace|layered> <REQUESTS>
+       in_process run <traced|spans-registry|spans-traced> <REQUESTS>   (feature tracing)
        in_process time [ROUNDS] [REQUESTS_PER_ROUND] [EVICT_KIB]
        in_process parallel [ROUNDS] [REQUESTS_PER_THREAD] [THREADS]
        in_process render [SECONDS]
@@ -59,6 +67,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_all()
         .build()?;
     match args.first().map(String::as_str) {
+        #[cfg(feature = "tracing")]
+        Some("run") if args.get(1).is_some_and(|v| TRACED.contains(&v.as_str())) => {
+            run_traced(&rt, args.get(1).map_or("", String::as_str), arg(2, 2_000)?);
+        }
         Some("run") => {
             let stats = app::variant_stats(args.get(1).map_or("", String::as_str));
             let app = args
@@ -84,6 +96,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(_) => return Err(USAGE.into()),
     }
     Ok(())
+}
+
+/// The variants with a `tracing` subscriber (feature `tracing`): `traced`, the mix through the
+/// stats layer under a registry with the stats `tracing` layer (no span in the handlers);
+/// `spans-registry` and `spans-traced`, `GET /spans` (8 spans per request) through the stats
+/// layer under a registry without and with the stats `tracing` layer.
+#[cfg(feature = "tracing")]
+const TRACED: [&str; 3] = ["traced", "spans-registry", "spans-traced"];
+
+/// Runs `n` requests of a [`TRACED`] variant with its subscriber as the thread's default.
+#[cfg(feature = "tracing")]
+fn run_traced(rt: &Runtime, variant: &str, n: u64) {
+    let stats = Stats::new();
+    let with_layer = variant != "spans-registry";
+    let _default =
+        tracing::dispatcher::set_default(&traced::dispatch(with_layer.then_some(&stats)));
+    if variant == "traced" {
+        let app = app::layered(&stats);
+        rt.block_on(app::send_mix(&app, n, 0));
+    } else {
+        let app = traced::spans_app(&stats);
+        rt.block_on(traced::send_spans(&app, n));
+    }
 }
 
 /// Nanoseconds per request for `n` requests of the mix.

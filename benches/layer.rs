@@ -20,6 +20,11 @@
 //!   every URI set written from 16 threads.
 //! - `merge/*`: `Snapshot::merge` of 16 such instance snapshots (256 URI sets each), and the
 //!   JSON encode (`serde_json::to_vec`) and checked decode (`Snapshot::from_json`) of one.
+//! - `tracing/*` (with `--features tracing`): the layered app under a `tracing_subscriber`
+//!   registry without (`registry`) and with (`traced`) the stats `tracing` layer: `mix`, no
+//!   span in the handlers (time per request); `spans`, `GET /spans` whose handler opens 8
+//!   spans (time per span: the request's time / 8; the layer's cost per span is the
+//!   difference of the two).
 
 // `criterion_group!` defines a public function without docs.
 #![allow(missing_docs)]
@@ -38,6 +43,11 @@ use tower_stats::{Snapshot, Stats};
 #[path = "../tests/common/app.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod app;
+
+#[cfg(feature = "tracing")]
+#[path = "../tests/common/traced.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod traced;
 
 use app::Route;
 
@@ -247,11 +257,52 @@ fn merge(c: &mut Criterion) {
     group.finish();
 }
 
+/// With the `tracing` feature: the stats `tracing` layer against a subscriber without it.
+#[cfg(feature = "tracing")]
+fn tracing(c: &mut Criterion) {
+    let rt = current_thread();
+    let mut group = c.benchmark_group("tracing");
+    // The mix with no span in the handlers: the layer installed costs nothing per request.
+    group.throughput(Throughput::Elements(1));
+    for (variant, with_layer) in [("registry", false), ("traced", true)] {
+        let stats = Stats::new();
+        let dispatch = traced::dispatch(with_layer.then_some(&stats));
+        let app = app::layered(&stats);
+        group.bench_function(BenchmarkId::new("mix", variant), |b| {
+            b.iter_custom(|iters| {
+                tracing::dispatcher::with_default(&dispatch, || run(&rt, &app, None, iters))
+            });
+        });
+    }
+    // GET /spans, 8 spans per request: the time per span is the difference / 8.
+    group.throughput(Throughput::Elements(traced::SPANS_PER_REQUEST));
+    for (variant, with_layer) in [("registry", false), ("traced", true)] {
+        let stats = Stats::new();
+        let dispatch = traced::dispatch(with_layer.then_some(&stats));
+        let app = traced::spans_app(&stats);
+        group.bench_function(BenchmarkId::new("spans", variant), |b| {
+            b.iter_custom(|iters| {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    rt.block_on(async {
+                        let start = Instant::now();
+                        traced::send_spans(&app, iters).await;
+                        start.elapsed()
+                    })
+                })
+            });
+        });
+    }
+    group.finish();
+}
+
+#[cfg(not(feature = "tracing"))]
+fn tracing(_: &mut Criterion) {}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = request, concurrent, histogram, report, merge
+    targets = request, concurrent, histogram, report, merge, tracing
 }
 criterion_main!(benches);

@@ -353,10 +353,17 @@ impl StatsBuilder {
         self
     }
 
-    /// How many custom events one request's timeline keeps; later ones are dropped and counted.
-    /// Defaults to 32.
+    /// How many entries one request's timeline keeps (custom events, and with the `tracing`
+    /// feature spans and events); later ones are dropped and counted. Defaults to 32.
     pub fn max_events_per_request(mut self, max: usize) -> Self {
         self.config.max_events_per_request = max;
+        self
+    }
+
+    /// How many call names the call statistics keep (`namespaces.http.calls`); calls with
+    /// later names are counted under `<overflow>`. Defaults to 256.
+    pub fn max_call_names(mut self, max: usize) -> Self {
+        self.config.max_call_names = max;
         self
     }
 

@@ -44,6 +44,7 @@ pub(crate) struct Config {
     pub(crate) record_fraction: f64,
     pub(crate) recent_capacity: usize,
     pub(crate) max_events_per_request: usize,
+    pub(crate) max_call_names: usize,
     pub(crate) event_capacity: usize,
     pub(crate) event_max_age: Duration,
     /// Where to publish for the cluster view.
@@ -128,6 +129,7 @@ impl Default for Config {
             record_fraction: 1.0,
             recent_capacity: 1000,
             max_events_per_request: 32,
+            max_call_names: 256,
             event_capacity: 1000,
             event_max_age: Duration::from_secs(3600),
             #[cfg(feature = "redis")]

@@ -39,7 +39,7 @@
 //! |---|---|---|
 //! | `axum` | [`Stats::router`]: the page, the JSON and the control routes; [`Stats::status_router`]: `/status` | Yes |
 //! | `redis` | the [`cluster`] view: instances publish to Redis, the routes show every instance merged | No |
-//! | `tracing` | an audit log of the stats routes: control actions and refused requests as `tracing` events on target `tower_stats`, with the client address | No |
+//! | `tracing` | [`Stats::tracing_layer`]: spans and events on request timelines, call statistics; an audit log of the stats routes: control actions and refused requests as `tracing` events on target `tower_stats`, with the client address | No |
 //!
 //! Without `axum`, the layer works with any tower HTTP service whose bodies carry `Bytes`
 //! (the wrapped service receives an [`axum_core::body::Body`]), and [`Stats::snapshot`] gives
@@ -72,6 +72,9 @@ mod snapshot;
 mod stats;
 mod status;
 mod store;
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub mod tracing;
 
 pub use self::builder::{ConfigError, StatsBuilder};
 #[cfg(feature = "redis")]
@@ -85,10 +88,10 @@ pub use self::registry::{Combine, Namespace, RegistryError};
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use self::router::status::InvalidStatusPath;
 pub use self::snapshot::{
-    ApplicationEvent, ClusterStatus, DurationSeries, Exemplar, HttpSnapshot, InstanceSummary,
-    LatencyHistograms, Limits, NamespaceSnapshot, Outcome, PeriodHistogram, RequestRecord,
-    ServerInfo, Snapshot, SnapshotError, StatusSnapshot, StreamEvent, TimelineEvent,
-    UriSetSnapshot, WindowSnapshot, MAX_SNAPSHOT_BYTES, SCHEMA_VERSION,
+    ApplicationEvent, CallSnapshot, CallTotal, CallUriSet, ClusterStatus, DurationSeries, Exemplar,
+    HttpSnapshot, InstanceSummary, LatencyHistograms, Limits, NamespaceSnapshot, Outcome,
+    PeriodHistogram, RequestRecord, ServerInfo, Snapshot, SnapshotError, StatusSnapshot,
+    StreamEvent, TimelineEvent, UriSetSnapshot, WindowSnapshot, MAX_SNAPSHOT_BYTES, SCHEMA_VERSION,
 };
 pub use self::stats::{Stats, UnknownNamespace, HTTP_NAMESPACE};
 pub use self::status::{AppStatus, Status, StatusReport};

@@ -328,6 +328,28 @@ impl Stats {
     }
 }
 
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+impl Stats {
+    /// A [`tracing_subscriber::Layer`] that puts the spans and events of each recorded
+    /// request on its timeline, and feeds the call statistics; add it to the application's
+    /// subscriber next to its own layers. See the [`tracing`](crate::tracing) module.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tracing_subscriber::layer::SubscriberExt;
+    ///
+    /// let stats = tower_stats::Stats::new();
+    /// let subscriber = tracing_subscriber::registry().with(stats.tracing_layer());
+    /// # drop(subscriber);
+    /// ```
+    #[must_use]
+    pub fn tracing_layer(&self) -> crate::tracing::StatsTracingLayer {
+        crate::tracing::StatsTracingLayer::new(std::sync::Arc::clone(&self.shared))
+    }
+}
+
 impl Stats {
     /// The handle to the application's health status served at `/status`.
     ///

@@ -493,10 +493,16 @@ async fn request_pages(client: &Client, stats: &Stats, addr: SocketAddr, base: &
     );
     let data = text(
         client,
-        "//table[contains(@class,'timeline')]//tbody/tr[1]/td[5]",
+        "//table[contains(@class,'timeline')]//tbody/tr[1]/td[6]",
     )
     .await?;
     assert_eq!(data, r#"{"item":"widget","quantity":1}"#);
+    let source = text(
+        client,
+        "//table[contains(@class,'timeline')]//tbody/tr[1]/td[3]",
+    )
+    .await?;
+    assert_eq!(source, "manual", "events the handler records are manual");
     // The charge bar is drawn after the reservation bar, and about 40/15 times as wide.
     let geometry = step(
         "measure the bars",

@@ -1539,7 +1539,7 @@ async fn the_detail_page_draws_the_timeline() -> TestResult {
         assert!(svg.contains(&format!(">{tick}</text>")), "{tick}: {svg}");
     }
 
-    // The table: label, offset, duration and data, in order.
+    // The table: label, source, offset, duration and data, in order.
     let rows: Vec<Vec<String>> = body_rows(&html, "records timeline")
         .into_iter()
         .map(cells)
@@ -1547,9 +1547,16 @@ async fn the_detail_page_draws_the_timeline() -> TestResult {
     assert_eq!(
         rows,
         [
-            ["1", "db.query", "+0 s", "30.0 ms", "{&quot;rows&quot;:3}"],
-            ["2", "cache.miss", "+40.0 ms", "instant", "—"],
-            ["3", "render", "+40.0 ms", "60.0 ms", "—"],
+            [
+                "1",
+                "db.query",
+                "manual",
+                "+0 s",
+                "30.0 ms",
+                "{&quot;rows&quot;:3}"
+            ],
+            ["2", "cache.miss", "manual", "+40.0 ms", "instant", "—"],
+            ["3", "render", "manual", "+40.0 ms", "60.0 ms", "—"],
         ]
     );
 

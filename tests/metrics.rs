@@ -773,3 +773,63 @@ async fn concurrent_recording_loses_no_count() {
     assert_eq!(set.durations[0].cumulative.last().copied(), Some(16_000));
     assert_eq!(snapshot.http.windows["total"].count, 16_000);
 }
+
+/// Calls: timed timeline entries (here custom events), by name, with their durations and the
+/// URI sets that make them, in both formats, checked by promtool.
+#[tokio::test(start_paused = true)]
+async fn call_statistics_pass_promtool_in_both_formats() {
+    let stats = Stats::new();
+    let app = Router::new()
+        .route(
+            "/report",
+            get(|stats: tower_stats::RequestStats| async move {
+                for _ in 0..3 {
+                    let query = stats.start_event("db \"query\"");
+                    tokio::time::sleep(Duration::from_millis(4)).await;
+                    query.finish();
+                }
+                stats.event("an instant is no call").ok();
+                "done"
+            }),
+        )
+        .merge(stats.router())
+        .layer(stats.layer());
+    get_path(&app, "/report").await;
+    get_path(&app, "/report").await;
+
+    let (_, _, body) = get_path(&app, "/stats/metrics").await;
+    let text = String::from_utf8(body).unwrap();
+    let (ok, report) = promtool_check(&text);
+    assert!(ok && report.trim().is_empty(), "{report}\n{text}");
+    for line in [
+        "# TYPE tower_stats_http_calls_total counter\n",
+        "tower_stats_http_calls_total{call=\"db \\\"query\\\"\"} 6\n",
+        "tower_stats_http_call_requests_total{call=\"db \\\"query\\\"\"} 2\n",
+        "# TYPE tower_stats_http_call_duration_seconds summary\n",
+        "tower_stats_http_call_duration_seconds_count{call=\"db \\\"query\\\"\"} 6\n",
+        "tower_stats_http_call_duration_seconds_sum{call=\"db \\\"query\\\"\"} 0.024\n",
+        "tower_stats_http_uri_set_calls_total{uri_set=\"GET /report\",call=\"db \\\"query\\\"\"} 6\n",
+    ] {
+        assert!(text.contains(line), "no {line:?} in {text}");
+    }
+    assert!(!text.contains("an instant"), "{text}");
+
+    let response = app
+        .clone()
+        .oneshot(
+            Request::get("/stats/metrics")
+                .header(http::header::ACCEPT, "application/openmetrics-text")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .expect("infallible");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let open = String::from_utf8(body.to_vec()).unwrap();
+    assert!(
+        open.contains("# TYPE tower_stats_http_calls counter\n"),
+        "{open}"
+    );
+    let (ok, report) = promtool_parse_openmetrics(&open);
+    assert!(ok, "{report}\n{open}");
+}

@@ -84,6 +84,7 @@ impl RecordGuard {
                 id,
                 key,
                 unflushed_read: 0,
+                detailed,
             }),
             start,
             status: None,

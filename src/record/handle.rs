@@ -9,7 +9,9 @@ use tokio::time::Instant;
 use super::service::StoreRef;
 use crate::sanitize;
 use crate::store::in_flight::SlotKey;
-use crate::store::request::TimelineEntry;
+use crate::store::request::{Source, TimelineEntry};
+#[cfg(feature = "tracing")]
+use crate::store::Store;
 
 /// The current request's record, for handlers.
 ///
@@ -165,6 +167,9 @@ pub(crate) struct PolledRequest {
     pub(crate) key: SlotKey,
     /// Request body bytes read while polled, not yet added to the live record.
     pub(crate) unflushed_read: u64,
+    /// Whether the request keeps a detailed record (its timeline): cleared by
+    /// [`RequestStats::dont_record`] while the request is polled.
+    pub(crate) detailed: bool,
 }
 
 impl PolledRequest {
@@ -226,6 +231,28 @@ pub(crate) fn count_read_locally(id: u64, n: u64) -> Option<bool> {
         };
         c.set(current);
         hit
+    })
+}
+
+/// The request being polled on this thread, if it belongs to `shared` and keeps a detailed
+/// record: its id and slot. What the `tracing` layer links a new span or event to.
+#[cfg(feature = "tracing")]
+#[inline]
+pub(crate) fn current_detailed(shared: &Arc<Store>) -> Option<(u64, SlotKey)> {
+    CURRENT.with(|c| {
+        let current = c.take();
+        let found = match &current {
+            Some(cur)
+                if cur.detailed
+                    && !cur.withdrawn()
+                    && std::ptr::eq::<Store>(&***cur.shared, &**shared) =>
+            {
+                Some((cur.id, cur.key))
+            }
+            _ => None,
+        };
+        c.set(current);
+        found
     })
 }
 
@@ -298,10 +325,15 @@ impl RequestStats {
         };
         let cap = shared.config.max_string_len;
         let entry = TimelineEntry {
-            label: sanitize::clean(&event.label, cap),
+            label: sanitize::clean(&event.label, cap).into(),
             data: event.data.map(|d| sanitize::clean(&d, cap)),
             start,
             end,
+            source: Source::Manual,
+            target: "",
+            parent: None,
+            timed: event.start.is_some(),
+            open: false,
         };
         shared
             .http
@@ -327,6 +359,15 @@ impl RequestStats {
         let Some((shared, id, key)) = &self.inner else {
             return;
         };
+        // The request being polled (the usual case) links no more spans from now on.
+        CURRENT.with(|c| {
+            let mut current = c.take();
+            let this = |cur: &&mut PolledRequest| cur.id == *id && Arc::ptr_eq(&cur.shared, shared);
+            if let Some(cur) = current.as_mut().filter(this) {
+                cur.detailed = false;
+            }
+            c.set(current);
+        });
         shared.http.drop_details(*key, *id);
     }
 }

@@ -73,4 +73,6 @@ pub use axum_core::body::Body;
 
 pub(crate) use self::body::ResponseBody;
 pub(crate) use self::guard::RecordGuard;
+#[cfg(feature = "tracing")]
+pub(crate) use self::handle::current_detailed;
 pub(crate) use self::request_body::RequestBody;

@@ -297,7 +297,19 @@ where
             }
         });
         // If the inner `call` panics, the guard is dropped while unwinding: recorded as panicked.
-        ResponseFuture::new(self.inner.call(req), Some(guard), head)
+        #[cfg(feature = "tracing")]
+        let (future, guard) = {
+            // The request is current during the inner `call` too, so that a span an inner
+            // layer creates there (tower-http's `TraceLayer`) is linked to it.
+            let mut guard = guard;
+            let entered = super::handle::PollScope::enter(&mut guard.current);
+            let future = self.inner.call(req);
+            drop(entered);
+            (future, guard)
+        };
+        #[cfg(not(feature = "tracing"))]
+        let future = self.inner.call(req);
+        ResponseFuture::new(future, Some(guard), head)
     }
 }
 

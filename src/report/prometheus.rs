@@ -17,6 +17,9 @@
 //! | `http_server_responses_by_code_total` (tracked codes) | counter | `http_response_status_code` |
 //! | `http_server_request_body_bytes_total`, `http_server_response_body_bytes_total` | counter | `http_request_method`, `http_route` |
 //! | `http_server_uri_sets_overflowed_total` | counter | |
+//! | `tower_stats_http_calls_total`, `tower_stats_http_call_requests_total` | counter | `call` |
+//! | `tower_stats_http_call_duration_seconds` (p50, p99) | summary | `call` |
+//! | `tower_stats_http_uri_set_calls_total` | counter | `uri_set`, `call` |
 //! | `tower_stats_recording` (1 while recording) | gauge | `namespace` |
 //! | `tower_stats_start_time_seconds` | gauge | |
 //! | `<namespace>_<name>` for numeric application values | counter or gauge | |
@@ -269,6 +272,7 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
         "Requests counted in the <overflow> URI set.",
         http.uri_sets_overflowed,
     );
+    calls(&mut out, http);
 
     out.family(
         "tower_stats_recording",
@@ -322,6 +326,79 @@ pub fn render(snapshot: &Snapshot, format: Format) -> String {
         out.out.push_str("# EOF\n");
     }
     out.out
+}
+
+/// The call statistics: calls, requests that made them and their durations by call name,
+/// and calls by URI set.
+fn calls(out: &mut Writer, http: &crate::HttpSnapshot) {
+    if http.calls.is_empty() {
+        return;
+    }
+    out.family(
+        "tower_stats_http_calls",
+        "counter",
+        "Calls (timed timeline entries: spans, events carrying their elapsed time, timed custom events) of finished requests, by call name.",
+    );
+    for (name, call) in &http.calls {
+        out.sample(
+            "tower_stats_http_calls_total",
+            &[("call", name)],
+            call.count,
+        );
+    }
+    out.family(
+        "tower_stats_http_call_requests",
+        "counter",
+        "Finished requests that made the call at least once.",
+    );
+    for (name, call) in &http.calls {
+        out.sample(
+            "tower_stats_http_call_requests_total",
+            &[("call", name)],
+            call.requests,
+        );
+    }
+    out.family(
+        "tower_stats_http_call_duration_seconds",
+        "summary",
+        "Duration of the calls, by call name; quantiles within 1/64 of the exact value.",
+    );
+    for (name, call) in &http.calls {
+        for (quantile, value) in [("0.5", call.p50_seconds), ("0.99", call.p99_seconds)] {
+            if let Some(value) = value {
+                out.sample_f64(
+                    "tower_stats_http_call_duration_seconds",
+                    &[("call", name), ("quantile", quantile)],
+                    value,
+                );
+            }
+        }
+        let labels = [("call", name.as_str())];
+        out.sample_f64(
+            "tower_stats_http_call_duration_seconds_sum",
+            &labels,
+            call.total_seconds,
+        );
+        out.sample(
+            "tower_stats_http_call_duration_seconds_count",
+            &labels,
+            call.count,
+        );
+    }
+    out.family(
+        "tower_stats_http_uri_set_calls",
+        "counter",
+        "Calls made by the requests of each URI set.",
+    );
+    for (name, call) in &http.calls {
+        for (set, s) in &call.uri_sets {
+            out.sample(
+                "tower_stats_http_uri_set_calls_total",
+                &[("uri_set", set), ("call", name)],
+                s.count,
+            );
+        }
+    }
 }
 
 struct Writer {

@@ -6,7 +6,7 @@
 //! | `uri_set` | counted in that URI set (the whole key, such as `GET /users/{id}`) |
 //! | `status` | with that status code (`404`) or status class (`5xx`) |
 //! | `min_seconds` | that took at least that many seconds |
-//! | `call` | whose timeline has an event with that name |
+//! | `call` | whose timeline has an entry with that label or call name (a span's name, an event's target such as `sqlx::query`) |
 //!
 //! Every filter given must match; an empty value is no filter. A value that cannot be
 //! understood is an error (the router answers `400`), never silently ignored.
@@ -197,10 +197,12 @@ impl RequestFilter {
             && self
                 .min_seconds
                 .is_none_or(|min| record.processing_seconds >= min)
-            && self
-                .call
-                .as_ref()
-                .is_none_or(|call| record.events.iter().any(|e| e.label == *call))
+            && self.call.as_ref().is_none_or(|call| {
+                record
+                    .events
+                    .iter()
+                    .any(|e| e.label == *call || e.call == *call)
+            })
     }
 
     /// The finished requests of `snapshot` that pass, newest first: the recent requests, and

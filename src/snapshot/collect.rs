@@ -17,9 +17,9 @@ use crate::store::windows::{PeriodData, WindowData};
 use crate::store::Store;
 
 use super::model::{
-    ApplicationEvent, DurationSeries, Exemplar, HttpSnapshot, LatencyHistograms, Limits,
-    NamespaceSnapshot, Outcome, PeriodHistogram, RequestRecord, ServerInfo, Snapshot,
-    StatusSnapshot, TimelineEvent, UriSetSnapshot, SCHEMA_VERSION,
+    ApplicationEvent, CallSnapshot, CallUriSet, DurationSeries, Exemplar, HttpSnapshot,
+    LatencyHistograms, Limits, NamespaceSnapshot, Outcome, PeriodHistogram, RequestRecord,
+    ServerInfo, Snapshot, StatusSnapshot, TimelineEvent, UriSetSnapshot, SCHEMA_VERSION,
 };
 
 /// The version string of this crate, as snapshots report it.
@@ -47,6 +47,7 @@ pub(crate) fn snapshot(shared: &Store) -> Snapshot {
             event_capacity: config.event_capacity,
             event_max_age_millis: u64::try_from(config.event_max_age.as_millis())
                 .unwrap_or(u64::MAX),
+            max_call_names: config.max_call_names,
         },
         http: http(&shared.http, shared, now),
         namespaces: shared
@@ -190,6 +191,7 @@ fn http(ns: &HttpStore, shared: &Store, now: Instant) -> HttpSnapshot {
         duration_buckets: config.duration_buckets.clone(),
         recent_requests,
         latency,
+        calls: calls(ns),
         ..HttpSnapshot::default()
     }
 }
@@ -329,7 +331,7 @@ pub(crate) fn record_of(
     finished: Option<Outcome>,
     config: &Config,
 ) -> RequestRecord {
-    RequestRecord {
+    let mut record = RequestRecord {
         id: id.to_string(),
         method: crate::sanitize::clean(live.method.as_str(), config.max_string_len),
         path: crate::sanitize::clean(live.path.as_str(), config.max_string_len),
@@ -351,19 +353,64 @@ pub(crate) fn record_of(
             .filter(|_| live.detailed)
             .map(|t| format!("{:032x}", t.get())),
         stream: live.stream,
-        events: live
-            .extras
-            .iter()
-            .flat_map(|x| &x.events)
-            .map(|e| TimelineEvent {
-                label: e.label.clone(),
-                data: e.data.clone(),
-                offset_seconds: e.start.saturating_duration_since(live.start).as_secs_f64(),
-                duration_seconds: e.end.saturating_duration_since(e.start).as_secs_f64(),
-            })
-            .collect(),
+        events: timeline(live, end),
         events_dropped: live.extras.as_ref().map_or(0, |x| x.events_dropped),
+        call_totals: Vec::new(),
         instance: None,
         no_details: !live.detailed,
-    }
+    };
+    record.call_totals = super::derive::call_totals(&record.events);
+    record
+}
+
+/// A live record's timeline; a span still open runs to `end`.
+fn timeline(live: &InFlightRequest, end: Instant) -> Vec<TimelineEvent> {
+    live.extras
+        .iter()
+        .flat_map(|x| &x.events)
+        .map(|e| {
+            let e_end = if e.open { end } else { e.end };
+            TimelineEvent {
+                label: e.label.to_string(),
+                data: e.data.clone(),
+                offset_seconds: e.start.saturating_duration_since(live.start).as_secs_f64(),
+                duration_seconds: e_end.saturating_duration_since(e.start).as_secs_f64(),
+                source: e.source.as_str().to_owned(),
+                target: (!e.target.is_empty()).then(|| e.target.to_owned()),
+                parent: e.parent.map(|p| p as usize),
+                timed: e.timed,
+                call: e.call_name().to_owned(),
+                open: e.open,
+            }
+        })
+        .collect()
+}
+
+/// The call statistics, raw: the derived figures are computed by [`Snapshot::derive`].
+fn calls(ns: &HttpStore) -> BTreeMap<String, CallSnapshot> {
+    ns.calls
+        .snapshot()
+        .into_iter()
+        .map(|(name, stats)| {
+            let uri_sets = stats
+                .uri_sets
+                .iter()
+                .map(|(key, (count, requests))| {
+                    let set = CallUriSet {
+                        count: *count,
+                        requests: *requests,
+                        ..CallUriSet::default()
+                    };
+                    (key.to_string(), set)
+                })
+                .collect();
+            let call = CallSnapshot {
+                requests: stats.requests,
+                uri_sets,
+                latency: stats.latency,
+                ..CallSnapshot::default()
+            };
+            (name, call)
+        })
+        .collect()
 }

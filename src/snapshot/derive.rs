@@ -7,7 +7,8 @@ use crate::clock::nanos_to_secs as secs;
 use crate::histogram::Histogram;
 
 use super::model::{
-    HttpSnapshot, LatencyHistograms, PeriodHistogram, Snapshot, UriSetSnapshot, WindowSnapshot,
+    CallSnapshot, CallTotal, HttpSnapshot, LatencyHistograms, PeriodHistogram, Snapshot,
+    TimelineEvent, UriSetSnapshot, WindowSnapshot,
 };
 
 /// Length of a quarter period in seconds; the `"1m"` window is made of these.
@@ -69,6 +70,59 @@ fn derive_http(http: &mut HttpSnapshot, now: f64) {
     for set in http.uri_sets.values_mut() {
         derive_uri_set(set, now, reset);
     }
+    for call in http.calls.values_mut() {
+        derive_call(call);
+    }
+    for record in http
+        .in_flight
+        .iter_mut()
+        .chain(&mut http.open_streams)
+        .chain(&mut http.slow_requests)
+        .chain(&mut http.recent_requests)
+    {
+        record.call_totals = call_totals(&record.events);
+    }
+}
+
+fn ratio(n: u64, of: u64) -> f64 {
+    if of > 0 {
+        n as f64 / of as f64
+    } else {
+        0.0
+    }
+}
+
+fn derive_call(call: &mut CallSnapshot) {
+    let latency = &call.latency;
+    call.count = latency.count();
+    call.total_seconds = latency.sum_secs();
+    call.avg_seconds = latency.mean_secs().unwrap_or(0.0);
+    call.p50_seconds = latency.quantile_secs(0.5);
+    call.p99_seconds = latency.quantile_secs(0.99);
+    call.per_request = ratio(call.count, call.requests);
+    for set in call.uri_sets.values_mut() {
+        set.per_request = ratio(set.count, set.requests);
+    }
+}
+
+/// A timeline's timed entries totalled by call name, most frequent first, then by name.
+pub(crate) fn call_totals(events: &[TimelineEvent]) -> Vec<CallTotal> {
+    let mut totals: Vec<CallTotal> = Vec::new();
+    for e in events.iter().filter(|e| e.timed && !e.open) {
+        match totals.iter_mut().find(|t| t.name == e.call) {
+            Some(t) => {
+                t.count += 1;
+                t.total_seconds += e.duration_seconds;
+            }
+            None => totals.push(CallTotal {
+                name: e.call.clone(),
+                count: 1,
+                total_seconds: e.duration_seconds,
+            }),
+        }
+    }
+    totals.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+    totals
 }
 
 fn derive_uri_set(set: &mut UriSetSnapshot, now: f64, reset: f64) {

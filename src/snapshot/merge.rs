@@ -12,6 +12,7 @@
 //! - quantiles and window figures are computed again from the merged histograms, so they keep
 //!   the histogram's error bound (1/64); windows line up because their periods are wall-clock
 //!   periods;
+//! - call statistics add, and are capped like URI sets (see the `calls` module);
 //! - URI sets are united; past the largest `max_uri_sets` of the inputs, the sets with the
 //!   fewest requests are folded into `<overflow>` (ties broken by key);
 //! - slow requests, recent requests and application events are merged by time and capped
@@ -96,6 +97,7 @@ impl Snapshot {
                 recent_capacity: l.recent_capacity.max(s.limits.recent_capacity),
                 event_capacity: l.event_capacity.max(s.limits.event_capacity),
                 event_max_age_millis: l.event_max_age_millis.max(s.limits.event_max_age_millis),
+                max_call_names: l.max_call_names.max(s.limits.max_call_names),
             })
         };
 
@@ -126,6 +128,7 @@ impl Limits {
         recent_capacity: 0,
         event_capacity: 0,
         event_max_age_millis: 0,
+        max_call_names: 0,
     };
 }
 
@@ -293,6 +296,7 @@ fn http(parts: &[(&Snapshot, bool)], limits: &Limits) -> HttpSnapshot {
     recent.truncate(limits.recent_capacity);
     out.recent_requests = recent;
     cap_uri_sets(&mut out, limits.max_uri_sets);
+    out.calls = super::calls::merge(parts, limits.max_call_names);
     out
 }
 

@@ -7,6 +7,7 @@
 //! - [`Snapshot::merge`]: several instances' snapshots as one;
 //! - [`Snapshot::from_json`]: a `/stats/data` document read back as untrusted input.
 
+mod calls;
 pub(crate) mod collect;
 pub(crate) mod derive;
 mod merge;
@@ -19,9 +20,9 @@ mod wire;
 #[cfg(feature = "redis")]
 pub(crate) use self::merge::summary;
 pub use self::model::{
-    ApplicationEvent, ClusterStatus, DurationSeries, Exemplar, HttpSnapshot, InstanceSummary,
-    LatencyHistograms, Limits, NamespaceSnapshot, Outcome, PeriodHistogram, RequestRecord,
-    ServerInfo, Snapshot, StatusSnapshot, StreamEvent, TimelineEvent, UriSetSnapshot,
-    WindowSnapshot, SCHEMA_VERSION,
+    ApplicationEvent, CallSnapshot, CallTotal, CallUriSet, ClusterStatus, DurationSeries, Exemplar,
+    HttpSnapshot, InstanceSummary, LatencyHistograms, Limits, NamespaceSnapshot, Outcome,
+    PeriodHistogram, RequestRecord, ServerInfo, Snapshot, StatusSnapshot, StreamEvent,
+    TimelineEvent, UriSetSnapshot, WindowSnapshot, SCHEMA_VERSION,
 };
 pub use self::wire::{SnapshotError, MAX_SNAPSHOT_BYTES};

@@ -163,6 +163,8 @@ pub struct Limits {
     pub event_capacity: usize,
     /// [`StatsBuilder::event_max_age`](crate::StatsBuilder::event_max_age), in milliseconds.
     pub event_max_age_millis: u64,
+    /// [`StatsBuilder::max_call_names`](crate::StatsBuilder::max_call_names).
+    pub max_call_names: usize,
 }
 
 impl Default for Limits {
@@ -173,6 +175,7 @@ impl Default for Limits {
             recent_capacity: 1000,
             event_capacity: 1000,
             event_max_age_millis: 3_600_000,
+            max_call_names: 256,
         }
     }
 }
@@ -327,6 +330,67 @@ pub struct HttpSnapshot {
     pub recent_requests: Vec<RequestRecord>,
     /// The latency histograms of every URI set together (raw).
     pub latency: LatencyHistograms,
+    /// Call statistics across requests, by call name: the timed entries of finished requests'
+    /// timelines (spans, events carrying their elapsed time, timed custom events). At most
+    /// [`StatsBuilder::max_call_names`](crate::StatsBuilder::max_call_names) names, then
+    /// `<overflow>`.
+    pub calls: BTreeMap<String, CallSnapshot>,
+}
+
+/// The statistics of one call name across requests (appstats' "RPC Stats"), with the URI
+/// sets that make it ("Path Stats").
+///
+/// Raw fields are [`requests`](Self::requests), [`latency`](Self::latency) and the counts
+/// of [`uri_sets`](Self::uri_sets); the others are derived from them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct CallSnapshot {
+    /// Calls made.
+    pub count: u64,
+    /// Requests that made the call at least once.
+    pub requests: u64,
+    /// `count / requests`: calls per request, among the requests that made it.
+    pub per_request: f64,
+    /// Time spent in the calls, in seconds.
+    pub total_seconds: f64,
+    /// `total_seconds / count`.
+    pub avg_seconds: f64,
+    /// Median duration of a call, in seconds.
+    pub p50_seconds: Option<f64>,
+    /// 99th percentile duration of a call, in seconds.
+    pub p99_seconds: Option<f64>,
+    /// Per URI set key that made the call: its calls and requests (at most 64 sets, then
+    /// `<overflow>`).
+    pub uri_sets: BTreeMap<String, CallUriSet>,
+    /// The durations of the calls (raw).
+    pub latency: Histogram,
+}
+
+/// How one URI set makes one call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct CallUriSet {
+    /// Calls made by requests of the set.
+    pub count: u64,
+    /// Requests of the set that made the call.
+    pub requests: u64,
+    /// `count / requests`.
+    pub per_request: f64,
+}
+
+/// One call name's total on one request's timeline.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+#[non_exhaustive]
+pub struct CallTotal {
+    /// The call name: a span's name, an event's target, a custom event's label.
+    pub name: String,
+    /// Calls on the timeline.
+    pub count: u64,
+    /// Their time added up, in seconds.
+    pub total_seconds: f64,
 }
 
 /// Latency histograms since start or the last reset, and per wall-clock period (raw).
@@ -487,10 +551,14 @@ pub struct RequestRecord {
     pub trace_id: Option<String>,
     /// Whether the response is a stream (`101` or `text/event-stream`).
     pub stream: bool,
-    /// The custom events the handler added, in the order added: its timeline.
+    /// The request's timeline, in the order the entries began: custom events, and with the
+    /// `tracing` layer the spans and events that happened while it ran.
     pub events: Vec<TimelineEvent>,
-    /// Custom events dropped because the timeline was full.
+    /// Timeline entries dropped because the timeline was full.
     pub events_dropped: u32,
+    /// The timed entries of the timeline totalled by call name (appstats' "RPC totals"):
+    /// most frequent first, then by name. Entries dropped from a full timeline are not in it.
+    pub call_totals: Vec<CallTotal>,
     /// In a merged snapshot, the instance the request ran on; `None` otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
@@ -514,19 +582,38 @@ pub struct ApplicationEvent {
     pub message: String,
 }
 
-/// A custom event on a request's timeline.
+/// An entry on a request's timeline.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 #[non_exhaustive]
 pub struct TimelineEvent {
-    /// What happened, as the handler named it.
+    /// What happened: a custom event's label, a span's name, an event's message (or sqlx's
+    /// query summary).
     pub label: String,
-    /// Optional data, as compact JSON, capped.
+    /// Optional data, capped: a custom event's compact JSON, a span's or an event's fields
+    /// as `name=value` pairs.
     pub data: Option<String>,
     /// Start of the event, in seconds after the start of the request.
     pub offset_seconds: f64,
     /// How long the event lasted, in seconds (0 for an instant).
     pub duration_seconds: f64,
+    /// Where it came from: `manual` ([`RequestStats`](crate::RequestStats)), `span` or
+    /// `event` (`tracing`).
+    pub source: String,
+    /// The `tracing` target of a span or an event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The index in the timeline of the span it happened in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<usize>,
+    /// Whether it has a duration (an instant has none).
+    pub timed: bool,
+    /// The name it is totalled under in [`RequestRecord::call_totals`] and the call
+    /// statistics, for a timed entry: a span's name, an event's target, a custom event's label.
+    pub call: String,
+    /// A span that had not closed when the record was taken: its duration runs to then.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub open: bool,
 }
 
 /// Timings and counters of one URI set.

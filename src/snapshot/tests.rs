@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use axum::extract::Query;
+use axum::extract::{Path, Query};
 use axum::routing::get;
 use axum::Router;
 use http::StatusCode;
@@ -51,7 +51,19 @@ struct Params {
     status: u16,
 }
 
-async fn handler(Query(p): Query<Params>) -> StatusCode {
+/// Sleeps, and records `n` calls (timed custom events) of two names with several durations.
+async fn handler(
+    Path(n): Path<u64>,
+    Query(p): Query<Params>,
+    stats: crate::RequestStats,
+) -> StatusCode {
+    let now = tokio::time::Instant::now();
+    for i in 0..n {
+        let call = crate::CustomEvent::new(format!("call{}", i % 2))
+            .start(now)
+            .end(now + Duration::from_micros(p.ms * 100 + i * 37));
+        let _ = stats.record_event(call);
+    }
     tokio::time::sleep(Duration::from_millis(p.ms)).await;
     StatusCode::from_u16(p.status).unwrap_or(StatusCode::OK)
 }
@@ -177,6 +189,10 @@ proptest! {
                 prop_assert!(e.request_id.contains('-'), "qualified: {}", e.request_id);
             }
         }
+        // Calls by name and by URI set, with their histograms and quantiles.
+        prop_assert_eq!(&m.calls, &e.calls);
+        let calls: u64 = reqs.iter().map(|r| u64::from(r.route)).sum();
+        prop_assert_eq!(m.calls.values().map(|c| c.count).sum::<u64>(), calls);
         prop_assert_eq!(shape(&m.slow_requests), shape(&e.slow_requests));
         prop_assert_eq!(shape(&m.recent_requests), shape(&e.recent_requests));
         let (m_events, e_events) = (merged.events(), both.events());
@@ -310,5 +326,53 @@ fn uri_sets_past_the_cap_fold_into_overflow() {
         assert_eq!(merged.http.uri_sets_overflowed, 1);
         assert_eq!((sets["GET /a"].count, sets["GET /b"].count), (3, 2));
         assert_eq!(merged.http.requests_total, 6);
+    });
+}
+
+#[test]
+fn call_names_past_the_cap_fold_into_overflow() {
+    let runtime = paused_runtime();
+    runtime.block_on(async {
+        let clock = Clock::at(tokio::time::Instant::now(), ORIGIN_NANOS);
+        let make = |names: &'static [(&'static str, usize)]| async move {
+            let stats = Stats::builder()
+                .max_call_names(2)
+                .build_with_clock(clock)
+                .expect("options");
+            let app = Router::new()
+                .route(
+                    "/calls",
+                    get(move |stats: crate::RequestStats| async move {
+                        for (name, times) in names {
+                            for _ in 0..*times {
+                                stats.start_event(*name).finish();
+                            }
+                        }
+                    }),
+                )
+                .layer(stats.layer());
+            let request = http::Request::get("/calls")
+                .body(axum::body::Body::empty())
+                .expect("request");
+            let response = app.oneshot(request).await.expect("infallible");
+            let _ = http_body_util::BodyExt::collect(response.into_body()).await;
+            stats.snapshot()
+        };
+        let a = make(&[("a", 3), ("c", 1)]).await;
+        let b = make(&[("b", 2), ("c", 1)]).await;
+        let merged = Snapshot::merge([&b, &a]);
+        let calls = &merged.http.calls;
+        let names: Vec<&String> = calls.keys().collect();
+        // c has 2 calls like b, and b wins the tie by name.
+        assert_eq!(names, ["<overflow>", "a", "b"]);
+        assert_eq!(calls["<overflow>"].count, 2);
+        assert_eq!(calls["<overflow>"].requests, 2);
+        assert_eq!(calls["<overflow>"].uri_sets["GET /calls"].count, 2);
+        assert_eq!((calls["a"].count, calls["b"].count), (3, 2));
+        assert_eq!(calls["a"].per_request, 3.0);
+        assert_eq!(merged.http.calls, Snapshot::merge([&a, &b]).http.calls);
+        // Read back, the document keeps its cap.
+        let json = serde_json::to_vec(&merged).expect("serializes");
+        assert_eq!(Snapshot::from_json(&json).expect("reads back"), merged);
     });
 }

@@ -31,6 +31,7 @@ const MAX_LIMITS: Limits = Limits {
     recent_capacity: 100_000,
     event_capacity: 100_000,
     event_max_age_millis: 30 * 24 * 3_600_000,
+    max_call_names: 65_536,
 };
 
 /// Most instances a merged document read back may list.
@@ -127,6 +128,7 @@ impl Snapshot {
         l.recent_capacity = l.recent_capacity.min(MAX_LIMITS.recent_capacity);
         l.event_capacity = l.event_capacity.min(MAX_LIMITS.event_capacity);
         l.event_max_age_millis = l.event_max_age_millis.min(MAX_LIMITS.event_max_age_millis);
+        l.max_call_names = l.max_call_names.min(MAX_LIMITS.max_call_names);
         let limits = self.limits;
         clean_server(&mut self.server);
         let http = &mut self.http;
@@ -176,6 +178,7 @@ impl Snapshot {
                 (clean_str(&key), set)
             })
             .collect();
+        super::calls::bound_and_clean(&mut http.calls, limits.max_call_names, clean_str);
         self.application_events.truncate(limits.event_capacity);
         for event in &mut self.application_events {
             event.instance = clean_str(&event.instance);
@@ -250,6 +253,11 @@ fn clean_record(r: &mut RequestRecord) {
     r.events.truncate(1024);
     for e in &mut r.events {
         e.label = clean_str(&e.label);
+        e.source = clean_str(&e.source);
+        e.call = clean_str(&e.call);
+        if let Some(target) = &mut e.target {
+            *target = clean_str(target);
+        }
         if let Some(data) = &mut e.data {
             *data = clean_str(data);
         }

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::store::calls::CallTable;
 use crate::store::event_log::EventLog;
 use crate::store::in_flight::InFlightTable;
 use crate::store::request::FinishedRequest;
@@ -41,6 +42,8 @@ pub(crate) struct HttpStore {
     /// Never recorded into: gives the namespace's windows their covered durations, and the
     /// URI sets' windows are merged into its snapshot.
     pub(crate) latency: WindowedHistogram,
+    /// Call statistics across requests.
+    pub(crate) calls: CallTable,
     recent_capacity: usize,
 }
 
@@ -141,6 +144,7 @@ impl HttpStore {
             ),
             latency: WindowedHistogram::new(base, origin),
             recent_capacity: config.recent_capacity,
+            calls: CallTable::new(config.max_call_names),
         }
     }
 
@@ -271,6 +275,7 @@ impl HttpStore {
         self.in_flight.clear_free();
         self.uri_sets.zero(now);
         self.latency.reset(now);
+        self.calls.clear();
         self.reset_offset_nanos
             .store(offset_nanos, Ordering::Relaxed);
     }

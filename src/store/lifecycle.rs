@@ -166,6 +166,11 @@ impl HttpStore {
             if !live.detailed {
                 return;
             }
+            if let Some(extras) = live.extras.as_deref() {
+                if !extras.events.is_empty() && self.enabled.load(Ordering::Relaxed) {
+                    self.calls.record(live.uri_set.key(), &extras.events);
+                }
+            }
             live.status = status;
             live.bytes_written = bytes_written;
             let threshold = config.slow_threshold;

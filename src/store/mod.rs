@@ -1,6 +1,7 @@
 //! The write side: everything the layer touches for each request, kept in atomics and short
 //! critical sections so that recording never waits on a reader.
 //!
+//! - [`calls`]: call statistics across requests, from their timelines;
 //! - [`durations`]: a URI set's Prometheus duration buckets by status code and error type;
 //! - [`event_log`]: the application events of the event stream;
 //! - [`exemplars`]: one recent request per duration bucket, for OpenMetrics exemplars;
@@ -10,6 +11,7 @@
 //! - [`request`]: a request's record while it runs and once it has finished;
 //! - [`ring`]: the ring of recent requests (and of application events);
 //! - [`shard`]: which write shard a thread writes to, request ids in blocks, padding;
+//! - `timeline` (feature `tracing`): spans and events on a request's timeline;
 //! - [`uri_sets`]: the bounded table of URI sets and their counters;
 //! - [`windows`]: latency histograms per wall-clock period.
 //!
@@ -26,6 +28,7 @@ use crate::registry::NamespaceInner;
 
 use self::http::HttpStore;
 
+pub(crate) mod calls;
 pub(crate) mod durations;
 pub(crate) mod event_log;
 pub(crate) mod exemplars;
@@ -35,6 +38,8 @@ pub(crate) mod lifecycle;
 pub(crate) mod request;
 pub(crate) mod ring;
 pub(crate) mod shard;
+#[cfg(feature = "tracing")]
+pub(crate) mod timeline;
 pub(crate) mod uri_sets;
 pub(crate) mod windows;
 

@@ -1,6 +1,7 @@
 //! A request's record: while it runs (in the in-flight table) and once it has finished (in
 //! the slow list and the ring of recent requests).
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::num::NonZeroU128;
 
@@ -124,13 +125,59 @@ impl InFlightRequest {
     }
 }
 
-/// A custom event on a request's timeline.
+/// An entry of a request's timeline.
 #[derive(Debug, Clone)]
 pub(crate) struct TimelineEntry {
-    pub(crate) label: String,
+    /// What the entry shows: a manual event's label, a span's name, an event's message.
+    pub(crate) label: Cow<'static, str>,
     pub(crate) data: Option<String>,
     pub(crate) start: Instant,
+    /// The end; a span still open has its start here until it closes.
     pub(crate) end: Instant,
+    pub(crate) source: Source,
+    /// The `tracing` target of a span or event; empty for a manual event.
+    pub(crate) target: &'static str,
+    /// The index of the entry it nests under (a span's parent span, an event's span).
+    pub(crate) parent: Option<u32>,
+    /// Whether it has a duration (a span, an event carrying its elapsed time, a manual event
+    /// with a start) rather than being an instant: only timed entries are calls.
+    pub(crate) timed: bool,
+    /// A span that has not closed yet.
+    pub(crate) open: bool,
+}
+
+impl TimelineEntry {
+    /// The name the entry is totalled under: a span's name, an event's target, a manual
+    /// event's label.
+    pub(crate) fn call_name(&self) -> &str {
+        match self.source {
+            Source::Event => self.target,
+            Source::Span | Source::Manual => &self.label,
+        }
+    }
+}
+
+/// Where a timeline entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// [`RequestStats`](crate::RequestStats)'s event API.
+    Manual,
+    /// A `tracing` span that was created while the request was current.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    Span,
+    /// A `tracing` event.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    Event,
+}
+
+impl Source {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::Span => "span",
+            Self::Event => "event",
+        }
+    }
 }
 
 /// A finished request, kept whole so that its record is only built when someone reads it.

@@ -5,6 +5,7 @@ use maud::{html, Markup};
 
 use super::activity::{events_section, recent_section, status_box};
 use super::application::app_section;
+use super::calls::calls_section;
 use super::cells::text;
 use super::cluster::cluster_section;
 use super::http::http_section;
@@ -52,6 +53,7 @@ pub fn render(snapshot: &Snapshot, options: &DashboardOptions, formatting: &Form
     let main = html! {
         (cluster_section(snapshot.cluster.as_ref(), options, now, http))
         (http_section(snapshot, options, http))
+        (calls_section(&snapshot.http, options))
         (recent_section(&snapshot.http.recent_requests, options, now, http))
         (events_section(&snapshot.events(), options))
         @for (name, ns) in &snapshot.namespaces {

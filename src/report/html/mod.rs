@@ -33,6 +33,7 @@
 
 mod activity;
 mod application;
+mod calls;
 mod cells;
 mod cluster;
 mod dashboard;

@@ -4,6 +4,7 @@
 
 use maud::{html, Markup};
 
+use super::calls::{call_totals_table, depths};
 use super::cells::{
     more_rows, outcome_class, plural, seconds, status_class, status_text, status_tone, text,
     MAX_ROWS,
@@ -144,6 +145,7 @@ pub(crate) fn render_request(snapshot: &Snapshot, record: &RequestRecord, base: 
             } @else {
                 (waterfall(record))
                 (timeline_table(record))
+                (call_totals_table(record))
             }
         }
     };
@@ -320,20 +322,34 @@ fn record_fields(r: &RequestRecord, now: f64) -> Markup {
 
 /// The timeline as a table: label, offset, duration and data of each event, in order.
 fn timeline_table(record: &RequestRecord) -> Markup {
+    let depths = depths(record);
     html! {
         table.records.timeline {
             thead { tr {
-                th.num { "#" } th { "Event" } th.num { "Offset" } th.num { "Duration" } th { "Data" }
+                th.num { "#" } th { "Event" } th { "Source" } th.num { "Offset" } th.num { "Duration" } th { "Data" }
             } }
             tbody {
                 @for (n, e) in record.events.iter().take(MAX_ROWS).enumerate() {
+                    @let depth = depths.get(n).copied().unwrap_or(0);
                     tr {
                         td.num { (n + 1) }
-                        td.key { (text(&e.label)) }
+                        td class=(format!("key depth-{}", depth.min(4))) {
+                            @if let Some(parent) = e.parent.filter(|_| depth > 0) {
+                                span.note title=(format!("inside #{}", parent + 1)) { "↳ " }
+                            }
+                            (text(&e.label))
+                            @if let Some(target) = &e.target {
+                                " " span.note { (text(target)) }
+                            }
+                        }
+                        td.text { (text(&e.source)) }
                         td.num { "+" (format::duration(seconds(e.offset_seconds))) }
                         td.num {
-                            @if e.duration_seconds > 0.0 {
+                            @if e.timed || e.duration_seconds > 0.0 {
                                 (format::duration(e.duration_seconds))
+                                @if e.open {
+                                    " " span.note title="The span had not closed yet" { "open" }
+                                }
                             } @else {
                                 span.note { "instant" }
                             }

@@ -190,10 +190,16 @@ pub(super) fn waterfall(record: &RequestRecord) -> Markup {
             (scale * f64::from(k) / 4.0, class)
         })
         .collect();
-    let rows: Vec<(f64, &crate::TimelineEvent)> = events
+    let depths = super::calls::depths(record);
+    // A nested entry's label is marked once per level.
+    let rows: Vec<(f64, &crate::TimelineEvent, String)> = events
         .iter()
         .enumerate()
-        .map(|(i, e)| (FALL_AXIS + (i + 1) as f64 * FALL_ROW, e))
+        .map(|(i, e)| {
+            let depth = depths.get(i).copied().unwrap_or(0);
+            let mark = "› ".repeat(depth.min(3));
+            (FALL_AXIS + (i + 1) as f64 * FALL_ROW, e, mark)
+        })
         .collect();
     let label = format!(
         "Timeline: {} over {}",
@@ -218,7 +224,7 @@ pub(super) fn waterfall(record: &RequestRecord) -> Markup {
             }
             @let (class, at) = duration_place(FALL_LABEL, x(total));
             text class=(class) x=(format!("{at:.1}")) y=(FALL_AXIS + 15.0) { (format::duration(total)) }
-            @for (y, e) in &rows {
+            @for (y, e, mark) in &rows {
                 @let start = x(e.offset_seconds);
                 @let end = x(seconds(e.offset_seconds) + seconds(e.duration_seconds));
                 @let what = format!(
@@ -227,9 +233,9 @@ pub(super) fn waterfall(record: &RequestRecord) -> Markup {
                     format::duration(seconds(e.offset_seconds)),
                     format::duration(seconds(e.duration_seconds)),
                 );
-                text.label x=(FALL_LABEL - 10.0) y=(y + 15.0) { (sanitize::clean(&e.label, 32)) }
+                text.label x=(FALL_LABEL - 10.0) y=(y + 15.0) { (mark) (sanitize::clean(&e.label, 30 - mark.chars().count())) }
                 rect.lane x=(FALL_LABEL) y=(y + 3.0) width=(lane) height="16" {}
-                @if e.duration_seconds > 0.0 {
+                @if e.timed || e.duration_seconds > 0.0 {
                     rect.event x=(format!("{start:.1}")) y=(y + 5.0)
                         width=(format!("{:.1}", (end - start).max(2.0))) height="12" {
                         title { (what) }
