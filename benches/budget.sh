@@ -7,6 +7,10 @@
 # 9 and 2):
 #   instructions  benches/callgrind.sh 2000            layered / bare        at most 1.4x
 #   time          in_process time 41 20000             layered - bare        at most +350 ns
+#   parallel      in_process parallel 21 20000 2       parallel efficiency   at least 0.9
+#                 (2 threads at once against 1)        (TraceLayer's beside)
+#   concurrent    cargo bench --bench layer --         the same from 1 and   at least 0.9
+#                 concurrent/                          8 tasks on 2 workers
 #   allocations   cargo test --release --test alloc    layered - bare        at most the
 #                                                      in-flight counter's (axum's +3)
 #   loopback      benches/loopback.sh ROUNDS SECONDS   layered / bare        at least 0.90
@@ -46,6 +50,8 @@ benches/executable.sh server >/dev/null
 memory_growth=$(benches/executable.sh memory_growth)
 step instructions benches/callgrind.sh 2000
 step time "$in_process" time 41 20000
+step parallel "$in_process" parallel 21 20000 2
+step concurrent cargo bench --bench layer -- --noplot concurrent/
 step allocations cargo test --release --quiet --test alloc -- --nocapture --test-threads 1
 step loopback benches/loopback.sh "$rounds" "$seconds"
 step render cargo bench --bench layer -- --noplot report/get
@@ -60,6 +66,30 @@ read -r time_bare time_diff < <(awk '
     $1 == "bare" && $2 == "median" { b = $3 }
     /median of paired differences/ { d = $(NF - 1); sub(/^\+/, "", d) }
     END { print b, d }' "$logs/time.txt")
+# Parallel: "layered  1395.0 ns  +484.0 ns  780.0 ns  +300.0 ns  0.81", one line per variant.
+read -r par_trace par_layered par_added1 par_added2 < <(awk '
+    $3 == "ns" && $5 == "ns" && $7 == "ns" && $9 == "ns" { e[$1] = $10; a1[$1] = $4; a2[$1] = $8 }
+    END { print e["trace"], e["layered"], a1["layered"], a2["layered"] }' "$logs/parallel.txt")
+# Concurrent: criterion's median per request of concurrent/VARIANT/TASKS, in ns; the parallel
+# efficiency from 1 task (one worker busy) and 8 tasks (both busy).
+concurrent_efficiency() { # variant
+    awk -v v="$1" '
+        /concurrent\// { name = $1 }
+        /time:/ && name != "" {
+            for (i = 1; i <= NF; i++) if ($i ~ /^\[/) {
+                t = $(i + 2); u = $(i + 3)
+                t *= (u == "µs" || u == "us") ? 1000 : (u == "ms" ? 1000000 : 1)
+                ns[name] = t; break
+            }
+            name = "" }
+        END {
+            a1 = ns["concurrent/" v "/1"] - ns["concurrent/bare/1"]
+            a8 = ns["concurrent/" v "/8"] - ns["concurrent/bare/8"]
+            if (a8 > 0) printf "%.2f", a1 / (2 * a8); else printf "-"
+        }' "$logs/concurrent.txt"
+}
+conc_trace=$(concurrent_efficiency trace)
+conc_layered=$(concurrent_efficiency layered)
 # Allocations: one line per route, in process and over loopback (the lines against the bare
 # app; the test's lines with filters configured compare with the in-flight counter only).
 allocs=$(awk '/allocations\/request/ && / bare / {
@@ -93,6 +123,12 @@ awk -v b="$ins_bare" -v l="$ins_layered" 'BEGIN {
 awk -v b="$time_bare" -v d="$time_diff" 'BEGIN {
     printf "%-40s %-16s %-16s %-18s %-14s %s\n", "time/request (ns)", "bare " b, b + d,
         sprintf("%+.1f ns", d), "<= +350 ns", (d <= 350 ? "met" : "NOT met") }'
+awk -v t="$par_trace" -v l="$par_layered" -v a1="$par_added1" -v a2="$par_added2" 'BEGIN {
+    printf "%-40s %-16s %-16s %-18s %-14s %s\n", "parallel efficiency, 2 threads", "trace " t, l,
+        "+" a1 + 0 " / " a2 " ns", ">= 0.9", (l + 0 >= 0.9 ? "met" : "NOT met") }'
+awk -v t="$conc_trace" -v l="$conc_layered" 'BEGIN {
+    printf "%-40s %-16s %-16s %-18s %-14s %s\n", "parallel efficiency, concurrent/ 8 tasks",
+        "trace " t, l, "-", ">= 0.9", (l + 0 >= 0.9 ? "met" : "NOT met") }'
 while IFS=$'\t' read -r route bare floor layered; do
     awk -v r="$route" -v b="$bare" -v f="$floor" -v l="$layered" 'BEGIN {
         printf "%-40s %-16s %-16s %-18s %-14s %s\n", "allocations " r, "bare " b,

@@ -8,6 +8,10 @@
 //! # ns/request. With EVICT_KIB, each request is followed by a write to every cache line of
 //! # that much other memory, as a server's network stack and buffers do between requests:
 //! cargo bench --bench in_process -- time [ROUNDS] [REQUESTS_PER_ROUND] [EVICT_KIB]
+//! # the same app driven by THREADS threads at once (default 2), each with a current-thread
+//! # runtime, in interleaved rounds with the one-thread rounds: wall time per request, and the
+//! # parallel efficiency of each layer (added ns on 1 thread / (THREADS x added wall ns)):
+//! cargo bench --bench in_process -- parallel [ROUNDS] [REQUESTS_PER_THREAD] [THREADS]
 //! # request latency while another thread snapshots and renders /stats/data continuously:
 //! cargo bench --bench in_process -- render [SECONDS]
 //! # N requests of the mix (GET /hello, GET /users/{id}, 1 KiB POST /echo), for callgrind;
@@ -44,6 +48,7 @@ const VARIANTS: [&str; 5] = ["bare", "in-flight", "minimal", "trace", "layered"]
 const USAGE: &str = "usage: in_process run <bare|in-flight|minimal|trace|layered> <REQUESTS>
        in_process run <traced|spans-registry|spans-traced> <REQUESTS>   (feature tracing)
        in_process time [ROUNDS] [REQUESTS_PER_ROUND] [EVICT_KIB]
+       in_process parallel [ROUNDS] [REQUESTS_PER_THREAD] [THREADS]
        in_process render [SECONDS]
        in_process            (a short time run: 11 rounds of 2,000 requests)";
 
@@ -79,6 +84,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let evict = usize::try_from(arg(3, 0)?)?.saturating_mul(1024);
             time(&rt, arg(1, 41)?, arg(2, 20_000)?, &mut vec![0; evict]);
         }
+        Some("parallel") => parallel(
+            &rt,
+            arg(1, 21)?,
+            arg(2, 20_000)?,
+            usize::try_from(arg(3, 2)?)?.max(1),
+        ),
         Some("render") => render(&rt, Duration::from_secs(arg(1, 3)?)),
         // A plain `cargo bench` (or `cargo test --benches`): a short run, not the full one.
         None => time(&rt, 11, 2_000, &mut []),
@@ -190,6 +201,110 @@ fn time(rt: &Runtime, rounds: u64, n: u64, evict: &mut [u8]) {
         (rounds + 1) * n,
         "every layered request was recorded"
     );
+}
+
+/// A thread with a current-thread runtime of its own that sends the mix through the app it
+/// is told to, when told to.
+struct Sender {
+    jobs: std::sync::mpsc::Sender<(usize, u64)>,
+}
+
+impl Sender {
+    fn spawn(apps: Vec<Router>, done: std::sync::mpsc::Sender<()>) -> Self {
+        let (jobs, receive) = std::sync::mpsc::channel::<(usize, u64)>();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            for (variant, n) in receive {
+                rt.block_on(app::send_mix(&apps[variant], n, 0));
+                if done.send(()).is_err() {
+                    return;
+                }
+            }
+        });
+        Self { jobs }
+    }
+}
+
+/// Interleaved rounds of every variant, each round timing `n` requests on this thread and
+/// `n` requests on each of `threads` threads at once (wall time over all their requests).
+/// The threads live for the whole run, so that each keeps the write shard it was given.
+fn parallel(rt: &Runtime, rounds: u64, n: u64, threads: usize) {
+    let stats = Stats::new();
+    let apps: Vec<(&str, Router)> = VARIANTS
+        .iter()
+        .filter_map(|name| Some((*name, app::variant(name, &stats)?)))
+        .collect();
+    let routers: Vec<Router> = apps.iter().map(|(_, app)| app.clone()).collect();
+    let (done, finished) = std::sync::mpsc::channel();
+    let senders: Vec<Sender> = (0..threads)
+        .map(|_| Sender::spawn(routers.clone(), done.clone()))
+        .collect();
+    let together = |variant: usize| -> f64 {
+        let start = Instant::now();
+        for sender in &senders {
+            sender.jobs.send((variant, n)).expect("the thread runs");
+        }
+        for _ in 0..threads {
+            finished.recv().expect("the thread runs");
+        }
+        start.elapsed().as_nanos() as f64 / (n as f64 * threads as f64)
+    };
+    // Warm-up, both ways.
+    for (i, (_, app)) in apps.iter().enumerate() {
+        round(rt, app, n, &mut []);
+        together(i);
+    }
+    let (mut one, mut many) = (vec![Vec::new(); apps.len()], vec![Vec::new(); apps.len()]);
+    let (mut added_one, mut added_many) =
+        (vec![Vec::new(); apps.len()], vec![Vec::new(); apps.len()]);
+    for r in 0..rounds {
+        let mut this_one = vec![0.0; apps.len()];
+        let mut this_many = vec![0.0; apps.len()];
+        for k in 0..apps.len() {
+            let i = (k + r as usize) % apps.len();
+            this_one[i] = round(rt, &apps[i].1, n, &mut []);
+            this_many[i] = together(i);
+        }
+        for i in 0..apps.len() {
+            one[i].push(this_one[i]);
+            many[i].push(this_many[i]);
+            added_one[i].push(this_one[i] - this_one[0]);
+            added_many[i].push(this_many[i] - this_many[0]);
+        }
+    }
+    println!(
+        "mix, {rounds} interleaved rounds of {n} requests on 1 thread and {n} on each of \
+         {threads} threads at once (current-thread runtimes, oneshot)"
+    );
+    println!(
+        "{:<10} {:>12} {:>12} {:>14} {:>14} {:>10}",
+        "variant", "1 thread", "added", "threads, wall", "added wall", "efficiency"
+    );
+    for i in 0..apps.len() {
+        let (a1, an) = (median(&mut added_one[i]), median(&mut added_many[i]));
+        let efficiency = if i == 0 || an <= 0.0 {
+            String::from("-")
+        } else {
+            format!("{:.2}", a1 / (threads as f64 * an))
+        };
+        println!(
+            "{:<10} {:>9.1} ns {:>+9.1} ns {:>11.1} ns {:>+11.1} ns {:>10}",
+            apps[i].0,
+            median(&mut one[i]),
+            a1,
+            median(&mut many[i]),
+            an,
+            efficiency
+        );
+    }
+    println!("(added: median of each round's paired difference with bare; efficiency: added on");
+    println!(
+        " 1 thread / ({threads} x added wall on {threads} threads), 1.0 when the layer's work"
+    );
+    println!(" runs in parallel as well as the app's)");
 }
 
 /// Per-request latencies of the mix on this thread for `duration`.

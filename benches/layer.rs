@@ -10,12 +10,14 @@
 //!   `mix` cycles `GET /hello`, `GET /users/{id}` and a 1 KiB `POST /echo`; on the mix, also
 //!   tower-http's in-flight counter, a minimal per-route latency layer
 //!   (`tests/common/minimal.rs`) and `TraceLayer` (no subscriber) for comparison.
-//! - `concurrent/{bare,layered}/<tasks>`: 1, 2 and 8 tasks sending the mix on a multi-thread
-//!   runtime with 2 workers; the time shown is per request (wall time / requests).
+//! - `concurrent/{bare,trace,layered}/<tasks>`: 1, 2 and 8 tasks sending the mix on a
+//!   multi-thread runtime with 2 workers; the time shown is per request (wall time /
+//!   requests). `trace` is tower-http's `TraceLayer` without a subscriber, for comparison.
 //! - `histogram/record`: one `AtomicHistogram::record`.
 //! - `report/*`: `stats.snapshot()`, the JSON, HTML and Prometheus renderers, and
 //!   `GET /stats/data` and `GET /stats` end to end, with 256 URI sets, 100 slow requests and
-//!   1,000 requests in flight.
+//!   1,000 requests in flight; `report/snapshot_16_shards`: the snapshot with 16 write shards,
+//!   every URI set written from 16 threads.
 //! - `merge/*`: `Snapshot::merge` of 16 such instance snapshots (256 URI sets each), and the
 //!   JSON encode (`serde_json::to_vec`) and checked decode (`Snapshot::from_json`) of one.
 //! - `tracing/*` (with `--features tracing`): the layered app under a `tracing_subscriber`
@@ -117,12 +119,13 @@ fn concurrent(c: &mut Criterion) {
         .expect("a runtime");
     let stats = Stats::new();
     let bare = app::bare();
+    let trace = app::trace();
     let layered = app::layered(&stats);
 
     let mut group = c.benchmark_group("concurrent");
     group.throughput(Throughput::Elements(1));
     for tasks in [1u32, 2, 8] {
-        for (variant, app) in [("bare", &bare), ("layered", &layered)] {
+        for (variant, app) in [("bare", &bare), ("trace", &trace), ("layered", &layered)] {
             group.bench_with_input(BenchmarkId::new(variant, tasks), &tasks, |b, &tasks| {
                 // One iteration is one request per task, so the time shown is per request.
                 b.iter_custom(|iters| {
@@ -177,6 +180,15 @@ fn report(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("report");
     group.bench_function("snapshot", |b| b.iter(|| stats.snapshot()));
+    {
+        // The same sizes with 16 write shards, every URI set written from 16 threads: a
+        // snapshot adds up 16 parts of each set.
+        let sharded = app::report_stats_with_shards(Stats::builder().shards(16));
+        let sharded_app = app::report_app(&sharded);
+        rt.block_on(app::fill_report_sizes(&sharded, &sharded_app));
+        app::fill_every_shard(&sharded_app, 16);
+        group.bench_function("snapshot_16_shards", |b| b.iter(|| sharded.snapshot()));
+    }
     group.bench_function("json", |b| b.iter(|| json::render(black_box(&snapshot))));
     group.bench_function("html", |b| {
         b.iter(|| tower_stats::report::html::render(black_box(&snapshot), &options, &formatting));

@@ -134,6 +134,33 @@ impl StatsBuilder {
         self
     }
 
+    /// How many write shards the statistics are kept in (1 to 64; values outside are
+    /// clamped). Each thread that records requests writes one shard, given round robin the
+    /// first time it records, so that requests on different cores write different memory;
+    /// a snapshot adds the shards up, and every figure stays exact.
+    ///
+    /// Defaults to the available parallelism, at most 16: one shard per tokio worker on most
+    /// servers. Memory grows with it: each URI set keeps a part per shard that recorded in it
+    /// (about 22 KB idle and at most about 104 KB each), and each shard keeps the last
+    /// `recent_capacity` finished requests. `shards(1)` keeps one copy of everything.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use tower_stats::Stats;
+    ///
+    /// # fn main() -> Result<(), tower_stats::ConfigError> {
+    /// // Four tokio workers: one shard each.
+    /// let stats = Stats::builder().shards(4).build()?;
+    /// # let _ = stats;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.config.shards = shards.clamp(1, crate::store::shard::MAX_SHARDS);
+        self
+    }
+
     /// Status codes counted one by one in `status_codes`. Defaults to 404, 408, 499 and 501.
     pub fn tracked_status_codes(mut self, codes: impl IntoIterator<Item = StatusCode>) -> Self {
         let mut codes: Vec<StatusCode> = codes.into_iter().collect();

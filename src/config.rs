@@ -18,6 +18,8 @@ pub(crate) struct Config {
     pub(crate) slow_threshold: Duration,
     pub(crate) slow_capacity: usize,
     pub(crate) max_uri_sets: usize,
+    /// Write shards: see [`crate::store::shard`].
+    pub(crate) shards: usize,
     pub(crate) tracked_status_codes: Vec<StatusCode>,
     pub(crate) record_query: bool,
     pub(crate) record_client: bool,
@@ -103,6 +105,7 @@ impl Default for Config {
             slow_threshold: Duration::from_secs(1),
             slow_capacity: 100,
             max_uri_sets: 256,
+            shards: crate::store::shard::default_shards(),
             tracked_status_codes: [404, 408, 499, 501]
                 .into_iter()
                 .filter_map(|c| StatusCode::from_u16(c).ok())
@@ -143,6 +146,7 @@ impl fmt::Debug for Config {
             .field("slow_threshold", &self.slow_threshold)
             .field("slow_capacity", &self.slow_capacity)
             .field("max_uri_sets", &self.max_uri_sets)
+            .field("shards", &self.shards)
             .field("tracked_status_codes", &self.tracked_status_codes)
             .field("record_query", &self.record_query)
             .field("record_client", &self.record_client)

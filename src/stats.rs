@@ -2,7 +2,7 @@
 //! reset).
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
 
 use tokio::time::Instant;
@@ -99,7 +99,6 @@ impl Stats {
             shared: Arc::new(Store {
                 config,
                 clock,
-                next_id: AtomicU64::new(1),
                 http,
                 namespaces: RwLock::default(),
                 nested_stats_routes: RwLock::default(),
@@ -277,7 +276,7 @@ impl Stats {
     #[must_use]
     pub fn recent_requests(&self) -> Vec<crate::RequestRecord> {
         let shared = &*self.shared;
-        shared.http.recent.collect(|f| {
+        shared.http.collect_recent(|f| {
             Some(crate::snapshot::collect::finished_record(
                 f,
                 &shared.clock,
@@ -297,7 +296,7 @@ impl Stats {
         }) {
             return Some(record);
         }
-        http.recent.find(|f| {
+        http.find_recent(|f| {
             (f.id == id).then(|| {
                 crate::snapshot::collect::finished_record(f, &shared.clock, &shared.config)
             })

@@ -1,17 +1,15 @@
 //! The guard that carries a request's record between phases and finalizes it exactly once.
 
-use std::sync::Arc;
-
 use http::{HeaderMap, Method, StatusCode};
 use tokio::time::Instant;
 
 use super::grpc::{self, MessageCounter};
 use super::handle::PolledRequest;
+use super::service::StoreRef;
 use crate::store::in_flight::SlotKey;
 use crate::store::lifecycle::Ending;
 use crate::store::request::{CappedPath, NewRequest, Outcome, RequestExtras};
-use crate::store::uri_sets::UriSetEntry;
-use crate::store::Store;
+use crate::store::uri_sets::UriSetRef;
 
 /// Owns a recorded request from `call` to the end of its response body.
 ///
@@ -60,11 +58,12 @@ impl RecordGuard {
     // What the request's record starts with, each taken from the request by `call`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn start(
-        shared: Arc<Store>,
+        shared: StoreRef,
+        shard: usize,
         id: u64,
         method: &Method,
         uri: &http::Uri,
-        uri_set: Arc<UriSetEntry>,
+        uri_set: UriSetRef,
         client: Option<std::net::SocketAddr>,
         detailed: bool,
         trace_id: Option<std::num::NonZeroU128>,
@@ -72,6 +71,7 @@ impl RecordGuard {
         let start = Instant::now();
         let config = &shared.config;
         let key = shared.http.start(
+            shard,
             id,
             NewRequest {
                 method,

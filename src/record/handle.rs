@@ -6,9 +6,11 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::time::Instant;
 
+use super::service::StoreRef;
 use crate::sanitize;
 use crate::store::in_flight::SlotKey;
 use crate::store::request::{Source, TimelineEntry};
+#[cfg(feature = "tracing")]
 use crate::store::Store;
 
 /// The current request's record, for handlers.
@@ -55,7 +57,7 @@ use crate::store::Store;
 /// ```
 #[derive(Clone, Default)]
 pub struct RequestStats {
-    inner: Option<(Arc<Store>, u64, SlotKey)>,
+    inner: Option<(StoreRef, u64, SlotKey)>,
 }
 
 impl fmt::Debug for RequestStats {
@@ -157,7 +159,7 @@ impl EventTimer {
 /// What the thread-local slot holds for the request being polled.
 #[derive(Debug)]
 pub(crate) struct PolledRequest {
-    pub(crate) shared: Arc<Store>,
+    pub(crate) shared: StoreRef,
     pub(crate) id: u64,
     /// Where the request is kept in the in-flight table; [`SlotKey::NONE`] once it was taken
     /// back out of the statistics while it ran (a request to the stats routes), after which
@@ -240,7 +242,11 @@ pub(crate) fn current_detailed(shared: &Arc<Store>) -> Option<(u64, SlotKey)> {
     CURRENT.with(|c| {
         let current = c.take();
         let found = match &current {
-            Some(cur) if cur.detailed && !cur.withdrawn() && Arc::ptr_eq(&cur.shared, shared) => {
+            Some(cur)
+                if cur.detailed
+                    && !cur.withdrawn()
+                    && std::ptr::eq::<Store>(&***cur.shared, &**shared) =>
+            {
                 Some((cur.id, cur.key))
             }
             _ => None,
@@ -251,7 +257,7 @@ pub(crate) fn current_detailed(shared: &Arc<Store>) -> Option<(u64, SlotKey)> {
 }
 
 impl RequestStats {
-    pub(crate) fn new(shared: Arc<Store>, id: u64, key: SlotKey) -> Self {
+    pub(crate) fn new(shared: StoreRef, id: u64, key: SlotKey) -> Self {
         Self {
             inner: Some((shared, id, key)),
         }
@@ -276,7 +282,9 @@ impl RequestStats {
         })
     }
 
-    /// The request's id, or `None` when the request is not recorded.
+    /// The request's id, or `None` when the request is not recorded. Unique within the
+    /// [`Stats`](crate::Stats) value; increasing along the requests one thread starts, not
+    /// across threads.
     #[must_use]
     pub fn id(&self) -> Option<u64> {
         self.inner.as_ref().map(|(_, id, _)| *id)

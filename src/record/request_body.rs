@@ -1,14 +1,13 @@
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Buf;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use super::service::StoreRef;
 use crate::store::in_flight::SlotKey;
-use crate::store::Store;
 
 pin_project! {
     /// Request body for [`StatsService`](super::StatsService) in the
@@ -28,13 +27,13 @@ pin_project! {
 /// What a [`RequestBody`] counts into: the store and the request's id and slot.
 #[derive(Debug)]
 pub(crate) struct ReadCounter {
-    shared: Arc<Store>,
+    shared: StoreRef,
     id: u64,
     key: SlotKey,
 }
 
 impl ReadCounter {
-    pub(crate) fn new(shared: Arc<Store>, id: u64, key: SlotKey) -> Self {
+    pub(crate) fn new(shared: StoreRef, id: u64, key: SlotKey) -> Self {
         Self { shared, id, key }
     }
 
@@ -58,6 +57,7 @@ impl ReadCounter {
         if counted {
             self.shared
                 .http
+                .key_shard(self.key)
                 .bytes_read_total
                 .fetch_add(n, Ordering::Relaxed);
         }

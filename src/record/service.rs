@@ -18,28 +18,79 @@ use super::{
 };
 use crate::config::StatsRouteMatch;
 use crate::sanitize;
+use crate::store::shard::{self, CachePadded};
 use crate::store::uri_sets::{method_index, UriSet, UriSetEntry, METHOD_SLOTS, UNMATCHED};
 use crate::store::Store;
 use crate::Stats;
 
 /// Middleware that records every request it serves into a [`Stats`] store.
 ///
-/// A request body that is not already at its end is wrapped to count the bytes the inner
-/// service reads; a response body is wrapped to count the bytes the server polls and to
-/// finish the record when the body ends or is dropped. `M` is the [body mode](super::BodyMode):
-/// with [`AxumBodies`] (the default) the inner service receives an [`axum_core::body::Body`]
-/// and the response body is handed on as one, boxed only where the layer has to watch it;
-/// with [`GenericBodies`] the inner service receives a [`RequestBody<B>`] and the response
-/// carries a [`ResponseBody<B>`], as with tower-http's layers.
+/// The inner service receives an [`axum_core::body::Body`] and the response body is handed on
+/// as one: under axum, which uses that type everywhere, a body is passed along as it is and
+/// boxed only where the layer has to watch it. A request body that is not already at its end
+/// is wrapped to count the bytes the inner service reads; a response body is wrapped to count
+/// the bytes the server polls and to finish the record when the body ends or is dropped.
+///
+/// `M` is the [body mode](super::BodyMode): with [`AxumBodies`] (the default) the inner service
+/// receives an [`axum_core::body::Body`] and the response body is handed on as one, boxed only
+/// where the layer has to watch it; with [`GenericBodies`] the inner service receives a
+/// [`RequestBody<B>`] and the response carries a [`ResponseBody<B>`], as with tower-http's
+/// layers.
 ///
 /// See the [module docs](crate::record) for an example.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct StatsService<S, M = AxumBodies> {
     inner: S,
-    stats: Stats,
-    /// What this service learned about the route it serves; shared by its clones.
-    routes: Arc<RouteCache>,
+    /// The store and what this service learned about the route it serves, through the handle
+    /// of the write shard this instance was made for.
+    handle: StoreRef,
+    /// Every shard's handle, in the instance `Router::layer` keeps: a clone takes the handle
+    /// of the shard of the thread that clones it, so that taking and dropping it writes a
+    /// count that only that shard's threads write. `None` in clones.
+    family: Option<Arc<[StoreRef]>>,
     mode: PhantomData<M>,
+}
+
+impl<S: Clone, M> Clone for StatsService<S, M> {
+    /// A clone for the current thread's write shard (axum clones a route's service for each
+    /// request). A clone of a clone keeps its handle.
+    #[inline]
+    fn clone(&self) -> Self {
+        let handle = self
+            .family
+            .as_ref()
+            .and_then(|family| family.get(shard::current(family.len())))
+            .unwrap_or(&self.handle);
+        Self {
+            inner: self.inner.clone(),
+            handle: Arc::clone(handle),
+            family: None,
+            mode: PhantomData,
+        }
+    }
+}
+
+/// A reference to the store for the requests of one write shard, with the service's route
+/// cache: the reference count a request takes and drops is its handle's, which only that
+/// shard's threads write, rather than the store's, which every thread would.
+#[derive(Debug)]
+pub(crate) struct ShardHandle {
+    store: Arc<Store>,
+    routes: Arc<RouteCache>,
+    /// The write shard.
+    shard: usize,
+}
+
+/// What a request keeps of the store: its shard's handle, on cache lines of its own.
+pub(crate) type StoreRef = Arc<CachePadded<ShardHandle>>;
+
+impl std::ops::Deref for ShardHandle {
+    type Target = Store;
+
+    #[inline]
+    fn deref(&self) -> &Store {
+        &self.store
+    }
 }
 
 /// The URI set of the route a service instance serves, per method, so that a request to a
@@ -126,10 +177,22 @@ impl<S> StatsService<S> {
 impl<S, M> StatsService<S, M> {
     /// Wraps `inner`, recording into `stats`, in body mode `M`.
     pub(crate) fn with_mode(inner: S, stats: Stats) -> Self {
+        let routes: Arc<RouteCache> = Arc::default();
+        let store = stats.shared;
+        let family: Arc<[StoreRef]> = (0..store.http.shards.len())
+            .map(|shard| {
+                Arc::new(CachePadded::new(ShardHandle {
+                    store: Arc::clone(&store),
+                    routes: Arc::clone(&routes),
+                    shard,
+                }))
+            })
+            .collect();
+        let handle = Arc::clone(&family[0]);
         Self {
             inner,
-            stats,
-            routes: Arc::default(),
+            handle,
+            family: Some(family),
             mode: PhantomData,
         }
     }
@@ -213,7 +276,8 @@ impl<S, M> StatsService<S, M> {
         S: Service<Request<InnerBody>>,
         ReqBody: http_body::Body,
     {
-        let shared = &self.stats.shared;
+        let handle = &self.handle;
+        let shared = &handle.store;
         if !shared.http.enabled.load(Ordering::Relaxed) {
             return self.pass_through(req, plain);
         }
@@ -231,7 +295,16 @@ impl<S, M> StatsService<S, M> {
         let cached = if labelled {
             None
         } else {
-            self.routes.get(method, matched.unwrap_or(UNMATCHED))
+            handle.routes.get(method, matched.unwrap_or(UNMATCHED))
+        };
+        // The request writes one shard until it ends: its id, its counters, its part of the URI
+        // set (whose reference count only this shard writes). The current thread's, or, in a
+        // clone, the shard of the thread that cloned the service: axum and hyper clone it for
+        // each request, on the thread that then calls it.
+        let shard = if self.family.is_some() {
+            shared.http.current_shard()
+        } else {
+            handle.shard
         };
         let uri_set = match cached {
             Some(CachedRoute { entry: None, .. }) => return self.pass_through(req, plain),
@@ -247,13 +320,13 @@ impl<S, M> StatsService<S, M> {
                 {
                     return self.pass_through(req, plain);
                 }
-                Arc::clone(entry)
+                Arc::clone(entry.shard(shard))
             }
             None => {
                 let entry;
                 (req, entry) = self.resolve(req, method, labelled, grpc);
                 match entry {
-                    Some(entry) => entry,
+                    Some(entry) => Arc::clone(entry.shard(shard)),
                     None => return self.pass_through(req, plain),
                 }
             }
@@ -263,7 +336,7 @@ impl<S, M> StatsService<S, M> {
         } else {
             None
         };
-        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = shared.http.next_id(shard);
         let detailed = sampled(id, config.record_fraction);
         // Kept for the exemplars, which only requests with a detailed record can be.
         let trace_id = if detailed {
@@ -272,7 +345,8 @@ impl<S, M> StatsService<S, M> {
             None
         };
         let mut guard = RecordGuard::start(
-            Arc::clone(shared),
+            Arc::clone(handle),
+            shard,
             id,
             req.method(),
             req.uri(),
@@ -287,14 +361,14 @@ impl<S, M> StatsService<S, M> {
         let key = guard.key();
         if config.request_extension {
             req.extensions_mut()
-                .insert(RequestStats::new(Arc::clone(shared), id, key));
+                .insert(RequestStats::new(Arc::clone(handle), id, key));
         }
         let head = req.method() == http::Method::HEAD;
         let req = req.map(|body| {
             if http_body::Body::is_end_stream(&body) {
                 plain(body)
             } else {
-                counted(body, ReadCounter::new(Arc::clone(shared), id, key))
+                counted(body, ReadCounter::new(Arc::clone(handle), id, key))
             }
         });
         // If the inner `call` panics, the guard is dropped while unwinding: recorded as panicked.
@@ -342,7 +416,7 @@ impl<S, M> StatsService<S, M> {
         labelled: bool,
         grpc: bool,
     ) -> (Request<ReqBody>, Option<Arc<UriSetEntry>>) {
-        let shared = &self.stats.shared;
+        let shared = &self.handle.store;
         let config = &shared.config;
         let matched = matched_path(req.extensions());
         let stats_route = if config.record_stats_routes {
@@ -359,7 +433,8 @@ impl<S, M> StatsService<S, M> {
         };
         if stats_route == Some(true) {
             if !labelled {
-                self.routes
+                self.handle
+                    .routes
                     .remember(method, KnownPath::of(req.extensions()), None);
             }
             return (req, None);
@@ -379,8 +454,8 @@ impl<S, M> StatsService<S, M> {
         };
         // Remember a set once it has been used: a route whose requests all move to
         // another set (`set_uri_set`) must not keep an empty key alive.
-        if !labelled && stats_route == Some(false) && entry.used.load(Ordering::Relaxed) {
-            self.routes.remember(
+        if !labelled && stats_route == Some(false) && entry.is_used() {
+            self.handle.routes.remember(
                 method,
                 KnownPath::of(req.extensions()),
                 Some(Arc::clone(&entry)),
@@ -489,7 +564,7 @@ mod tests {
     /// cache tells them apart by what they say, not where they are.
     #[test]
     fn a_route_is_recognised_by_its_matched_path_not_by_where_the_string_is() {
-        let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]));
+        let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]), 2);
         let cache = RouteCache::default();
         let get = method_index(&http::Method::GET);
         let aa = matched_path_of("/api/aa", "/api/aa");
@@ -501,7 +576,7 @@ mod tests {
         let hit = |cache: &RouteCache, matched: &str| {
             cache
                 .get(get, matched)
-                .map(|c| c.entry.as_ref().map(|e| e.key.to_string()))
+                .map(|c| c.entry.as_ref().map(|e| e.key().to_owned()))
         };
         let known = Some(Some("GET /api/aa".to_owned()));
         // The very string, and the same text in another string (the next request's).

@@ -9,7 +9,8 @@ use tokio::time::Instant;
 use crate::clock::{nanos_to_secs, Clock};
 use crate::config::Config;
 use crate::status::Status;
-use crate::store::http::HttpStore;
+use crate::store::durations::merged_series;
+use crate::store::http::{HttpShard, HttpStore};
 use crate::store::request::{FinishedRequest, InFlightRequest};
 use crate::store::uri_sets::UriSetEntry;
 use crate::store::windows::{PeriodData, WindowData};
@@ -129,9 +130,7 @@ fn http(ns: &HttpStore, shared: &Store, now: Instant) -> HttpSnapshot {
         .iter()
         .map(|f| finished_record(f, clock, config))
         .collect();
-    let recent_requests = ns
-        .recent
-        .collect(|f| Some(finished_record(f, clock, config)));
+    let recent_requests = ns.collect_recent(|f| Some(finished_record(f, clock, config)));
 
     // The namespace's histograms are the merge of every URI set's (merging is exact):
     // recording a request touches one set's histograms, not two.
@@ -143,33 +142,49 @@ fn http(ns: &HttpStore, shared: &Store, now: Instant) -> HttpSnapshot {
         .map(|e| {
             let set = uri_set(&e, now, clock);
             add_latency(&mut latency, &set.latency);
-            (e.key.to_string(), set)
+            (e.key().to_owned(), set)
         })
         .collect();
 
-    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    // Every counter is the sum of the shards' (each read while recording goes on).
+    let sum = |counter: fn(&HttpShard) -> &AtomicU64| ns.sum(counter);
+    let class = |i: usize| {
+        ns.shards.iter().fold(0u64, |n, shard| {
+            n.wrapping_add(shard.status_classes[i].load(Ordering::Relaxed))
+        })
+    };
     HttpSnapshot {
         enabled: ns.enabled.load(Ordering::Relaxed),
-        requests_total: load(&ns.requests_total),
-        requests_aborted: load(&ns.requests_aborted),
-        requests_errored: load(&ns.requests_errored),
-        requests_panicked: load(&ns.requests_panicked),
-        bytes_read_total: load(&ns.bytes_read_total),
-        bytes_written_total: load(&ns.bytes_written_total),
-        status_1xx: load(&ns.status_classes[0]),
-        status_2xx: load(&ns.status_classes[1]),
-        status_3xx: load(&ns.status_classes[2]),
-        status_4xx: load(&ns.status_classes[3]),
-        status_5xx: load(&ns.status_classes[4]),
+        requests_total: sum(|s| &s.requests_total),
+        requests_aborted: sum(|s| &s.requests_aborted),
+        requests_errored: sum(|s| &s.requests_errored),
+        requests_panicked: sum(|s| &s.requests_panicked),
+        bytes_read_total: sum(|s| &s.bytes_read_total),
+        bytes_written_total: sum(|s| &s.bytes_written_total),
+        status_1xx: class(0),
+        status_2xx: class(1),
+        status_3xx: class(2),
+        status_4xx: class(3),
+        status_5xx: class(4),
         status_codes: ns
-            .tracked
+            .tracked_codes
             .iter()
-            .map(|(code, n)| (code.to_string(), load(n)))
+            .enumerate()
+            .map(|(i, code)| {
+                let n = ns.shards.iter().fold(0u64, |n, shard| {
+                    let count = shard
+                        .tracked
+                        .get(i)
+                        .map_or(0, |c| c.load(Ordering::Relaxed));
+                    n.wrapping_add(count)
+                });
+                (code.to_string(), n)
+            })
             .collect(),
         grpc_status_codes: ns.grpc.collect(),
         uri_sets_overflowed: ns.uri_sets.overflowed.load(Ordering::Relaxed),
         reset_time: nanos_to_secs(ns.latency.reset_time_nanos()),
-        streams_total: load(&ns.streams_total),
+        streams_total: sum(|s| &s.streams_total),
         in_flight,
         open_streams,
         slow_requests,
@@ -223,12 +238,27 @@ pub(crate) fn latency(data: WindowData) -> LatencyHistograms {
     }
 }
 
-/// The raw figures of one URI set.
+/// The raw figures of one URI set: the sum of its shards' parts.
 fn uri_set(e: &UriSetEntry, now: Instant, clock: &Clock) -> UriSetSnapshot {
-    let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    let mut durations = e
-        .durations
-        .series_data()
+    let mut status = [0u64; 5];
+    let (mut streams, mut bytes_read, mut bytes_written, mut errors) = (0u64, 0u64, 0u64, 0u64);
+    let mut latency_sum: Option<LatencyHistograms> = None;
+    let add = |into: &mut u64, c: &AtomicU64| *into = into.wrapping_add(c.load(Ordering::Relaxed));
+    for part in e.shards() {
+        for (into, c) in status.iter_mut().zip(&part.status) {
+            add(into, c);
+        }
+        add(&mut streams, &part.streams);
+        add(&mut bytes_read, &part.bytes_read);
+        add(&mut bytes_written, &part.bytes_written);
+        add(&mut errors, &part.errors);
+        let part = latency(part.latency.data(now));
+        match latency_sum.as_mut() {
+            Some(sum) => add_latency(sum, &part),
+            None => latency_sum = Some(part),
+        }
+    }
+    let mut durations = merged_series(e.shards().map(|part| &part.durations))
         .into_iter()
         .map(|series| {
             let mut running = 0u64;
@@ -261,24 +291,25 @@ fn uri_set(e: &UriSetEntry, now: Instant, clock: &Clock) -> UriSetSnapshot {
         .collect::<Vec<_>>();
     // In the order of a merged snapshot's.
     durations.sort_by(|a, b| super::merge::series_order(a).cmp(&super::merge::series_order(b)));
-    let (method, route) = match e.key.split_once(' ') {
+    let key = e.key();
+    let (method, route) = match key.split_once(' ') {
         Some((m, r)) => (m.to_owned(), r.to_owned()),
-        None => (String::new(), e.key.to_string()),
+        None => (String::new(), key.to_owned()),
     };
     UriSetSnapshot {
         method,
         route,
-        streams: load(&e.streams),
-        bytes_read: load(&e.bytes_read),
-        bytes_written: load(&e.bytes_written),
-        errors: load(&e.errors),
-        status_1xx: load(&e.status[0]),
-        status_2xx: load(&e.status[1]),
-        status_3xx: load(&e.status[2]),
-        status_4xx: load(&e.status[3]),
-        status_5xx: load(&e.status[4]),
+        streams,
+        bytes_read,
+        bytes_written,
+        errors,
+        status_1xx: status[0],
+        status_2xx: status[1],
+        status_3xx: status[2],
+        status_4xx: status[3],
+        status_5xx: status[4],
         durations,
-        latency: latency(e.latency.data(now)),
+        latency: latency_sum.unwrap_or_default(),
         ..UriSetSnapshot::default()
     }
 }
@@ -305,7 +336,7 @@ pub(crate) fn record_of(
         id: id.to_string(),
         method: crate::sanitize::clean(live.method.as_str(), config.max_string_len),
         path: crate::sanitize::clean(live.path.as_str(), config.max_string_len),
-        uri_set: live.uri_set.key.to_string(),
+        uri_set: live.uri_set.key().to_owned(),
         start_time: clock.epoch_of(live.start),
         end_time: finished.map(|_| clock.epoch_of(end)),
         processing_seconds: end.saturating_duration_since(live.start).as_secs_f64(),

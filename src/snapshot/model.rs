@@ -525,7 +525,9 @@ fn records_by_id<S: Serializer>(
 #[non_exhaustive]
 pub struct RequestRecord {
     /// Unique id within this [`Stats`](crate::Stats) value; in a merged snapshot, qualified
-    /// by the instance's boot id (`<boot id>-<id>`), so that ids never collide.
+    /// by the instance's boot id (`<boot id>-<id>`), so that ids never collide. Ids increase
+    /// along the requests a thread starts (each write shard hands out its own blocks of ids),
+    /// not across threads: order requests by `start_time`.
     pub id: String,
     /// Request method.
     pub method: String,

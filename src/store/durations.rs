@@ -56,11 +56,17 @@ pub(crate) struct SeriesData {
     pub(crate) exemplars: Vec<(usize, Read)>,
 }
 
-/// The duration buckets of one URI set, every series in one allocation made at creation.
+/// The series' keys of one URI set, claimed by the first requests that need them; shared by
+/// the set's write shards, so that series `i` is the same in each.
+#[derive(Debug, Default)]
+pub(crate) struct SeriesKeys([AtomicU32; CODE_SERIES]);
+
+/// The duration buckets of one URI set (or of one write shard's part of it), every series in
+/// one allocation made at creation.
 #[derive(Debug)]
 pub(crate) struct StatusDurations {
     bounds: Arc<[u64]>,
-    keys: [AtomicU32; CODE_SERIES],
+    keys: Arc<SeriesKeys>,
     /// `SERIES × (bounds + 1)` counters, series after series.
     counts: Box<[AtomicU64]>,
     sums: [AtomicU64; SERIES],
@@ -70,11 +76,17 @@ pub(crate) struct StatusDurations {
 }
 
 impl StatusDurations {
+    #[cfg(test)]
     pub(crate) fn new(bounds: Arc<[u64]>, base: Instant) -> Self {
+        Self::with_series(bounds, base, Arc::default())
+    }
+
+    /// Buckets whose series are those of `keys` (shared with the set's other parts).
+    pub(crate) fn with_series(bounds: Arc<[u64]>, base: Instant, keys: Arc<SeriesKeys>) -> Self {
         let len = SERIES * (bounds.len() + 1);
         Self {
             bounds,
-            keys: Default::default(),
+            keys,
             counts: (0..len).map(|_| AtomicU64::new(0)).collect(),
             sums: Default::default(),
             exemplars: Exemplars::new(len),
@@ -87,7 +99,7 @@ impl StatusDurations {
     #[inline]
     fn series(&self, code: Option<u16>, error: usize) -> usize {
         let key = key(code, error);
-        for (i, slot) in self.keys.iter().enumerate() {
+        for (i, slot) in self.keys.0.iter().enumerate() {
             match slot.load(Ordering::Relaxed) {
                 k if k == key => return i,
                 0 => match slot.compare_exchange(0, key, Ordering::Relaxed, Ordering::Relaxed) {
@@ -169,7 +181,7 @@ impl StatusDurations {
                 if counts.iter().all(|&n| n == 0) {
                     return None;
                 }
-                let (status_code, error) = match self.keys.get(series) {
+                let (status_code, error) = match self.keys.0.get(series) {
                     Some(slot) => {
                         let key = slot.load(Ordering::Relaxed).checked_sub(1)?;
                         let code = key >> 2;
@@ -201,9 +213,75 @@ impl StatusDurations {
     }
 }
 
+/// The series of several parts of one URI set (sharing their keys) added up: counts and sums
+/// add, and each bucket's exemplar is the latest of the parts'.
+pub(crate) fn merged_series<'a>(
+    parts: impl IntoIterator<Item = &'a StatusDurations>,
+) -> Vec<SeriesData> {
+    let mut merged: Vec<SeriesData> = Vec::new();
+    for part in parts {
+        for series in part.series_data() {
+            let same = merged
+                .iter_mut()
+                .find(|m| m.status_code == series.status_code && m.error_type == series.error_type);
+            let Some(into) = same else {
+                merged.push(series);
+                continue;
+            };
+            for (n, add) in into.counts.iter_mut().zip(&series.counts) {
+                *n = n.wrapping_add(*add);
+            }
+            into.sum_nanos = into.sum_nanos.wrapping_add(series.sum_nanos);
+            for (bucket, read) in series.exemplars {
+                match into.exemplars.iter_mut().find(|(b, _)| *b == bucket) {
+                    Some((_, kept)) if kept.at < read.at => *kept = read,
+                    Some(_) => {}
+                    None => into.exemplars.push((bucket, read)),
+                }
+            }
+            into.exemplars.sort_by_key(|(bucket, _)| *bucket);
+        }
+    }
+    merged
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_sharing_their_series_add_up_with_the_latest_exemplar() {
+        let base = Instant::now();
+        let keys = Arc::<SeriesKeys>::default();
+        let bounds: Arc<[u64]> = Arc::from(vec![1_000]);
+        let a = StatusDurations::with_series(Arc::clone(&bounds), base, Arc::clone(&keys));
+        let b = StatusDurations::with_series(bounds, base, keys);
+        a.record(500, Some(200), 0, base, Some((1, 0)));
+        b.record(700, Some(404), 0, base, None);
+        b.record(
+            600,
+            Some(200),
+            0,
+            base + std::time::Duration::from_secs(1),
+            Some((1_025, 7)),
+        );
+        b.record(5_000, Some(200), 0, base, None);
+        assert_eq!(
+            b.series_data()[0].status_code,
+            "200",
+            "a series claimed in one part is the same series in the other"
+        );
+        let merged = merged_series([&a, &b]);
+        assert_eq!(merged.len(), 2);
+        let ok = merged.iter().find(|s| s.status_code == "200").unwrap();
+        assert_eq!(ok.counts, vec![2, 1]);
+        assert_eq!(ok.sum_nanos, 500 + 600 + 5_000);
+        assert_eq!(ok.exemplars.len(), 1);
+        assert_eq!(ok.exemplars[0].1.id, 1_025, "the later of the two");
+        assert_eq!(ok.exemplars[0].1.trace_id, 7);
+        let missing = merged.iter().find(|s| s.status_code == "404").unwrap();
+        assert_eq!(missing.counts, vec![1, 0]);
+    }
 
     #[test]
     fn codes_and_error_types_get_series_until_the_fallback() {

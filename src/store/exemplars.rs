@@ -6,10 +6,10 @@
 //! without a lock and read whole: a writer that finds the slot being written gives up (the
 //! next request will do), a reader retries a few times and then leaves the bucket without an
 //! exemplar. An exemplar is replaced by a request of its bucket once [`REFRESH_IDS`] requests
-//! or more have started since its own (ids count every request of the store): a busy bucket
-//! costs a request one load and a subtraction, and its exemplar is never more than 16
-//! requests older than the bucket's newest; a quiet bucket's exemplar is always its newest
-//! request. Requests in the slow buckets, the interesting ones, are also kept in the slow
+//! or more have started since its own (ids count the requests of the write shard whose part
+//! of the set holds the exemplars): a busy bucket costs a request one load and a subtraction,
+//! and its exemplar is never more than 16 of its shard's requests older than the bucket's
+//! newest; a quiet bucket's exemplar is always its newest request. Requests in the slow buckets, the interesting ones, are also kept in the slow
 //! list. Nothing is allocated after creation.
 
 use std::sync::atomic::{fence, AtomicU64, Ordering};

@@ -1,4 +1,5 @@
-//! The table of requests in flight: slots reused through per-shard free lists.
+//! The table of requests in flight: one part per write shard, slots reused through each
+//! part's free list.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -8,8 +9,7 @@ use http::StatusCode;
 #[cfg(test)]
 use super::request::{CappedPath, StoredPath};
 use super::request::{InFlightRequest, NewRequest};
-
-const SHARDS: usize = 16;
+use super::shard::CachePadded;
 
 /// Where a live request is kept in the in-flight table: its shard and its slot there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +19,12 @@ pub(crate) struct SlotKey {
 }
 
 impl SlotKey {
+    /// The write shard of the request.
+    #[inline]
+    pub(crate) fn shard(self) -> usize {
+        usize::try_from(self.shard).unwrap_or(usize::MAX)
+    }
+
     /// A key that finds nothing.
     pub(crate) const NONE: Self = Self {
         shard: u32::MAX,
@@ -34,47 +40,70 @@ impl SlotKey {
 /// a path on the heap): the record the request left there, or the one it swapped out of the
 /// recent-requests ring. The next request writes its fields over it in place, so a record is
 /// never moved in or out of the table whole. Only a withdrawn request empties its slot.
-#[derive(Debug, Default)]
+///
+/// Each slot has cache lines of its own, so that the slots share no line with another
+/// allocation (another shard's, say). The free list starts with room for [`FREE_ROOM`]
+/// entries, so that its hot end (the first entries, with few requests in flight) is far from
+/// the ends of neighbouring allocations.
+#[derive(Debug)]
 struct Shard {
-    slots: Vec<Option<(u64, InFlightRequest)>>,
+    slots: Vec<CachePadded<Option<(u64, InFlightRequest)>>>,
     free: Vec<u32>,
 }
 
-/// The id of a free slot's record (ids are sequential from 0: never reached).
+/// Entries the free list has room for from the start (256 bytes).
+const FREE_ROOM: usize = 64;
+
+impl Default for Shard {
+    fn default() -> Self {
+        Self {
+            slots: Vec::new(),
+            free: Vec::with_capacity(FREE_ROOM),
+        }
+    }
+}
+
+/// The id of a free slot's record (ids are handed out from 1 up: never reached).
 const FREE: u64 = u64::MAX;
 
 /// Slots per shard whose response status can be published without the shard's lock.
 const HEAD_SLOTS: usize = 64;
 
-/// Bits of a request id kept in a published status (ids are sequential: never reached).
+/// Bits of a request id kept in a published status (ids are handed out from 1 up, in blocks:
+/// never reached).
 const HEAD_ID_BITS: u32 = 48;
 
-/// InFlightRequest requests, sharded by id so that concurrent requests rarely share a lock.
+/// The requests in flight, one part per write shard: a request is entered in its shard's
+/// part, so that requests on different cores take different locks and write different lines.
 #[derive(Debug)]
 pub(crate) struct InFlightTable {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[CachePadded<Mutex<Shard>>]>,
     /// The response status of the request in each of the first [`HEAD_SLOTS`] slots of every
     /// shard, published when its head is produced without taking the shard's lock, as
     /// `id << 16 | status`. Readers fold it into the live record; the id tells a status of
     /// the slot's current request from one left by an earlier request.
-    heads: Box<[AtomicU64]>,
+    heads: Box<[CachePadded<[AtomicU64; HEAD_SLOTS]>]>,
 }
 
 impl InFlightTable {
-    pub(crate) fn new() -> Self {
+    /// A table of `shards` parts (at least one).
+    pub(crate) fn new(shards: usize) -> Self {
+        let shards = shards.max(1);
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            heads: (0..SHARDS * HEAD_SLOTS)
-                .map(|_| AtomicU64::new(0))
+            shards: (0..shards)
+                .map(|_| CachePadded::new(Mutex::default()))
+                .collect(),
+            heads: (0..shards)
+                .map(|_| CachePadded::new([const { AtomicU64::new(0) }; HEAD_SLOTS]))
                 .collect(),
         }
     }
 
     #[inline]
     fn head(&self, shard: u32, index: u32) -> Option<&AtomicU64> {
-        let index = usize::try_from(index).ok().filter(|i| *i < HEAD_SLOTS)?;
+        let index = usize::try_from(index).ok()?;
         let shard = usize::try_from(shard).ok()?;
-        self.heads.get(shard * HEAD_SLOTS + index)
+        self.heads.get(shard)?.get(index)
     }
 
     /// Publishes the response status of request `id` without the shard's lock; `false` when
@@ -111,11 +140,10 @@ impl InFlightTable {
         Some(shard.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Enters request `id`; the key finds it again without a search.
+    /// Enters request `id` in shard `shard`'s part; the key finds it again without a search.
     #[inline]
-    pub(crate) fn insert(&self, id: u64, new: NewRequest<'_>) -> SlotKey {
-        // Ids are sequential, so their low bits spread requests evenly over the shards.
-        let shard = (id % SHARDS as u64) as u32;
+    pub(crate) fn insert(&self, shard: usize, id: u64, new: NewRequest<'_>) -> SlotKey {
+        let shard = u32::try_from(shard).unwrap_or(u32::MAX);
         let Some(mut guard) = self.lock(shard) else {
             return SlotKey {
                 shard,
@@ -124,7 +152,7 @@ impl InFlightTable {
         };
         let index = match guard.free.pop() {
             Some(index) => {
-                match guard.slots.get_mut(index as usize) {
+                match guard.slots.get_mut(index as usize).map(|slot| &mut **slot) {
                     Some(Some((slot_id, live))) => {
                         *slot_id = id;
                         live.restart(new);
@@ -136,7 +164,9 @@ impl InFlightTable {
             }
             None => {
                 let index = u32::try_from(guard.slots.len()).unwrap_or(u32::MAX);
-                guard.slots.push(Some((id, InFlightRequest::new(new))));
+                guard
+                    .slots
+                    .push(CachePadded::new(Some((id, InFlightRequest::new(new)))));
                 index
             }
         };
@@ -147,7 +177,7 @@ impl InFlightTable {
     #[cfg(any(test, feature = "axum"))]
     pub(crate) fn remove(&self, key: SlotKey, id: u64) -> Option<InFlightRequest> {
         let mut guard = self.lock(key.shard)?;
-        let slot = guard.slots.get_mut(key.index as usize)?;
+        let slot = &mut **guard.slots.get_mut(key.index as usize)?;
         if !matches!(slot, Some((slot_id, _)) if *slot_id == id) {
             return None;
         }
@@ -184,7 +214,7 @@ impl InFlightTable {
             let Shard { slots, free } = &mut *shard;
             for index in free.iter() {
                 if let Some(slot) = slots.get_mut(*index as usize) {
-                    *slot = None;
+                    **slot = None;
                 }
             }
         }
@@ -212,30 +242,36 @@ impl InFlightTable {
     ) -> Option<R> {
         let mut guard = self.lock(key.shard)?;
         let Shard { slots, free } = &mut *guard;
-        match slots.get_mut(key.index as usize)? {
+        match &mut **slots.get_mut(key.index as usize)? {
             Some(entry) if entry.0 == id => Some(f(entry, free)),
             _ => None,
         }
     }
 
-    /// Runs `f` on the live record of request `id`, searching for it (for reports).
+    /// Runs `f` on the live record of request `id`, searching every shard for it (for
+    /// reports).
     pub(crate) fn find<R>(&self, id: u64, f: impl FnOnce(&InFlightRequest) -> R) -> Option<R> {
         if id == FREE {
             return None;
         }
-        let shard = (id % SHARDS as u64) as u32;
-        let mut guard = self.lock(shard)?;
-        let (index, live) =
-            guard
+        for shard in (0u32..).take(self.shards.len()) {
+            let Some(mut guard) = self.lock(shard) else {
+                continue;
+            };
+            let found = guard
                 .slots
                 .iter_mut()
                 .enumerate()
-                .find_map(|(index, slot)| match slot {
+                .find_map(|(index, slot)| match &mut **slot {
                     Some((slot_id, live)) if *slot_id == id => Some((index, live)),
                     _ => None,
-                })?;
-        self.fold_head(shard, index, id, live);
-        Some(f(live))
+                });
+            if let Some((index, live)) = found {
+                self.fold_head(shard, index, id, live);
+                return Some(f(live));
+            }
+        }
+        None
     }
 
     /// Copies the live records, one shard at a time.
@@ -266,7 +302,7 @@ mod tests {
         NewRequest {
             method: &Method::GET,
             path: CappedPath::new("/", 256),
-            uri_set: sets.get(0, "/"),
+            uri_set: Arc::clone(sets.get(0, "/").shard(0)),
             start: Instant::now(),
             detailed: true,
             trace_id: None,
@@ -280,15 +316,15 @@ mod tests {
 
     #[test]
     fn a_published_status_shows_for_its_own_request_only() {
-        let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]));
-        let table = InFlightTable::new();
-        let key = table.insert(16, live(&sets));
+        let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]), 2);
+        let table = InFlightTable::new(2);
+        let key = table.insert(0, 16, live(&sets));
         assert!(table.set_head(key, 16, StatusCode::CREATED));
         assert_eq!(status_of(&table, 16), Some(StatusCode::CREATED));
 
         // The slot is reused by another request: the status left there is not its own.
         assert!(table.remove(key, 16).is_some());
-        let again = table.insert(32, live(&sets));
+        let again = table.insert(0, 32, live(&sets));
         assert_eq!(again, key, "the freed slot is reused");
         assert_eq!(status_of(&table, 32), None);
         let mut seen = Vec::new();
@@ -298,13 +334,13 @@ mod tests {
 
     #[test]
     fn a_finished_record_stays_in_its_free_slot_unseen_until_reused_in_place() {
-        let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]));
-        let table = InFlightTable::new();
+        let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]), 2);
+        let table = InFlightTable::new(2);
         let mut first = live(&sets);
         let long = format!("/{}", "x".repeat(100));
         first.path = CappedPath::new(&long, 256);
         first.extras = Some(Box::default());
-        let key = table.insert(16, first);
+        let key = table.insert(0, 16, first);
         let read = table.remove_with(key, 16, |live| {
             live.bytes_read = 7;
             live.bytes_read
@@ -322,7 +358,7 @@ mod tests {
         assert!(seen.is_empty(), "free slots are not in flight: {seen:?}");
         {
             let shard = table.lock(key.shard).expect("shard");
-            let Some(Some((id, kept))) = shard.slots.get(key.index as usize) else {
+            let Some(Some((id, kept))) = shard.slots.get(key.index as usize).map(|s| &**s) else {
                 panic!("the free slot keeps its record");
             };
             assert_eq!(*id, FREE);
@@ -334,7 +370,7 @@ mod tests {
             assert!(kept.extras.is_none());
         }
 
-        let again = table.insert(32, live(&sets));
+        let again = table.insert(0, 32, live(&sets));
         assert_eq!(again, key, "the freed slot is reused");
         assert_eq!(
             table.find(32, |live| (live.bytes_read, live.status, live.detailed)),
@@ -345,11 +381,11 @@ mod tests {
 
     #[test]
     fn clearing_free_slots_lets_go_of_their_records_only() {
-        let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]));
-        let table = InFlightTable::new();
-        let set = sets.get(0, "/");
-        let done = table.insert(16, live(&sets));
-        let running = table.insert(32, live(&sets));
+        let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]), 2);
+        let table = InFlightTable::new(2);
+        let set = Arc::clone(sets.get(0, "/").shard(0));
+        let done = table.insert(0, 16, live(&sets));
+        let running = table.insert(0, 32, live(&sets));
         table.remove_with(done, 16, |_| ()).expect("in flight");
         // The table's own reference, the two records and `set`.
         assert_eq!(Arc::strong_count(&set), 4);
@@ -364,7 +400,7 @@ mod tests {
             "a request in flight stays"
         );
         assert_eq!(
-            table.insert(48, live(&sets)),
+            table.insert(0, 48, live(&sets)),
             done,
             "the emptied slot is reused"
         );
@@ -373,9 +409,9 @@ mod tests {
 
     #[test]
     fn a_removed_request_empties_its_slot() {
-        let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]));
-        let table = InFlightTable::new();
-        let key = table.insert(16, live(&sets));
+        let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]), 2);
+        let table = InFlightTable::new(2);
+        let key = table.insert(0, 16, live(&sets));
         let removed = table.remove(key, 16).expect("in flight");
         assert_eq!(
             Arc::strong_count(&removed.uri_set),
@@ -383,18 +419,20 @@ mod tests {
             "the table keeps no reference"
         );
         let shard = table.lock(key.shard).expect("shard");
-        assert!(matches!(shard.slots.get(key.index as usize), Some(None)));
+        assert!(matches!(
+            shard.slots.get(key.index as usize).map(|s| &**s),
+            Some(None)
+        ));
     }
 
     #[test]
     fn slots_beyond_the_published_ones_take_the_lock() {
-        let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]));
-        let table = InFlightTable::new();
-        // Ids that are multiples of the shard count all land in shard 0.
+        let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]), 2);
+        let table = InFlightTable::new(2);
         let keys: Vec<(u64, SlotKey)> = (0..=HEAD_SLOTS as u64)
             .map(|i| {
-                let id = i * SHARDS as u64;
-                (id, table.insert(id, live(&sets)))
+                let id = i + 1;
+                (id, table.insert(0, id, live(&sets)))
             })
             .collect();
         let (last_id, last_key) = keys[HEAD_SLOTS];

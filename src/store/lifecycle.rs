@@ -34,11 +34,20 @@ pub(crate) struct Ending {
 }
 
 impl HttpStore {
-    /// Counts a request as started and enters it in the in-flight table.
+    /// The shard a request with key `key` writes to.
     #[inline]
-    pub(crate) fn start(&self, id: u64, new: NewRequest<'_>) -> SlotKey {
-        self.requests_total.fetch_add(1, Ordering::Relaxed);
-        self.in_flight.insert(id, new)
+    pub(crate) fn key_shard(&self, key: SlotKey) -> &super::http::HttpShard {
+        self.shard(key.shard())
+    }
+
+    /// Counts a request as started on shard `shard` and enters it in the in-flight table;
+    /// the key keeps the shard, which the request writes to until it ends.
+    #[inline]
+    pub(crate) fn start(&self, shard: usize, id: u64, new: NewRequest<'_>) -> SlotKey {
+        self.shard(shard)
+            .requests_total
+            .fetch_add(1, Ordering::Relaxed);
+        self.in_flight.insert(shard, id, new)
     }
 
     /// Records a stream's head: its status is counted right away, since a stream may stay
@@ -51,12 +60,11 @@ impl HttpStore {
             live.bytes_read = live.bytes_read.saturating_add(read);
             // Counted under the shard's lock, so the set needs no reference of its own.
             live.uri_set.mark_used();
-            self.count_status(status.as_u16(), &live.uri_set);
+            let shard = self.key_shard(key);
+            self.count_status(shard, status.as_u16(), &live.uri_set);
             live.uri_set.streams.fetch_add(1, Ordering::Relaxed);
+            shard.streams_total.fetch_add(1, Ordering::Relaxed);
         });
-        if found.is_some() {
-            self.streams_total.fetch_add(1, Ordering::Relaxed);
-        }
         found.is_some()
     }
 
@@ -86,7 +94,9 @@ impl HttpStore {
     /// that the live record needs no update.
     #[inline]
     pub(crate) fn add_written(&self, key: SlotKey, id: u64, bytes: u64, last: bool) {
-        self.bytes_written_total.fetch_add(bytes, Ordering::Relaxed);
+        self.key_shard(key)
+            .bytes_written_total
+            .fetch_add(bytes, Ordering::Relaxed);
         if !last {
             self.in_flight.update(key, id, |live| {
                 live.bytes_written = live.bytes_written.saturating_add(bytes);
@@ -109,14 +119,16 @@ impl HttpStore {
             elapsed,
             end,
         } = ending;
+        let shard = self.key_shard(key);
+        let recent = &shard.recent;
         let _ = self.in_flight.remove_with(key, id, |live| {
             live.bytes_read = live.bytes_read.saturating_add(unflushed_read);
-            let uri_set = &*live.uri_set;
+            let uri_set = &**live.uri_set;
             let code = status.map(|s| s.as_u16());
             let class = code.and_then(status_class_index);
             if let (false, Some(code)) = (status_counted, code) {
                 // Marked used below, with the timing (a stream's was at its head).
-                self.count_status_in(code, class, uri_set);
+                self.count_status_in(shard, code, class, uri_set);
             }
             if live.bytes_read > 0 {
                 uri_set
@@ -131,13 +143,13 @@ impl HttpStore {
 
             match outcome {
                 Outcome::Aborted => {
-                    self.requests_aborted.fetch_add(1, Ordering::Relaxed);
+                    shard.requests_aborted.fetch_add(1, Ordering::Relaxed);
                 }
                 Outcome::Error | Outcome::Panicked => {
-                    self.requests_errored.fetch_add(1, Ordering::Relaxed);
+                    shard.requests_errored.fetch_add(1, Ordering::Relaxed);
                     uri_set.errors.fetch_add(1, Ordering::Relaxed);
                     if outcome == Outcome::Panicked {
-                        self.requests_panicked.fetch_add(1, Ordering::Relaxed);
+                        shard.requests_panicked.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 _ => {}
@@ -156,7 +168,7 @@ impl HttpStore {
             }
             if let Some(extras) = live.extras.as_deref() {
                 if !extras.events.is_empty() && self.enabled.load(Ordering::Relaxed) {
-                    self.calls.record(&live.uri_set.key, &extras.events);
+                    self.calls.record(live.uri_set.key(), &extras.events);
                 }
             }
             live.status = status;
@@ -167,7 +179,7 @@ impl HttpStore {
                 self.push_slow(slow, config.slow_capacity);
             }
             // Swapped with the oldest record, which the free slot keeps.
-            self.recent.push_with(live, |old, live| match old {
+            recent.push_with(live, |old, live| match old {
                 Some(old) => {
                     old.overwrite(id, live, end, outcome);
                     None
@@ -209,9 +221,11 @@ impl HttpStore {
             return;
         };
         let entry = self.uri_sets.get(method, label);
+        let part = std::sync::Arc::clone(entry.shard(key.shard()));
+        drop(entry);
         let old = self
             .in_flight
-            .update(key, id, |live| std::mem::replace(&mut live.uri_set, entry));
+            .update(key, id, |live| std::mem::replace(&mut live.uri_set, part));
         // The set chosen at start does not keep a key if this request was its only user.
         if let Some(old) = old {
             self.uri_sets.release(old);
@@ -241,9 +255,10 @@ impl HttpStore {
                 Some(v.saturating_sub(n))
             });
         };
-        sub(&self.requests_total, 1);
+        let shard = self.key_shard(key);
+        sub(&shard.requests_total, 1);
         sub(
-            &self.bytes_read_total,
+            &shard.bytes_read_total,
             live.bytes_read.saturating_add(unflushed_read),
         );
         self.uri_sets.release(live.uri_set);

@@ -11,6 +11,7 @@
 //! - [`lifecycle`]: what the layer records over a request's life, the store's API to it;
 //! - [`request`]: a request's record while it runs and once it has finished;
 //! - [`ring`]: the ring of recent requests (and of application events);
+//! - [`shard`]: which write shard a thread writes to, request ids in blocks, padding;
 //! - `timeline` (feature `tracing`): spans and events on a request's timeline;
 //! - [`uri_sets`]: the bounded table of URI sets and their counters;
 //! - [`windows`]: latency histograms per wall-clock period.
@@ -38,6 +39,7 @@ pub(crate) mod in_flight;
 pub(crate) mod lifecycle;
 pub(crate) mod request;
 pub(crate) mod ring;
+pub(crate) mod shard;
 #[cfg(feature = "tracing")]
 pub(crate) mod timeline;
 pub(crate) mod uri_sets;
@@ -48,7 +50,6 @@ pub(crate) mod windows;
 pub(crate) struct Store {
     pub(crate) config: Config,
     pub(crate) clock: Clock,
-    pub(crate) next_id: AtomicU64,
     pub(crate) http: HttpStore,
     pub(crate) namespaces: RwLock<BTreeMap<String, Arc<NamespaceInner>>>,
     /// Full route templates the stats router was reached through when nested (at most 64).

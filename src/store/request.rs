@@ -4,13 +4,12 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::num::NonZeroU128;
-use std::sync::Arc;
 
 use http::{Method, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::store::uri_sets::UriSetEntry;
+use crate::store::uri_sets::UriSetRef;
 
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -52,7 +51,7 @@ pub(crate) struct InFlightRequest {
     /// request starts: a reference into the request would keep the server's read buffer
     /// alive for as long as the request runs, and then for as long as its record is kept.
     pub(crate) path: StoredPath,
-    pub(crate) uri_set: Arc<UriSetEntry>,
+    pub(crate) uri_set: UriSetRef,
     pub(crate) start: Instant,
     pub(crate) status: Option<StatusCode>,
     pub(crate) bytes_read: u64,
@@ -80,7 +79,7 @@ pub(crate) struct RequestExtras {
 pub(crate) struct NewRequest<'a> {
     pub(crate) method: &'a Method,
     pub(crate) path: CappedPath<'a>,
-    pub(crate) uri_set: Arc<UriSetEntry>,
+    pub(crate) uri_set: UriSetRef,
     pub(crate) start: Instant,
     pub(crate) detailed: bool,
     pub(crate) trace_id: Option<NonZeroU128>,
@@ -366,7 +365,7 @@ impl std::fmt::Debug for InFlightRequest {
         f.debug_struct("InFlightRequest")
             .field("method", &self.method)
             .field("path", &self.path)
-            .field("uri_set", &self.uri_set.key)
+            .field("uri_set", &self.uri_set.key())
             .field("status", &self.status)
             .field("detailed", &self.detailed)
             .field("extras", &self.extras)

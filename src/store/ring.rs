@@ -3,21 +3,27 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use super::shard::CachePadded;
+
 /// Keeps the last `capacity` items pushed, in push order.
 ///
 /// Each push takes a sequence number from one atomic counter and writes slot
 /// `sequence % capacity` under that slot's own lock, so concurrent pushes only contend when
-/// they land on the same slot. The memory is allocated once; pushing never allocates.
+/// they land on the same slot. The memory is allocated once; pushing never allocates. Each
+/// slot has cache lines of its own, so that a push writes no line another ring's (or a
+/// neighbouring allocation's) writers write.
 #[derive(Debug)]
 pub(crate) struct RecordRing<T> {
-    slots: Box<[Mutex<Option<(u64, T)>>]>,
+    slots: Box<[CachePadded<Mutex<Option<(u64, T)>>>]>,
     next: AtomicU64,
 }
 
 impl<T> RecordRing<T> {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            slots: (0..capacity).map(|_| Mutex::new(None)).collect(),
+            slots: (0..capacity)
+                .map(|_| CachePadded::new(Mutex::new(None)))
+                .collect(),
             next: AtomicU64::new(0),
         }
     }
@@ -25,7 +31,9 @@ impl<T> RecordRing<T> {
     #[inline]
     fn slot(&self, seq: u64) -> Option<&Mutex<Option<(u64, T)>>> {
         let len = u64::try_from(self.slots.len()).ok().filter(|l| *l > 0)?;
-        self.slots.get(usize::try_from(seq % len).ok()?)
+        self.slots
+            .get(usize::try_from(seq % len).ok()?)
+            .map(|slot| &**slot)
     }
 
     /// Appends `item`, evicting the oldest; returns its sequence number.

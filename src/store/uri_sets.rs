@@ -17,13 +17,14 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use http::Method;
 use tokio::time::Instant;
 
-use crate::store::durations::{error_type, StatusDurations};
+use crate::store::durations::{error_type, SeriesKeys, StatusDurations};
 use crate::store::request::Outcome;
+use crate::store::shard::CachePadded;
 use crate::store::windows::WindowedHistogram;
 
 /// Route label used when no route is known for a request.
@@ -90,13 +91,42 @@ pub(crate) fn method_label(index: usize) -> &'static str {
     METHODS.get(index).map_or(OTHER_METHOD, Method::as_str)
 }
 
-/// Timings and counters of one URI set. Every field is an atomic: recording takes no lock.
+/// One URI set: its key, and what each write shard recorded in it.
+///
+/// A request writes only its own shard's part ([`UriSetShard`]), created the first time that
+/// shard records in the set, and holds a reference to that part alone: taking and dropping it
+/// writes a count that only that shard writes. A snapshot adds the parts up.
 #[derive(Debug)]
 pub(crate) struct UriSetEntry {
+    pub(crate) info: Arc<UriSetInfo>,
+    base: Instant,
+    origin: u64,
+    /// One part per write shard, each on cache lines of its own.
+    shards: Box<[OnceLock<UriSetRef>]>,
+}
+
+/// What a URI set is, shared by its parts: only read by requests.
+#[derive(Debug)]
+pub(crate) struct UriSetInfo {
     pub(crate) key: Box<str>,
     pub(crate) method: usize,
-    /// Set once anything was recorded in the set (a status or a timing).
+    /// Set once anything was recorded in the set (a status or a timing): after that, only
+    /// read by requests.
     pub(crate) used: AtomicBool,
+    pub(crate) bounds: Arc<[u64]>,
+    /// The status codes of the duration series, claimed by the first requests that need them:
+    /// shared by the parts, so that a series is the same in every part.
+    pub(crate) series: Arc<SeriesKeys>,
+}
+
+/// A request's reference to the part of its URI set its shard writes.
+pub(crate) type UriSetRef = Arc<CachePadded<UriSetShard>>;
+
+/// Timings and counters of one URI set written by one shard. Every field is an atomic:
+/// recording takes no lock.
+#[derive(Debug)]
+pub(crate) struct UriSetShard {
+    pub(crate) info: Arc<UriSetInfo>,
     /// Latency distribution with its 1m/15m/total windows; its total is the set's count,
     /// sum, min and max.
     pub(crate) latency: WindowedHistogram,
@@ -109,38 +139,26 @@ pub(crate) struct UriSetEntry {
     pub(crate) durations: StatusDurations,
 }
 
-impl UriSetEntry {
-    fn new(key: Box<str>, method: usize, base: Instant, origin: u64, bounds: Arc<[u64]>) -> Self {
+impl UriSetShard {
+    fn new(info: &Arc<UriSetInfo>, base: Instant, origin: u64) -> Self {
         Self {
-            key,
-            method,
-            used: AtomicBool::new(false),
+            info: Arc::clone(info),
             latency: WindowedHistogram::new(base, origin),
             streams: AtomicU64::new(0),
             bytes_read: AtomicU64::new(0),
             bytes_written: AtomicU64::new(0),
             status: Default::default(),
             errors: AtomicU64::new(0),
-            durations: StatusDurations::new(bounds, base),
+            durations: StatusDurations::with_series(
+                Arc::clone(&info.bounds),
+                base,
+                Arc::clone(&info.series),
+            ),
         }
     }
 
-    /// The route part of the key (after `"<METHOD> "`), or `<overflow>`.
-    pub(crate) fn route(&self) -> &str {
-        self.key.split_once(' ').map_or(&self.key, |(_, r)| r)
-    }
-
-    /// Marks the set as used (once: a load, and a store the first time).
-    #[inline]
-    pub(crate) fn mark_used(&self) {
-        if !self.used.load(Ordering::Relaxed) {
-            self.used.store(true, Ordering::Relaxed);
-        }
-    }
-
-    /// Zeroes every counter and window in place; the key stays.
+    /// Zeroes every counter and window in place.
     fn zero(&self, now: Instant) {
-        self.used.store(false, Ordering::Relaxed);
         self.latency.reset(now);
         for c in [
             &self.streams,
@@ -156,7 +174,7 @@ impl UriSetEntry {
         self.durations.zero();
     }
 
-    /// Whether nothing was ever recorded in this set.
+    /// Whether nothing was ever recorded in this part.
     fn is_unused(&self) -> bool {
         let zero = |c: &AtomicU64| c.load(Ordering::Relaxed) == 0;
         zero(&self.streams)
@@ -165,6 +183,19 @@ impl UriSetEntry {
             && zero(&self.bytes_written)
             && self.status.iter().all(zero)
             && self.durations.is_empty()
+    }
+
+    /// The set's key, `"<METHOD> <route>"`.
+    pub(crate) fn key(&self) -> &str {
+        &self.info.key
+    }
+
+    /// Marks the set as used (once: a load, and a store the first time).
+    #[inline]
+    pub(crate) fn mark_used(&self) {
+        if !self.info.used.load(Ordering::Relaxed) {
+            self.info.used.store(true, Ordering::Relaxed);
+        }
     }
 
     /// Records a finished request's processing time, with its status and how it ended;
@@ -186,6 +217,80 @@ impl UriSetEntry {
     }
 }
 
+impl UriSetEntry {
+    fn new(
+        key: Box<str>,
+        method: usize,
+        base: Instant,
+        origin: u64,
+        bounds: Arc<[u64]>,
+        shards: usize,
+    ) -> Self {
+        Self {
+            info: Arc::new(UriSetInfo {
+                key,
+                method,
+                used: AtomicBool::new(false),
+                bounds,
+                series: Arc::default(),
+            }),
+            base,
+            origin,
+            shards: (0..shards.max(1)).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The set's key, `"<METHOD> <route>"`.
+    pub(crate) fn key(&self) -> &str {
+        &self.info.key
+    }
+
+    /// Whether anything was recorded in the set since it was created or zeroed.
+    #[inline]
+    pub(crate) fn is_used(&self) -> bool {
+        self.info.used.load(Ordering::Relaxed)
+    }
+
+    /// The route part of the key (after `"<METHOD> "`), or `<overflow>`.
+    pub(crate) fn route(&self) -> &str {
+        let key = self.key();
+        key.split_once(' ').map_or(key, |(_, r)| r)
+    }
+
+    /// The part shard `index` writes, created on its first use (an index out of range gets
+    /// the first shard's).
+    #[inline]
+    pub(crate) fn shard(&self, index: usize) -> &UriSetRef {
+        let cell = match self.shards.get(index) {
+            Some(cell) => cell,
+            None => &self.shards[0],
+        };
+        cell.get_or_init(|| {
+            Arc::new(CachePadded::new(UriSetShard::new(
+                &self.info,
+                self.base,
+                self.origin,
+            )))
+        })
+    }
+
+    /// The parts of the shards that recorded in this set (or were given to a request).
+    pub(crate) fn shards(&self) -> impl Iterator<Item = &UriSetRef> {
+        self.shards.iter().filter_map(OnceLock::get)
+    }
+
+    /// Zeroes every counter and window in place; the key stays.
+    fn zero(&self, now: Instant) {
+        self.info.used.store(false, Ordering::Relaxed);
+        self.shards().for_each(|shard| shard.zero(now));
+    }
+
+    /// Whether nothing was ever recorded in this set.
+    fn is_unused(&self) -> bool {
+        self.shards().all(|shard| shard.is_unused())
+    }
+}
+
 type Slots = [Option<Arc<UriSetEntry>>; METHOD_SLOTS];
 
 /// The bounded table of URI sets, sharded so that recording never takes a global lock.
@@ -201,10 +306,18 @@ pub(crate) struct UriSets {
     /// Unix time of `base` in nanoseconds.
     origin: u64,
     bounds: Arc<[u64]>,
+    /// Write shards of every set.
+    write_shards: usize,
 }
 
 impl UriSets {
-    pub(crate) fn new(cap: usize, base: Instant, origin: u64, bounds: Arc<[u64]>) -> Self {
+    pub(crate) fn new(
+        cap: usize,
+        base: Instant,
+        origin: u64,
+        bounds: Arc<[u64]>,
+        write_shards: usize,
+    ) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             hasher: RandomState::new(),
@@ -216,15 +329,17 @@ impl UriSets {
                 base,
                 origin,
                 Arc::clone(&bounds),
+                write_shards,
             )),
             overflowed: AtomicU64::new(0),
             base,
             origin,
             bounds,
+            write_shards,
         }
     }
 
-    fn shard(&self, route: &str) -> &RwLock<HashMap<Box<str>, Slots>> {
+    fn map_for(&self, route: &str) -> &RwLock<HashMap<Box<str>, Slots>> {
         // The table has exactly `SHARDS` entries.
         &self.shards[(self.hasher.hash_one(route) as usize) % SHARDS]
     }
@@ -232,7 +347,7 @@ impl UriSets {
     /// The entry for `method` and `route`, created if the cap allows, else the overflow set.
     pub(crate) fn get(&self, method: usize, route: &str) -> Arc<UriSetEntry> {
         let method = method.min(METHOD_SLOTS - 1);
-        let shard = self.shard(route);
+        let shard = self.map_for(route);
         {
             let map = shard.read().unwrap_or_else(|e| e.into_inner());
             if let Some(Some(entry)) = map.get(route).map(|slots| &slots[method]) {
@@ -261,41 +376,55 @@ impl UriSets {
             self.base,
             self.origin,
             Arc::clone(&self.bounds),
+            self.write_shards,
         ));
         let slots = map.entry(route.into()).or_default();
         slots[method] = Some(Arc::clone(&entry));
         entry
     }
 
-    /// Drops `entry` from the table if nothing was ever recorded in it and nobody else holds
-    /// it: `entry` must be the caller's last reference outside the table. Used when a request
-    /// moves to another URI set, or is withdrawn, before it recorded anything.
+    /// Drops `part`'s set from the table if nothing was ever recorded in it and nobody else
+    /// holds it or any of its parts: `part` must be the caller's last reference outside the
+    /// table. Used when a request moves to another URI set, or is withdrawn, before it
+    /// recorded anything.
     // Taken by value on purpose: the caller's reference must be given up for the count to mean
     // anything.
     #[allow(clippy::needless_pass_by_value)]
-    pub(crate) fn release(&self, entry: Arc<UriSetEntry>) {
-        if &*entry.key == OVERFLOW {
+    pub(crate) fn release(&self, part: UriSetRef) {
+        let info = &part.info;
+        if &*info.key == OVERFLOW {
             return;
         }
-        let route = entry.route().to_owned();
-        let shard = self.shard(&route);
-        // Clones are only taken from the table under the read lock, so under the write lock
-        // the count cannot grow: two means the table and `entry`.
-        let mut map = shard.write().unwrap_or_else(|e| e.into_inner());
-        if Arc::strong_count(&entry) != 2 || !entry.is_unused() {
+        let route = info.key.split_once(' ').map_or(&*info.key, |(_, r)| r);
+        // Entries are only cloned out of the table under the read lock, and parts only handed
+        // out by a holder of the entry: under the write lock, with the table the entry's only
+        // holder, no count can grow.
+        let mut map = self
+            .map_for(route)
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let Some(slots) = map.get_mut(route) else {
+            return;
+        };
+        let Some(slot) = slots.get_mut(info.method) else {
+            return;
+        };
+        let Some(entry) = slot.as_ref() else {
+            return;
+        };
+        if !Arc::ptr_eq(&entry.info, info) || Arc::strong_count(entry) != 1 || !entry.is_unused() {
             return;
         }
-        let Some(slots) = map.get_mut(route.as_str()) else {
-            return;
-        };
-        let Some(slot) = slots.get_mut(entry.method) else {
-            return;
-        };
-        if slot.as_ref().is_some_and(|e| Arc::ptr_eq(e, &entry)) {
+        // Each part is held by the entry, and `part` by the caller as well.
+        let unheld = entry.shards().all(|p| {
+            let holders = if Arc::ptr_eq(p, &part) { 2 } else { 1 };
+            Arc::strong_count(p) == holders
+        });
+        if unheld {
             *slot = None;
             self.keys.fetch_sub(1, Ordering::AcqRel);
             if slots.iter().all(Option::is_none) {
-                map.remove(route.as_str());
+                map.remove(route);
             }
         }
     }
@@ -323,7 +452,7 @@ impl UriSets {
                 map.values()
                     .flatten()
                     .flatten()
-                    .filter(|e| e.used.load(Ordering::Relaxed))
+                    .filter(|e| e.is_used())
                     .cloned(),
             );
         }
@@ -348,49 +477,73 @@ mod tests {
 
     #[test]
     fn same_key_same_entry_and_cap() {
-        let sets = UriSets::new(2, Instant::now(), 0, Arc::from(vec![1_000]));
+        let sets = UriSets::new(2, Instant::now(), 0, Arc::from(vec![1_000]), 2);
         let a = sets.get(0, "/a");
         assert!(Arc::ptr_eq(&a, &sets.get(0, "/a")));
-        assert_eq!(&*a.key, "GET /a");
+        assert_eq!(a.key(), "GET /a");
         let b = sets.get(2, "/a");
-        assert_eq!(&*b.key, "POST /a");
+        assert_eq!(b.key(), "POST /a");
         let c = sets.get(0, "/c");
-        assert_eq!(&*c.key, OVERFLOW);
+        assert_eq!(c.key(), OVERFLOW);
         assert_eq!(sets.overflowed.load(Ordering::Relaxed), 1);
         assert_eq!(sets.entries().len(), 1, "only the overflow set was used");
-        a.mark_used();
-        b.mark_used();
+        a.shard(0).mark_used();
+        b.shard(1).mark_used();
         assert_eq!(sets.entries().len(), 3);
     }
 
     #[test]
     fn release_frees_unused_keys_only() {
-        let sets = UriSets::new(1, Instant::now(), 0, Arc::from(vec![1_000]));
+        let sets = UriSets::new(1, Instant::now(), 0, Arc::from(vec![1_000]), 2);
         let a = sets.get(0, "/a");
-        let held = Arc::clone(&a);
-        sets.release(a);
-        assert_eq!(sets.keys.load(Ordering::Relaxed), 1, "still held elsewhere");
-        sets.release(held);
+        let (part, other) = (Arc::clone(a.shard(0)), Arc::clone(a.shard(1)));
+        sets.release(Arc::clone(&part));
+        assert_eq!(
+            sets.keys.load(Ordering::Relaxed),
+            1,
+            "the entry is still held"
+        );
+        drop(a);
+        sets.release(Arc::clone(&part));
+        assert_eq!(
+            sets.keys.load(Ordering::Relaxed),
+            1,
+            "a part is still held twice"
+        );
+        drop(other);
+        sets.release(part);
         assert_eq!(sets.keys.load(Ordering::Relaxed), 0);
         let b = sets.get(0, "/b");
-        assert_eq!(&*b.key, "GET /b", "the freed key is available again");
-        b.record_timing(Instant::now(), 1_000, Some(200), Outcome::Completed, None);
-        sets.release(b);
+        assert_eq!(b.key(), "GET /b", "the freed key is available again");
+        let part = Arc::clone(b.shard(1));
+        drop(b);
+        part.record_timing(Instant::now(), 1_000, Some(200), Outcome::Completed, None);
+        sets.release(part);
         assert_eq!(sets.entries().len(), 1, "a used set stays");
     }
 
     #[test]
     fn zero_keeps_keys_and_handles() {
-        let sets = UriSets::new(4, Instant::now(), 0, Arc::from(vec![1_000]));
+        let sets = UriSets::new(4, Instant::now(), 0, Arc::from(vec![1_000]), 2);
         let held = sets.get(0, "/a");
-        held.record_timing(Instant::now(), 500, Some(200), Outcome::Completed, None);
+        held.shard(0)
+            .record_timing(Instant::now(), 500, Some(200), Outcome::Completed, None);
+        held.shard(1)
+            .record_timing(Instant::now(), 700, Some(200), Outcome::Completed, None);
+        assert!(
+            Arc::ptr_eq(held.shard(5), held.shard(0)),
+            "out of range: the first part"
+        );
         sets.zero(Instant::now());
         let again = sets.get(0, "/a");
         assert!(
             Arc::ptr_eq(&held, &again),
             "a handle taken before the reset stays valid"
         );
-        assert_eq!(again.latency.data(Instant::now()).total.count(), 0);
-        assert!(again.durations.is_empty());
+        assert_eq!(again.shards().count(), 2);
+        for shard in again.shards() {
+            assert_eq!(shard.latency.data(Instant::now()).total.count(), 0);
+            assert!(shard.durations.is_empty());
+        }
     }
 }

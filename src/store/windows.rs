@@ -5,7 +5,9 @@
 //!
 //! A [`WindowedHistogram`] holds
 //!
-//! * `total`: one dense [`AtomicHistogram`] since creation or the last reset;
+//! * `total`: one histogram since creation or the last reset, with the layout of
+//!   [`AtomicHistogram`](crate::histogram::AtomicHistogram) and 64-bit counters allocated one
+//!   octave at a time;
 //! * a ring of [`QUARTER_SLOTS`] = 5 slots of [`QUARTER`] = 15 s for "1m";
 //! * a ring of [`MINUTE_SLOTS`] = 16 slots of [`MINUTE`] = 60 s for "15m".
 //!
@@ -71,13 +73,15 @@
 //!
 //! | state of a route                          | bytes  | x 256 routes |
 //! |-------------------------------------------|--------|--------------|
-//! | fixed (idle: no chunk allocated)          | 17,288 | 4.4 MB       |
-//! | typical (8 octaves used in every slot)    | 38,792 | 9.9 MB       |
-//! | worst (all 28 chunks in all 21 slots)     | 92,552 | 23.7 MB      |
+//! | fixed (idle: no chunk allocated)          | 10,792 | 2.8 MB       |
+//! | typical (8 octaves used in every slot)    | 34,344 | 8.8 MB       |
+//! | worst (all 28 chunks in all 21 slots)     | 93,224 | 23.9 MB      |
 //!
-//! (Chunk = 128 bytes + allocator overhead; figures from
-//! [`WindowedHistogram::memory_bytes`], which counts 128 bytes per chunk.) For
-//! comparison, 21 dense `AtomicU64` slots would be ~153 KB per route.
+//! (Slot chunk = 128 bytes, total chunk = 256 bytes, + allocator overhead; figures
+//! from [`WindowedHistogram::memory_bytes`]. The total's chunks are allocated like the
+//! slots', one octave at a time, so that a snapshot reads only the octaves used.) For
+//! comparison, 21 dense `AtomicU64` slots would be ~153 KB per route. A URI set keeps
+//! one of these per write shard that recorded in it (see [`crate::store::shard`]).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -86,7 +90,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::clock::duration_nanos;
-use crate::histogram::{bucket_index, AtomicHistogram, Histogram, BUCKETS, SUB_BUCKETS};
+use crate::histogram::{bucket_index, Histogram, BUCKETS, SUB_BUCKETS};
+use crate::store::shard::CachePadded;
 
 /// Length of a quarter slot (15 s); "1m" is made of these.
 pub(crate) const QUARTER: Duration = Duration::from_secs(15);
@@ -129,15 +134,17 @@ const CHUNK: usize = SUB_BUCKETS;
 /// Chunks per slot histogram (28, the last one only holds the overflow bucket).
 const CHUNKS: usize = BUCKETS.div_ceil(CHUNK);
 
-/// One chunk of slot counters.
-type Chunk = [AtomicU32; CHUNK];
+/// One chunk of slot counters, on cache lines of its own: chunks of different write shards
+/// are allocated side by side.
+type Chunk = CachePadded<[AtomicU32; CHUNK]>;
 
 #[cfg(test)]
 /// Heap bytes of one chunk.
 const CHUNK_BYTES: usize = std::mem::size_of::<Chunk>();
 
 /// Sparse-by-octave atomic histogram used by window slots: same layout as
-/// [`AtomicHistogram`], 32-bit counters allocated one octave at a time.
+/// [`AtomicHistogram`](crate::histogram::AtomicHistogram), 32-bit counters allocated one
+/// octave at a time.
 #[derive(Debug)]
 struct SlotHistogram {
     /// Lazily allocated counter chunks, indexed by `bucket_index / CHUNK`.
@@ -166,7 +173,8 @@ impl SlotHistogram {
     #[inline]
     fn record(&self, index: usize, nanos: u64) {
         if let Some(cell) = self.chunks.get(index / CHUNK) {
-            let chunk = cell.get_or_init(|| Box::new([const { AtomicU32::new(0) }; CHUNK]));
+            let chunk = cell
+                .get_or_init(|| Box::new(CachePadded::new([const { AtomicU32::new(0) }; CHUNK])));
             if let Some(counter) = chunk.get(index % CHUNK) {
                 counter.fetch_add(1, Ordering::Relaxed);
             }
@@ -199,6 +207,97 @@ impl SlotHistogram {
             let Some(chunk) = cell.get() else { continue };
             for (offset, counter) in chunk.iter().enumerate() {
                 let n = u64::from(counter.load(Ordering::Relaxed));
+                if n != 0 {
+                    let index = chunk_index * CHUNK + offset;
+                    buckets.push((u16::try_from(index).unwrap_or(u16::MAX), n));
+                }
+            }
+        }
+        Histogram::from_sorted_buckets(
+            buckets,
+            self.sum.load(Ordering::Relaxed),
+            self.min.load(Ordering::Relaxed),
+            self.max.load(Ordering::Relaxed),
+        )
+    }
+
+    #[cfg(test)]
+    /// Number of allocated chunks.
+    fn allocated_chunks(&self) -> usize {
+        self.chunks.iter().filter(|c| c.get().is_some()).count()
+    }
+}
+
+/// One chunk of the total's counters (64-bit: the total is never rotated), on cache lines of
+/// its own.
+type TotalChunk = CachePadded<[AtomicU64; CHUNK]>;
+
+/// The "total" histogram: the layout of [`AtomicHistogram`], 64-bit counters allocated one
+/// octave at a time, so that an idle histogram is small and a snapshot reads only the octaves
+/// that were used.
+#[derive(Debug)]
+struct TotalHistogram {
+    /// Lazily allocated counter chunks, indexed by `bucket_index / CHUNK`.
+    chunks: [OnceLock<Box<TotalChunk>>; CHUNKS],
+    /// Wrapping sum of recorded values (ns).
+    sum: AtomicU64,
+    /// Smallest recorded value, `u64::MAX` when empty.
+    min: AtomicU64,
+    /// Largest recorded value, `0` when empty.
+    max: AtomicU64,
+}
+
+impl TotalHistogram {
+    /// An empty histogram with no chunk allocated.
+    fn new() -> Self {
+        Self {
+            chunks: [const { OnceLock::new() }; CHUNKS],
+            sum: AtomicU64::new(0),
+            min: AtomicU64::new(u64::MAX),
+            max: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one value, whose bucket is `index`; allocates its octave's chunk on first
+    /// use only.
+    #[inline]
+    fn record(&self, index: usize, nanos: u64) {
+        if let Some(cell) = self.chunks.get(index / CHUNK) {
+            let chunk = cell
+                .get_or_init(|| Box::new(CachePadded::new([const { AtomicU64::new(0) }; CHUNK])));
+            if let Some(counter) = chunk.get(index % CHUNK) {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.sum.fetch_add(nanos, Ordering::Relaxed);
+        if nanos < self.min.load(Ordering::Relaxed) {
+            self.min.fetch_min(nanos, Ordering::Relaxed);
+        }
+        if nanos > self.max.load(Ordering::Relaxed) {
+            self.max.fetch_max(nanos, Ordering::Relaxed);
+        }
+    }
+
+    /// Zeroes all allocated counters (chunks stay allocated for reuse). Not atomic as a
+    /// whole: a record racing the reset may be partly kept.
+    fn reset(&self) {
+        for chunk in self.chunks.iter().filter_map(OnceLock::get) {
+            for counter in chunk.iter() {
+                counter.store(0, Ordering::Relaxed);
+            }
+        }
+        self.sum.store(0, Ordering::Relaxed);
+        self.min.store(u64::MAX, Ordering::Relaxed);
+        self.max.store(0, Ordering::Relaxed);
+    }
+
+    /// Copies the non-empty counters into a sparse [`Histogram`].
+    fn snapshot(&self) -> Histogram {
+        let mut buckets = Vec::new();
+        for (chunk_index, cell) in self.chunks.iter().enumerate() {
+            let Some(chunk) = cell.get() else { continue };
+            for (offset, counter) in chunk.iter().enumerate() {
+                let n = counter.load(Ordering::Relaxed);
                 if n != 0 {
                     let index = chunk_index * CHUNK + offset;
                     buckets.push((u16::try_from(index).unwrap_or(u16::MAX), n));
@@ -422,7 +521,7 @@ pub(crate) struct WindowedHistogram {
     /// Unix time of the last reset in nanoseconds (`origin` if never reset).
     reset_at: AtomicU64,
     /// Everything since base/reset.
-    total: AtomicHistogram,
+    total: TotalHistogram,
     /// Errors since base/reset.
     total_errors: AtomicU64,
     /// 5 x 15 s slots for "1m".
@@ -440,7 +539,7 @@ impl WindowedHistogram {
             base,
             origin,
             reset_at: AtomicU64::new(origin),
-            total: AtomicHistogram::new(),
+            total: TotalHistogram::new(),
             total_errors: AtomicU64::new(0),
             quarters: PeriodRing::new(),
             minutes: PeriodRing::new(),
@@ -467,7 +566,7 @@ impl WindowedHistogram {
     pub(crate) fn record_outcome(&self, now: Instant, nanos: u64, error: bool) {
         let elapsed = self.elapsed(now);
         let index = bucket_index(nanos);
-        self.total.record_in(index, nanos);
+        self.total.record(index, nanos);
         if error {
             self.total_errors.fetch_add(1, Ordering::Relaxed);
         }
@@ -509,8 +608,8 @@ impl WindowedHistogram {
     }
 
     #[cfg(test)]
-    /// Approximate bytes used right now: the struct, the dense total histogram,
-    /// the slot headers and 128 bytes per allocated slot chunk (allocator
+    /// Approximate bytes used right now: the struct, the slot headers, 256 bytes per
+    /// allocated chunk of the total and 128 bytes per allocated slot chunk (allocator
     /// overhead not included).
     pub(crate) fn memory_bytes(&self) -> usize {
         let slots = self
@@ -523,8 +622,11 @@ impl WindowedHistogram {
             .allocated_chunks()
             .saturating_add(self.minutes.allocated_chunks());
         std::mem::size_of::<Self>()
-            .saturating_add(self.total.memory_bytes())
-            .saturating_sub(std::mem::size_of::<AtomicHistogram>())
+            .saturating_add(
+                self.total
+                    .allocated_chunks()
+                    .saturating_mul(std::mem::size_of::<TotalChunk>()),
+            )
             .saturating_add(slots.saturating_mul(std::mem::size_of::<Slot>()))
             .saturating_add(chunks.saturating_mul(CHUNK_BYTES))
     }

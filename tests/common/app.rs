@@ -240,7 +240,12 @@ pub const REPORT_IN_FLIGHT: usize = 1_000;
 /// A store where every finished request is slow (threshold 1 ns) and a hook labels each
 /// `/set/{n}` path as its own URI set.
 pub fn report_stats() -> Stats {
-    Stats::builder()
+    report_stats_with_shards(tower_stats::Stats::builder())
+}
+
+/// [`report_stats`] built from `builder` (its number of write shards, say).
+pub fn report_stats_with_shards(builder: tower_stats::StatsBuilder) -> Stats {
+    builder
         .slow_threshold(Duration::from_nanos(1))
         .uri_set_with(|parts| {
             let path = parts.uri.path();
@@ -288,4 +293,26 @@ pub async fn fill_report_sizes(stats: &Stats, app: &Router) {
     assert_eq!(http.in_flight.len(), REPORT_IN_FLIGHT, "in flight");
     assert_eq!(http.uri_sets.len(), REPORT_URI_SETS, "URI sets");
     assert_eq!(http.slow_requests.len(), REPORT_SLOW, "slow requests");
+}
+
+/// Sends `GET /set/{n}` for every report URI set from each of `threads` threads, each with a
+/// current-thread runtime of its own: with as many write shards, every set then has a part in
+/// every shard, which a snapshot adds up.
+pub fn fill_every_shard(app: &Router, threads: usize) {
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let app = app.clone();
+            scope.spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a runtime");
+                rt.block_on(async {
+                    for n in 0..REPORT_URI_SETS {
+                        get_path(&app, &format!("/set/{n}")).await;
+                    }
+                });
+            });
+        }
+    });
 }
