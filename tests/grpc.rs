@@ -2,6 +2,7 @@
 //! layer, the stats routes on the same port) on a loopback port, called by a real tonic
 //! client. What `/stats/data`, `/stats/metrics` and the dashboard show must match the calls.
 
+mod common;
 #[path = "../examples/grpc.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod example;
@@ -119,33 +120,6 @@ async fn get(addr: SocketAddr, path: &str) -> (http::StatusCode, Bytes) {
     (status, body)
 }
 
-/// Runs Prometheus' `promtool check metrics` (Debian package `prometheus`, which must be
-/// installed; `PROMTOOL` names another path) on `text`: its exit success and its output.
-fn promtool_check_metrics(text: &str) -> (bool, String) {
-    use std::io::Write as _;
-    use std::process::{Command, Stdio};
-    let path = std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".to_owned());
-    let mut child = Command::new(&path)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("promtool is required (apt-get install prometheus, or set PROMTOOL): {e}")
-        });
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write to promtool");
-    let out = child.wait_with_output().expect("promtool output");
-    let mut report = String::from_utf8_lossy(&out.stdout).into_owned();
-    report.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), report)
-}
-
 async fn data(addr: SocketAddr) -> Value {
     let (status, body) = get(addr, "/stats/data").await;
     assert_eq!(status, 200);
@@ -247,7 +221,7 @@ async fn calls_are_counted_by_method_path_with_their_grpc_status() {
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
     }
-    let (ok, report) = promtool_check_metrics(&metrics);
+    let (ok, report) = common::promtool::promtool_check(&metrics);
     assert!(ok, "promtool check metrics: {report}\n{metrics}");
 
     let (status, page) = get(server.addr, "/stats").await;

@@ -15,6 +15,10 @@ use serde::Deserialize;
 use tower::ServiceExt;
 use tower_stats::{Combine, Stats, UriSet};
 
+mod common;
+
+use common::promtool::{promtool, promtool_check};
+
 #[derive(Deserialize)]
 struct Sleep {
     ms: u64,
@@ -73,44 +77,6 @@ async fn data(app: &Router) -> serde_json::Value {
     let (status, _, body) = get_path(app, "/stats/data").await;
     assert_eq!(status, StatusCode::OK);
     serde_json::from_slice(&body).expect("strict JSON")
-}
-
-/// `promtool`, which must be installed (Debian package `prometheus`).
-fn promtool() -> Command {
-    let path = std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".to_owned());
-    let found = Command::new(&path)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "promtool is required for this test: install the Debian package `prometheus` \
-         (apt-get install prometheus) or set PROMTOOL to its path"
-    );
-    Command::new(path)
-}
-
-/// Runs `promtool check metrics` on `text`; returns its exit success and its output.
-fn promtool_check(text: &str) -> (bool, String) {
-    let mut child = promtool()
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run promtool");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write to promtool");
-    let out = child.wait_with_output().expect("promtool output");
-    let mut report = String::from_utf8_lossy(&out.stdout).into_owned();
-    report.push_str(&String::from_utf8_lossy(&out.stderr));
-    (out.status.success(), report)
 }
 
 /// Parses `text` with Prometheus' OpenMetrics parser (`promtool tsdb create-blocks-from

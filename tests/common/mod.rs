@@ -3,6 +3,7 @@
 //!
 //! - `http`: build a request, send it through a router and collect the response body.
 //! - `url`: resolve a relative link as a browser does.
+//! - `promtool`: Prometheus' own checker of the metrics formats.
 //! - `redis`: a real `redis-server` for one test (feature `redis`).
 //! - `app`: the app every performance measurement drives, bare or with a layer (with the
 //!   minimal comparison layer in `minimal.rs`); the benchmarks include the same file.
@@ -13,6 +14,7 @@
 #[allow(unreachable_pub)]
 pub(crate) mod app;
 pub(crate) mod http;
+pub(crate) mod promtool;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 pub(crate) mod url;
