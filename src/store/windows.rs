@@ -134,111 +134,67 @@ const CHUNK: usize = SUB_BUCKETS;
 /// Chunks per slot histogram (28, the last one only holds the overflow bucket).
 const CHUNKS: usize = BUCKETS.div_ceil(CHUNK);
 
-/// One chunk of slot counters, on cache lines of its own: chunks of different write shards
-/// are allocated side by side.
-type Chunk = CachePadded<[AtomicU32; CHUNK]>;
-
-#[cfg(test)]
-/// Heap bytes of one chunk.
-const CHUNK_BYTES: usize = std::mem::size_of::<Chunk>();
-
-/// Sparse-by-octave atomic histogram used by window slots: same layout as
-/// [`AtomicHistogram`](crate::histogram::AtomicHistogram), 32-bit counters allocated one
-/// octave at a time.
-#[derive(Debug)]
-struct SlotHistogram {
-    /// Lazily allocated counter chunks, indexed by `bucket_index / CHUNK`.
-    chunks: [OnceLock<Box<Chunk>>; CHUNKS],
-    /// Wrapping sum of recorded values (ns).
-    sum: AtomicU64,
-    /// Smallest recorded value, `u64::MAX` when empty.
-    min: AtomicU64,
-    /// Largest recorded value, `0` when empty.
-    max: AtomicU64,
+/// A counter of a [`ChunkedHistogram`]: 32 bits in window slots (rotated every period), 64
+/// in the total (never rotated).
+trait ChunkCounter: Sized + std::fmt::Debug {
+    /// A chunk of zeroed counters, on cache lines of its own: chunks of different write
+    /// shards are allocated side by side.
+    fn zeroed_chunk() -> Box<CachePadded<[Self; CHUNK]>>;
+    /// Adds one.
+    fn increment(&self);
+    /// The count.
+    fn get(&self) -> u64;
+    /// Sets the count to zero.
+    fn clear(&self);
 }
 
-impl SlotHistogram {
-    /// An empty slot histogram with no chunk allocated.
-    fn new() -> Self {
-        Self {
-            chunks: [const { OnceLock::new() }; CHUNKS],
-            sum: AtomicU64::new(0),
-            min: AtomicU64::new(u64::MAX),
-            max: AtomicU64::new(0),
-        }
+impl ChunkCounter for AtomicU32 {
+    fn zeroed_chunk() -> Box<CachePadded<[Self; CHUNK]>> {
+        Box::new(CachePadded::new([const { Self::new(0) }; CHUNK]))
     }
-
-    /// Records one value, whose bucket is `index`; allocates its octave's chunk on first
-    /// use only.
     #[inline]
-    fn record(&self, index: usize, nanos: u64) {
-        if let Some(cell) = self.chunks.get(index / CHUNK) {
-            let chunk = cell
-                .get_or_init(|| Box::new(CachePadded::new([const { AtomicU32::new(0) }; CHUNK])));
-            if let Some(counter) = chunk.get(index % CHUNK) {
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.sum.fetch_add(nanos, Ordering::Relaxed);
-        if nanos < self.min.load(Ordering::Relaxed) {
-            self.min.fetch_min(nanos, Ordering::Relaxed);
-        }
-        if nanos > self.max.load(Ordering::Relaxed) {
-            self.max.fetch_max(nanos, Ordering::Relaxed);
-        }
+    fn increment(&self) {
+        self.fetch_add(1, Ordering::Relaxed);
     }
-
-    /// Zeroes all allocated counters (chunks stay allocated for reuse).
+    fn get(&self) -> u64 {
+        u64::from(self.load(Ordering::Relaxed))
+    }
     fn clear(&self) {
-        for chunk in self.chunks.iter().filter_map(OnceLock::get) {
-            for counter in chunk.iter() {
-                counter.store(0, Ordering::Relaxed);
-            }
-        }
-        self.sum.store(0, Ordering::Relaxed);
-        self.min.store(u64::MAX, Ordering::Relaxed);
-        self.max.store(0, Ordering::Relaxed);
-    }
-
-    /// Copies the non-empty counters into a sparse [`Histogram`].
-    fn sparse(&self) -> Histogram {
-        let mut buckets = Vec::new();
-        for (chunk_index, cell) in self.chunks.iter().enumerate() {
-            let Some(chunk) = cell.get() else { continue };
-            for (offset, counter) in chunk.iter().enumerate() {
-                let n = u64::from(counter.load(Ordering::Relaxed));
-                if n != 0 {
-                    let index = chunk_index * CHUNK + offset;
-                    buckets.push((u16::try_from(index).unwrap_or(u16::MAX), n));
-                }
-            }
-        }
-        Histogram::from_sorted_buckets(
-            buckets,
-            self.sum.load(Ordering::Relaxed),
-            self.min.load(Ordering::Relaxed),
-            self.max.load(Ordering::Relaxed),
-        )
-    }
-
-    #[cfg(test)]
-    /// Number of allocated chunks.
-    fn allocated_chunks(&self) -> usize {
-        self.chunks.iter().filter(|c| c.get().is_some()).count()
+        self.store(0, Ordering::Relaxed);
     }
 }
 
-/// One chunk of the total's counters (64-bit: the total is never rotated), on cache lines of
-/// its own.
-type TotalChunk = CachePadded<[AtomicU64; CHUNK]>;
+impl ChunkCounter for AtomicU64 {
+    fn zeroed_chunk() -> Box<CachePadded<[Self; CHUNK]>> {
+        Box::new(CachePadded::new([const { Self::new(0) }; CHUNK]))
+    }
+    #[inline]
+    fn increment(&self) {
+        self.fetch_add(1, Ordering::Relaxed);
+    }
+    fn get(&self) -> u64 {
+        self.load(Ordering::Relaxed)
+    }
+    fn clear(&self) {
+        self.store(0, Ordering::Relaxed);
+    }
+}
 
-/// The "total" histogram: the layout of [`AtomicHistogram`], 64-bit counters allocated one
-/// octave at a time, so that an idle histogram is small and a snapshot reads only the octaves
-/// that were used.
+/// Heap bytes of one chunk of `C` counters.
+#[cfg(test)]
+const fn chunk_bytes<C>() -> usize {
+    std::mem::size_of::<CachePadded<[C; CHUNK]>>()
+}
+
+/// Sparse-by-octave atomic histogram: the layout of
+/// [`AtomicHistogram`](crate::histogram::AtomicHistogram), counters allocated one octave at a
+/// time, so that an idle histogram is small and a snapshot reads only the octaves that were
+/// used. Window slots use 32-bit counters ([`SlotHistogram`]), the total 64-bit ones
+/// ([`TotalHistogram`]).
 #[derive(Debug)]
-struct TotalHistogram {
+struct ChunkedHistogram<C: ChunkCounter> {
     /// Lazily allocated counter chunks, indexed by `bucket_index / CHUNK`.
-    chunks: [OnceLock<Box<TotalChunk>>; CHUNKS],
+    chunks: [OnceLock<Box<CachePadded<[C; CHUNK]>>>; CHUNKS],
     /// Wrapping sum of recorded values (ns).
     sum: AtomicU64,
     /// Smallest recorded value, `u64::MAX` when empty.
@@ -247,7 +203,13 @@ struct TotalHistogram {
     max: AtomicU64,
 }
 
-impl TotalHistogram {
+/// A window slot's histogram.
+type SlotHistogram = ChunkedHistogram<AtomicU32>;
+
+/// The "total" histogram.
+type TotalHistogram = ChunkedHistogram<AtomicU64>;
+
+impl<C: ChunkCounter> ChunkedHistogram<C> {
     /// An empty histogram with no chunk allocated.
     fn new() -> Self {
         Self {
@@ -263,10 +225,9 @@ impl TotalHistogram {
     #[inline]
     fn record(&self, index: usize, nanos: u64) {
         if let Some(cell) = self.chunks.get(index / CHUNK) {
-            let chunk = cell
-                .get_or_init(|| Box::new(CachePadded::new([const { AtomicU64::new(0) }; CHUNK])));
+            let chunk = cell.get_or_init(C::zeroed_chunk);
             if let Some(counter) = chunk.get(index % CHUNK) {
-                counter.fetch_add(1, Ordering::Relaxed);
+                counter.increment();
             }
         }
         self.sum.fetch_add(nanos, Ordering::Relaxed);
@@ -280,10 +241,10 @@ impl TotalHistogram {
 
     /// Zeroes all allocated counters (chunks stay allocated for reuse). Not atomic as a
     /// whole: a record racing the reset may be partly kept.
-    fn reset(&self) {
+    fn clear(&self) {
         for chunk in self.chunks.iter().filter_map(OnceLock::get) {
             for counter in chunk.iter() {
-                counter.store(0, Ordering::Relaxed);
+                counter.clear();
             }
         }
         self.sum.store(0, Ordering::Relaxed);
@@ -292,12 +253,12 @@ impl TotalHistogram {
     }
 
     /// Copies the non-empty counters into a sparse [`Histogram`].
-    fn snapshot(&self) -> Histogram {
+    fn sparse(&self) -> Histogram {
         let mut buckets = Vec::new();
         for (chunk_index, cell) in self.chunks.iter().enumerate() {
             let Some(chunk) = cell.get() else { continue };
             for (offset, counter) in chunk.iter().enumerate() {
-                let n = counter.load(Ordering::Relaxed);
+                let n = counter.get();
                 if n != 0 {
                     let index = chunk_index * CHUNK + offset;
                     buckets.push((u16::try_from(index).unwrap_or(u16::MAX), n));
@@ -583,7 +544,7 @@ impl WindowedHistogram {
         let elapsed = self.elapsed(now);
         let reset_at = self.reset_at.load(Ordering::Acquire);
         WindowData {
-            total: self.total.snapshot(),
+            total: self.total.sparse(),
             total_errors: self.total_errors.load(Ordering::Relaxed),
             quarters: self.quarters.periods(elapsed, reset_at),
             minutes: self.minutes.periods(elapsed, reset_at),
@@ -603,7 +564,7 @@ impl WindowedHistogram {
         self.reset_at.fetch_max(elapsed, Ordering::AcqRel);
         self.quarters.invalidate();
         self.minutes.invalidate();
-        self.total.reset();
+        self.total.clear();
         self.total_errors.store(0, Ordering::Relaxed);
     }
 
@@ -625,10 +586,10 @@ impl WindowedHistogram {
             .saturating_add(
                 self.total
                     .allocated_chunks()
-                    .saturating_mul(std::mem::size_of::<TotalChunk>()),
+                    .saturating_mul(chunk_bytes::<AtomicU64>()),
             )
             .saturating_add(slots.saturating_mul(std::mem::size_of::<Slot>()))
-            .saturating_add(chunks.saturating_mul(CHUNK_BYTES))
+            .saturating_add(chunks.saturating_mul(chunk_bytes::<AtomicU32>()))
     }
 }
 
