@@ -30,9 +30,15 @@
 //! events outside any request cost the same. A request that opens no span and emits no event
 //! costs nothing more with the layer installed. A request's timeline keeps at most
 //! [`max_events_per_request`](crate::StatsBuilder::max_events_per_request) entries and
-//! counts the ones it drops. A span linked to a request costs one small allocation in the
-//! subscriber's span extensions besides its timeline slot (and its fields' text, when it has
-//! fields).
+//! counts the ones it drops.
+//!
+//! A span linked to a request allocates nothing beyond its timeline slot (and its fields'
+//! text, when it has fields): the layer keeps the links in a table of 4,096 entries (128 KiB)
+//! allocated when the layer is created, written and read without a lock. Only when more
+//! linked spans are open at once than its entries hold (or when a span's few candidate
+//! entries are all taken) does a link go to the subscriber's span extensions, which costs
+//! one small allocation for that span; nothing is lost. A clone of the layer has a table of
+//! its own, since each subscriber numbers its spans itself.
 //!
 //! The layer never filters: `enabled` and `register_callsite` stay at their defaults, so the
 //! other layers of the subscriber see everything they saw before. Which spans and events it
@@ -94,17 +100,29 @@ use tracing_subscriber::Layer;
 
 use crate::record::current_detailed;
 use crate::sanitize::is_hidden;
-use crate::store::in_flight::SlotKey;
 use crate::store::request::{Source, TimelineEntry};
 use crate::store::Store;
+
+use links::{SpanLink, SpanLinks};
+
+mod links;
 
 /// A [`tracing_subscriber::Layer`] that puts the spans and events of each recorded request on
 /// its timeline; from [`Stats::tracing_layer`](crate::Stats::tracing_layer).
 ///
-/// See the [module docs](self) for what it records.
-#[derive(Clone)]
+/// See the [module docs](self) for what it records. A clone records into the same
+/// statistics with a table of span links of its own (128 KiB), for another subscriber.
 pub struct StatsTracingLayer {
     shared: Arc<Store>,
+    /// The request each linked span belongs to, by span id.
+    links: SpanLinks,
+}
+
+impl Clone for StatsTracingLayer {
+    fn clone(&self) -> Self {
+        // Span ids are the subscriber's: another subscriber's spans need another table.
+        Self::new(Arc::clone(&self.shared))
+    }
 }
 
 impl fmt::Debug for StatsTracingLayer {
@@ -115,35 +133,59 @@ impl fmt::Debug for StatsTracingLayer {
 
 impl StatsTracingLayer {
     pub(crate) fn new(shared: Arc<Store>) -> Self {
-        Self { shared }
+        Self {
+            shared,
+            links: SpanLinks::new(),
+        }
     }
-}
 
-/// What a span linked to a request keeps in its extensions: the request and the span's slot
-/// on its timeline.
-#[derive(Debug, Clone, Copy)]
-struct SpanLink {
-    id: u64,
-    key: SlotKey,
-    index: u32,
-}
+    /// The link of span `id`: in the table, or else in its extensions when some link is
+    /// kept there.
+    #[inline]
+    fn link<S>(&self, id: &Id, ctx: &Context<'_, S>) -> Option<SpanLink>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        self.links.get(id.into_u64()).or_else(|| {
+            if !self.links.spilled() {
+                return None;
+            }
+            ctx.span(id)
+                .and_then(|s| s.extensions().get::<SpanLink>().copied())
+        })
+    }
 
-/// The request a new span or event belongs to, and the timeline slot it nests under: the
-/// request being polled on this thread, or else the request of the span it happens in.
-fn request_of<S>(shared: &Arc<Store>, parent: Option<SpanRef<'_, S>>) -> Option<SpanLink>
-where
-    S: for<'a> LookupSpan<'a>,
-{
-    let polled = current_detailed(shared);
-    let link = parent.and_then(|p| p.extensions().get::<SpanLink>().copied());
-    match (polled, link) {
-        (Some((id, key)), Some(link)) if link.id == id && link.key == key => Some(link),
-        (Some((id, key)), _) => Some(SpanLink {
-            id,
-            key,
-            index: u32::MAX,
-        }),
-        (None, link) => link,
+    /// The link of `span`, as [`link`](Self::link) finds it.
+    #[inline]
+    fn link_of<S>(&self, span: &SpanRef<'_, S>) -> Option<SpanLink>
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        self.links.get(span.id().into_u64()).or_else(|| {
+            if !self.links.spilled() {
+                return None;
+            }
+            span.extensions().get::<SpanLink>().copied()
+        })
+    }
+
+    /// The request a new span or event belongs to, and the timeline slot it nests under: the
+    /// request being polled on this thread, or else the request of the span it happens in.
+    fn request_of<S>(&self, parent: Option<SpanRef<'_, S>>) -> Option<SpanLink>
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        let polled = current_detailed(&self.shared);
+        let link = parent.and_then(|p| self.link_of(&p));
+        match (polled, link) {
+            (Some((id, key)), Some(link)) if link.id == id && link.key == key => Some(link),
+            (Some((id, key)), _) => Some(SpanLink {
+                id,
+                key,
+                index: u32::MAX,
+            }),
+            (None, link) => link,
+        }
     }
 }
 
@@ -157,7 +199,7 @@ where
         } else {
             attrs.parent().and_then(|p| ctx.span(p))
         };
-        let Some(request) = request_of(&self.shared, parent) else {
+        let Some(request) = self.request_of(parent) else {
             return;
         };
         let meta = attrs.metadata();
@@ -189,16 +231,19 @@ where
         ) else {
             return;
         };
+        let link = SpanLink { index, ..request };
+        if self.links.insert(id.into_u64(), link) {
+            return;
+        }
+        // More linked spans open than the table holds: the span keeps its link itself.
         if let Some(span) = ctx.span(id) {
-            span.extensions_mut().insert(SpanLink { index, ..request });
+            self.links.spill();
+            span.extensions_mut().insert(link);
         }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(link) = ctx
-            .span(id)
-            .and_then(|s| s.extensions().get::<SpanLink>().copied())
-        else {
+        let Some(link) = self.link(id, &ctx) else {
             return;
         };
         let cap = self.shared.config.max_string_len;
@@ -212,7 +257,7 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let Some(request) = request_of(&self.shared, ctx.event_span(event)) else {
+        let Some(request) = self.request_of(ctx.event_span(event)) else {
             return;
         };
         let meta = event.metadata();
@@ -265,10 +310,15 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let Some(link) = ctx
-            .span(&id)
-            .and_then(|s| s.extensions().get::<SpanLink>().copied())
-        else {
+        let link = self.links.remove(id.into_u64()).or_else(|| {
+            if !self.links.spilled() {
+                return None;
+            }
+            let link = ctx.span(&id)?.extensions_mut().remove::<SpanLink>()?;
+            self.links.unspill();
+            Some(link)
+        });
+        let Some(link) = link else {
             return;
         };
         self.shared

@@ -320,14 +320,87 @@ async fn a_span_of_a_request_that_is_not_recorded_allocates_nothing() {
         .build()
         .expect("valid");
     let recorded = Stats::new();
-    for (stats, expected) in [(&sampled_out, "true 0"), (&recorded, "true 1")] {
+    for stats in [&sampled_out, &recorded] {
         let _subscriber = subscribe(stats);
         let app = with_stats(stats, Router::new().route("/a", get(span_allocations)));
         let (_, body) = get_text(&app, "/a").await;
-        // A recorded request's span costs the one link in the subscriber's span extensions
-        // (its timeline slot was reserved by the first span).
-        assert_eq!(body, expected);
+        // A recorded request's span allocates nothing either: its timeline slot was reserved
+        // by the first span, and its link goes to the layer's table, allocated with the layer.
+        assert_eq!(body, "true 0");
     }
+    assert_eq!(recorded.recent_requests()[0].events.len(), 2);
+}
+
+/// More spans open at once than the layer's table of links holds (4,096 entries).
+const MANY_SPANS: usize = 5000;
+
+#[tokio::test(start_paused = true)]
+async fn more_spans_open_at_once_than_the_link_table_holds_all_land_on_the_timeline() {
+    let stats = Stats::builder()
+        .max_events_per_request(2 * MANY_SPANS + 1)
+        .build()
+        .expect("valid");
+    let _subscriber = subscribe(&stats);
+    let handler = || async {
+        // A chain: each span created in the one before, all open at once.
+        let mut chain: Vec<tracing::Span> = Vec::with_capacity(MANY_SPANS);
+        for i in 0..MANY_SPANS {
+            let span = match chain.last() {
+                Some(parent) => info_span!(parent: parent, "chain", i),
+                None => info_span!("chain", i),
+            };
+            chain.push(span);
+        }
+        // Side by side: as many again, each created in the chain's last span.
+        let last = chain.last().cloned().expect("spans");
+        let side: Vec<tracing::Span> = (0..MANY_SPANS)
+            .map(|i| info_span!(parent: &last, "side", i))
+            .collect();
+        sleep(Duration::from_millis(3)).await;
+        // Fields recorded later reach every span, and an event in the last one nests there.
+        for span in chain.iter().chain(&side) {
+            span.record("i", 0);
+        }
+        side.last().expect("spans").in_scope(|| info!("inside"));
+        drop(side);
+        sleep(Duration::from_millis(2)).await;
+        // The chain closes from its innermost span out (each span's handle keeps it open
+        // until then, so no span's closing closes its parent in turn).
+        drop(last);
+        while chain.pop().is_some() {}
+        "ok"
+    };
+    let app = with_stats(&stats, Router::new().route("/many", get(handler)));
+    assert_eq!(get_text(&app, "/many").await.0, StatusCode::OK);
+
+    let record = &stats.recent_requests()[0];
+    assert_eq!(record.events_dropped, 0);
+    assert_eq!(record.events.len(), 2 * MANY_SPANS + 1);
+    for (i, entry) in record.events.iter().take(MANY_SPANS).enumerate() {
+        assert_eq!(entry.label, "chain");
+        assert_eq!(entry.parent, i.checked_sub(1), "chain span {i}");
+        assert!(!entry.open, "chain span {i} closed");
+        assert_close(entry.duration_seconds, 0.005, "a chain span");
+        assert_eq!(entry.data.as_deref(), Some(format!("i={i} i=0").as_str()));
+    }
+    for (i, entry) in record.events[MANY_SPANS..2 * MANY_SPANS].iter().enumerate() {
+        assert_eq!(entry.label, "side");
+        assert_eq!(entry.parent, Some(MANY_SPANS - 1), "side span {i}");
+        assert!(!entry.open, "side span {i} closed");
+        assert_close(entry.duration_seconds, 0.003, "a side span");
+        assert_eq!(entry.data.as_deref(), Some(format!("i={i} i=0").as_str()));
+    }
+    let event = &record.events[2 * MANY_SPANS];
+    assert_eq!(event.label, "inside");
+    assert_eq!(event.parent, Some(2 * MANY_SPANS - 1));
+    let calls = stats.snapshot().http.calls;
+    assert_eq!(calls["chain"].count, MANY_SPANS as u64);
+    assert_eq!(calls["side"].count, MANY_SPANS as u64);
+
+    // Every link was let go: a second request's spans find room in the table again, and
+    // allocate nothing for their links.
+    let app = with_stats(&stats, Router::new().route("/a", get(span_allocations)));
+    assert_eq!(get_text(&app, "/a").await.1, "true 0");
 }
 
 #[tokio::test(start_paused = true)]

@@ -30,6 +30,23 @@ impl SlotKey {
         shard: u32::MAX,
         index: u32::MAX,
     };
+
+    /// The key in one word: the shard in the high half, the slot in the low half.
+    #[cfg(feature = "tracing")]
+    #[inline]
+    pub(crate) fn to_bits(self) -> u64 {
+        u64::from(self.shard) << 32 | u64::from(self.index)
+    }
+
+    /// The key [`to_bits`](Self::to_bits) gave `bits` for.
+    #[cfg(feature = "tracing")]
+    #[inline]
+    pub(crate) fn from_bits(bits: u64) -> Self {
+        Self {
+            shard: (bits >> 32) as u32,
+            index: bits as u32,
+        }
+    }
 }
 
 /// One shard: slots reused through a free list, so that entering and leaving the table is a
