@@ -333,7 +333,8 @@ impl Stats {
 impl Stats {
     /// A [`tracing_subscriber::Layer`] that puts the spans and events of each recorded
     /// request on its timeline, and feeds the call statistics; add it to the application's
-    /// subscriber next to its own layers. See the [`tracing`](crate::tracing) module.
+    /// subscriber next to its own layers. See the [`tracing`](crate::tracing) module. Each
+    /// layer allocates its table of span links (128 KiB) here, once.
     ///
     /// # Example
     ///

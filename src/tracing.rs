@@ -26,9 +26,10 @@
 //!
 //! Requests that are not recorded (recording paused, filtered out, sampled out,
 //! [`dont_record`](crate::RequestStats::dont_record)) get nothing and cost no more than a
-//! thread-local look-up and a look-up of the parent span's link per span or event; spans and
-//! events outside any request cost the same. A request that opens no span and emits no event
-//! costs nothing more with the layer installed. A request's timeline keeps at most
+//! thread-local look-up and a look-up of the parent span's link per span or event (and of
+//! the span's own link when it closes); spans and events outside any request cost the same.
+//! A request that opens no span and emits no event costs nothing more with the layer
+//! installed. A request's timeline keeps at most
 //! [`max_events_per_request`](crate::StatsBuilder::max_events_per_request) entries and
 //! counts the ones it drops.
 //!
