@@ -138,11 +138,13 @@ impl Exemplars {
 /// The trace id of a request's valid W3C `traceparent` header (see [`trace_id`]).
 #[inline]
 pub(crate) fn trace_id_of(headers: &http::HeaderMap) -> Option<std::num::NonZeroU128> {
-    let value = headers.get(TRACEPARENT)?;
+    let value = headers.get(&TRACEPARENT)?;
     trace_id(value.as_bytes()).and_then(std::num::NonZeroU128::new)
 }
 
-const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+/// A static rather than a constant: looked up by reference, the name is not built and
+/// dropped for every request.
+static TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
 
 /// The trace id of a W3C `traceparent` header value, `None` unless it is well formed:
 /// `version-traceid-parentid-flags` in lowercase hex, version not `ff`, neither id all
