@@ -2,7 +2,7 @@
 //! part's free list.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 use http::StatusCode;
 
@@ -152,9 +152,9 @@ impl InFlightTable {
     }
 
     #[inline]
-    fn lock(&self, shard: u32) -> Option<std::sync::MutexGuard<'_, Shard>> {
+    fn lock(&self, shard: u32) -> Option<parking_lot::MutexGuard<'_, Shard>> {
         let shard = self.shards.get(usize::try_from(shard).ok()?)?;
-        Some(shard.lock().unwrap_or_else(|e| e.into_inner()))
+        Some(shard.lock())
     }
 
     /// Enters request `id` in shard `shard`'s part; the key finds it again without a search.
@@ -227,7 +227,7 @@ impl InFlightTable {
     /// reset, when every set is empty again and an unused one must be free to go).
     pub(crate) fn clear_free(&self) {
         for shard in &*self.shards {
-            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            let mut shard = shard.lock();
             let Shard { slots, free } = &mut *shard;
             for index in free.iter() {
                 if let Some(slot) = slots.get_mut(*index as usize) {
@@ -294,7 +294,7 @@ impl InFlightTable {
     /// Copies the live records, one shard at a time.
     pub(crate) fn collect(&self, mut f: impl FnMut(u64, &InFlightRequest)) {
         for (shard_index, shard) in (0u32..).zip(&*self.shards) {
-            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            let mut shard = shard.lock();
             for (index, slot) in shard.slots.iter_mut().enumerate() {
                 if let Some((id, live)) = slot.as_mut().filter(|(id, _)| *id != FREE) {
                     self.fold_head(shard_index, index, *id, live);

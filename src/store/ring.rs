@@ -1,7 +1,7 @@
 //! A fixed ring of the most recent items, written without a global lock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 use super::shard::CachePadded;
 
@@ -42,7 +42,7 @@ impl<T> RecordRing<T> {
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
         if let Some(slot) = self.slot(seq) {
             let evicted = {
-                let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+                let mut slot = slot.lock();
                 // A pusher that was delayed past a full turn of the ring must not overwrite a
                 // newer item.
                 if slot.as_ref().is_some_and(|(s, _)| *s > seq) {
@@ -71,7 +71,7 @@ impl<T> RecordRing<T> {
     ) -> u64 {
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
         if let Some(slot) = self.slot(seq) {
-            let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+            let mut slot = slot.lock();
             match slot.as_mut() {
                 // Delayed past a full turn of the ring: never overwrite a newer item.
                 Some((newer, _)) if *newer > seq => {}
@@ -89,7 +89,7 @@ impl<T> RecordRing<T> {
     pub(crate) fn collect<R>(&self, mut f: impl FnMut(&T) -> Option<R>) -> Vec<R> {
         let mut items: Vec<(u64, R)> = Vec::with_capacity(self.slots.len());
         for slot in &*self.slots {
-            let slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+            let slot = slot.lock();
             if let Some((seq, item)) = slot.as_ref() {
                 if let Some(r) = f(item) {
                     items.push((*seq, r));
@@ -103,7 +103,7 @@ impl<T> RecordRing<T> {
     /// The first item for which `f` returns `Some`.
     pub(crate) fn find<R>(&self, mut f: impl FnMut(&T) -> Option<R>) -> Option<R> {
         self.slots.iter().find_map(|slot| {
-            let slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+            let slot = slot.lock();
             slot.as_ref().and_then(|(_, item)| f(item))
         })
     }
@@ -111,7 +111,7 @@ impl<T> RecordRing<T> {
     /// Removes every item.
     pub(crate) fn clear(&self) {
         for slot in &*self.slots {
-            let removed = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let removed = slot.lock().take();
             drop(removed);
         }
     }
