@@ -66,7 +66,7 @@ impl RecordGuard {
         uri_set: UriSetRef,
         client: Option<std::net::SocketAddr>,
         detailed: bool,
-        trace_id: Option<std::num::NonZeroU128>,
+        trace_id: crate::store::exemplars::TraceId,
     ) -> Self {
         let start = Instant::now();
         let config = &shared.config;

@@ -342,7 +342,7 @@ impl<S, M> StatsService<S, M> {
         let trace_id = if detailed {
             crate::store::exemplars::trace_id_of(req.headers())
         } else {
-            None
+            crate::store::exemplars::TraceId::NONE
         };
         let mut guard = RecordGuard::start(
             Arc::clone(handle),

@@ -351,8 +351,9 @@ pub(crate) fn record_of(
             .map(|a| a.to_string()),
         trace_id: live
             .trace_id
+            .to_option()
             .filter(|_| live.detailed)
-            .map(|t| format!("{:032x}", t.get())),
+            .map(|t| format!("{:032x}", t)),
         stream: live.stream,
         events: timeline(live, end),
         events_dropped: live.extras.as_ref().map_or(0, |x| x.events_dropped),

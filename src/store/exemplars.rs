@@ -135,11 +135,41 @@ impl Exemplars {
     }
 }
 
-/// The trace id of a request's valid W3C `traceparent` header (see [`trace_id`]).
+/// A request's W3C trace id, or none: two words rather than a `u128`, so that the live
+/// record that keeps it is aligned on 8 bytes, not 16, and moves and swaps in fewer steps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TraceId {
+    hi: u64,
+    lo: u64,
+}
+
+impl TraceId {
+    /// No trace id (an all-zero trace id is invalid).
+    pub(crate) const NONE: Self = Self { hi: 0, lo: 0 };
+
+    /// The trace id as a number, 0 for none.
+    #[inline]
+    pub(crate) fn get(self) -> u128 {
+        u128::from(self.hi) << 64 | u128::from(self.lo)
+    }
+
+    /// The trace id, `None` for none.
+    pub(crate) fn to_option(self) -> Option<u128> {
+        Some(self.get()).filter(|t| *t != 0)
+    }
+}
+
+/// The trace id of a request's valid W3C `traceparent` header (see [`trace_id`]), or
+/// [`TraceId::NONE`].
 #[inline]
-pub(crate) fn trace_id_of(headers: &http::HeaderMap) -> Option<std::num::NonZeroU128> {
-    let value = headers.get(&TRACEPARENT)?;
-    trace_id(value.as_bytes()).and_then(std::num::NonZeroU128::new)
+pub(crate) fn trace_id_of(headers: &http::HeaderMap) -> TraceId {
+    match headers.get(&TRACEPARENT).and_then(|v| trace_id(v.as_bytes())) {
+        Some(id) => TraceId {
+            hi: (id >> 64) as u64,
+            lo: id as u64,
+        },
+        None => TraceId::NONE,
+    }
 }
 
 /// A static rather than a constant: looked up by reference, the name is not built and

@@ -322,7 +322,7 @@ mod tests {
             uri_set: Arc::clone(sets.get(0, "/").shard(0)),
             start: Instant::now(),
             detailed: true,
-            trace_id: None,
+            trace_id: crate::store::exemplars::TraceId::NONE,
             extras: None,
         }
     }

@@ -159,7 +159,7 @@ impl HttpStore {
                 // Only a request with a detailed record can be found from its exemplar.
                 let exemplar = live
                     .detailed
-                    .then(|| (id, live.trace_id.map_or(0, |t| t.get())));
+                    .then(|| (id, live.trace_id.get()));
                 uri_set.record_timing(end, duration_nanos(elapsed), code, outcome, exemplar);
             }
 

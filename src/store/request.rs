@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
-use std::num::NonZeroU128;
+use crate::store::exemplars::TraceId;
 
 use http::{Method, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
@@ -59,8 +59,8 @@ pub(crate) struct InFlightRequest {
     pub(crate) stream: bool,
     /// Whether the request keeps a detailed record (sampled, and not `dont_record`).
     pub(crate) detailed: bool,
-    /// The W3C trace id of a valid `traceparent` header.
-    pub(crate) trace_id: Option<NonZeroU128>,
+    /// The W3C trace id of a valid `traceparent` header, or none.
+    pub(crate) trace_id: TraceId,
     /// What most requests do not have (a client address, a timeline): allocated only when
     /// needed, so that the record moved through the tables stays small.
     pub(crate) extras: Option<Box<RequestExtras>>,
@@ -82,7 +82,7 @@ pub(crate) struct NewRequest<'a> {
     pub(crate) uri_set: UriSetRef,
     pub(crate) start: Instant,
     pub(crate) detailed: bool,
-    pub(crate) trace_id: Option<NonZeroU128>,
+    pub(crate) trace_id: TraceId,
     pub(crate) extras: Option<Box<RequestExtras>>,
 }
 
@@ -212,7 +212,20 @@ impl FinishedRequest {
         end: Instant,
         outcome: Outcome,
     ) {
-        std::mem::swap(&mut self.live, live);
+        let old = &mut self.live;
+        // What owns memory changes hands; the rest is copied (`live` is a free slot's from
+        // here on, written over field by field when the slot is taken again).
+        std::mem::swap(&mut old.method, &mut live.method);
+        old.path.take_from(&mut live.path);
+        std::mem::swap(&mut old.uri_set, &mut live.uri_set);
+        std::mem::swap(&mut old.extras, &mut live.extras);
+        old.start = live.start;
+        old.status = live.status;
+        old.bytes_read = live.bytes_read;
+        old.bytes_written = live.bytes_written;
+        old.stream = live.stream;
+        old.detailed = live.detailed;
+        old.trace_id = live.trace_id;
         self.id = id;
         self.end = end;
         self.outcome = outcome;
@@ -333,6 +346,28 @@ impl StoredPath {
             heap.push_str(ELLIPSIS);
         }
         *self = Self::Heap(heap.into_boxed_str());
+    }
+
+    /// Takes `other`'s path: an inline path is copied (only its bytes), a path on the heap
+    /// changes places with this one.
+    #[inline]
+    pub(crate) fn take_from(&mut self, other: &mut Self) {
+        match (&mut *self, &*other) {
+            (
+                Self::Inline { len, bytes },
+                Self::Inline {
+                    len: other_len,
+                    bytes: other_bytes,
+                },
+            ) => {
+                let n = usize::from(*other_len);
+                if let (Some(to), Some(from)) = (bytes.get_mut(..n), other_bytes.get(..n)) {
+                    to.copy_from_slice(from);
+                    *len = *other_len;
+                }
+            }
+            _ => std::mem::swap(self, other),
+        }
     }
 
     /// Lets go of a path kept on the heap (an inline one costs nothing to keep).
