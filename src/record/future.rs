@@ -1,7 +1,7 @@
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::Response;
@@ -62,41 +62,37 @@ where
         body: impl FnOnce(B, Option<RecordGuard>) -> Out,
     ) -> Poll<Result<Response<Out>, E>> {
         let this = self.project();
-        let result = match this.guard.as_mut() {
-            Some(guard) => {
-                guard.polling = true;
-                let entered = PollScope::enter(&mut guard.current);
-                let result = this.inner.poll(cx);
-                drop(entered);
-                guard.polling = false;
-                if result.is_pending() {
-                    guard.flush_read();
-                }
-                result
-            }
-            None => this.inner.poll(cx),
+        let Some(guard) = this.guard.as_mut() else {
+            // Not recorded, or already finished.
+            return this
+                .inner
+                .poll(cx)
+                .map(|result| result.map(|response| response.map(|b| body(b, None))));
         };
-        let result = ready!(result);
-        let mut guard = this.guard.take();
-        match result {
-            Ok(response) => {
-                if let Some(g) = guard.as_mut() {
-                    let ended = g.on_response(
-                        response.status(),
-                        response.headers(),
-                        *this.head,
-                        response.body().size_hint().exact().is_some(),
-                        response.body().is_end_stream(),
-                    );
-                    if ended {
-                        guard = None;
-                    }
-                }
+        guard.polling = true;
+        let entered = PollScope::enter(&mut guard.current);
+        let poll = this.inner.poll(cx);
+        drop(entered);
+        guard.polling = false;
+        match poll {
+            Poll::Pending => {
+                guard.flush_read();
+                Poll::Pending
+            }
+            Poll::Ready(Ok(response)) => {
+                let ended = guard.on_response(
+                    response.status(),
+                    response.headers(),
+                    *this.head,
+                    response.body().size_hint().exact().is_some(),
+                    response.body().is_end_stream(),
+                );
+                let guard = this.guard.take().filter(|_| !ended);
                 Poll::Ready(Ok(response.map(|b| body(b, guard))))
             }
-            Err(error) => {
-                if let Some(mut g) = guard {
-                    g.finish(Outcome::Error);
+            Poll::Ready(Err(error)) => {
+                if let Some(mut guard) = this.guard.take() {
+                    guard.finish(Outcome::Error);
                 }
                 Poll::Ready(Err(error))
             }
