@@ -353,7 +353,7 @@ pub(crate) fn record_of(
             .trace_id
             .to_option()
             .filter(|_| live.detailed)
-            .map(|t| format!("{:032x}", t)),
+            .map(|t| format!("{t:032x}")),
         stream: live.stream,
         events: timeline(live, end),
         events_dropped: live.extras.as_ref().map_or(0, |x| x.events_dropped),

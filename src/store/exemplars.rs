@@ -163,7 +163,10 @@ impl TraceId {
 /// [`TraceId::NONE`].
 #[inline]
 pub(crate) fn trace_id_of(headers: &http::HeaderMap) -> TraceId {
-    match headers.get(&TRACEPARENT).and_then(|v| trace_id(v.as_bytes())) {
+    match headers
+        .get(&TRACEPARENT)
+        .and_then(|v| trace_id(v.as_bytes()))
+    {
         Some(id) => TraceId {
             hi: (id >> 64) as u64,
             lo: id as u64,

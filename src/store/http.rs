@@ -18,7 +18,7 @@ use crate::store::request::FinishedRequest;
 use crate::store::ring::RecordRing;
 use crate::store::shard::{self, CachePadded, IdBlocks, PaddedCounters, MAX_SHARDS};
 use crate::store::uri_sets::{UriSetShard, UriSets};
-use crate::store::windows::WindowedHistogram;
+use crate::store::windows::{QuarterClock, WindowedHistogram};
 
 /// State of the `http` namespace.
 #[derive(Debug)]
@@ -135,7 +135,7 @@ impl HttpStore {
                 .map(StatusCode::as_u16)
                 .collect(),
             reset_offset_nanos: AtomicU64::new(0),
-            in_flight: InFlightTable::new(shards),
+            in_flight: InFlightTable::new(shards, &QuarterClock::new(base, origin)),
             slow: Mutex::new(VecDeque::with_capacity(config.slow_capacity.min(1024))),
             events: EventLog::new(config.event_capacity),
             uri_sets: UriSets::new(

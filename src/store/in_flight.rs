@@ -2,14 +2,15 @@
 //! part's free list.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use parking_lot::Mutex;
 
 use http::StatusCode;
+use parking_lot::Mutex;
 
 #[cfg(test)]
 use super::request::{CappedPath, StoredPath};
 use super::request::{InFlightRequest, NewRequest};
 use super::shard::CachePadded;
+use super::windows::QuarterClock;
 
 /// Where a live request is kept in the in-flight table: its shard and its slot there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,16 +67,19 @@ impl SlotKey {
 struct Shard {
     slots: Vec<CachePadded<Option<(u64, InFlightRequest)>>>,
     free: Vec<u32>,
+    /// The window period of the requests this shard ends.
+    clock: QuarterClock,
 }
 
 /// Entries the free list has room for from the start (256 bytes).
 const FREE_ROOM: usize = 64;
 
-impl Default for Shard {
-    fn default() -> Self {
+impl Shard {
+    fn new(clock: QuarterClock) -> Self {
         Self {
             slots: Vec::new(),
             free: Vec::with_capacity(FREE_ROOM),
+            clock,
         }
     }
 }
@@ -103,12 +107,13 @@ pub(crate) struct InFlightTable {
 }
 
 impl InFlightTable {
-    /// A table of `shards` parts (at least one).
-    pub(crate) fn new(shards: usize) -> Self {
+    /// A table of `shards` parts (at least one); `clock` places the requests' ends in the
+    /// windows' periods.
+    pub(crate) fn new(shards: usize, clock: &QuarterClock) -> Self {
         let shards = shards.max(1);
         Self {
             shards: (0..shards)
-                .map(|_| CachePadded::new(Mutex::default()))
+                .map(|_| CachePadded::new(Mutex::new(Shard::new(clock.clone()))))
                 .collect(),
             heads: (0..shards)
                 .map(|_| CachePadded::new([const { AtomicU64::new(0) }; HEAD_SLOTS]))
@@ -203,18 +208,18 @@ impl InFlightTable {
         Some(live)
     }
 
-    /// Ends request `id`: runs `f` on its record under the shard's lock, then frees the slot.
-    /// What `f` leaves in the record stays in the free slot, without its optional parts or a
-    /// path on the heap.
+    /// Ends request `id`: runs `f` on its record and the shard's window clock under the
+    /// shard's lock, then frees the slot. What `f` leaves in the record stays in the free
+    /// slot, without its optional parts or a path on the heap.
     #[inline]
     pub(crate) fn remove_with<R>(
         &self,
         key: SlotKey,
         id: u64,
-        f: impl FnOnce(&mut InFlightRequest) -> R,
+        f: impl FnOnce(&mut InFlightRequest, &mut QuarterClock) -> R,
     ) -> Option<R> {
-        self.with_entry(key, id, |(slot_id, live), free| {
-            let r = f(live);
+        self.with_entry(key, id, |(slot_id, live), free, clock| {
+            let r = f(live, clock);
             *slot_id = FREE;
             live.path.release();
             live.extras = None;
@@ -228,7 +233,7 @@ impl InFlightTable {
     pub(crate) fn clear_free(&self) {
         for shard in &*self.shards {
             let mut shard = shard.lock();
-            let Shard { slots, free } = &mut *shard;
+            let Shard { slots, free, .. } = &mut *shard;
             for index in free.iter() {
                 if let Some(slot) = slots.get_mut(*index as usize) {
                     **slot = None;
@@ -245,7 +250,7 @@ impl InFlightTable {
         id: u64,
         f: impl FnOnce(&mut InFlightRequest) -> R,
     ) -> Option<R> {
-        self.with_entry(key, id, |(_, live), _| f(live))
+        self.with_entry(key, id, |(_, live), _, _| f(live))
     }
 
     /// Runs `f` under the shard's lock on request `id`'s slot (its id and record) and on the
@@ -255,12 +260,12 @@ impl InFlightTable {
         &self,
         key: SlotKey,
         id: u64,
-        f: impl FnOnce(&mut (u64, InFlightRequest), &mut Vec<u32>) -> R,
+        f: impl FnOnce(&mut (u64, InFlightRequest), &mut Vec<u32>, &mut QuarterClock) -> R,
     ) -> Option<R> {
         let mut guard = self.lock(key.shard)?;
-        let Shard { slots, free } = &mut *guard;
+        let Shard { slots, free, clock } = &mut *guard;
         match &mut **slots.get_mut(key.index as usize)? {
-            Some(entry) if entry.0 == id => Some(f(entry, free)),
+            Some(entry) if entry.0 == id => Some(f(entry, free, clock)),
             _ => None,
         }
     }
@@ -334,7 +339,7 @@ mod tests {
     #[test]
     fn a_published_status_shows_for_its_own_request_only() {
         let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]), 2);
-        let table = InFlightTable::new(2);
+        let table = InFlightTable::new(2, &QuarterClock::new(Instant::now(), 0));
         let key = table.insert(0, 16, live(&sets));
         assert!(table.set_head(key, 16, StatusCode::CREATED));
         assert_eq!(status_of(&table, 16), Some(StatusCode::CREATED));
@@ -352,18 +357,18 @@ mod tests {
     #[test]
     fn a_finished_record_stays_in_its_free_slot_unseen_until_reused_in_place() {
         let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]), 2);
-        let table = InFlightTable::new(2);
+        let table = InFlightTable::new(2, &QuarterClock::new(Instant::now(), 0));
         let mut first = live(&sets);
         let long = format!("/{}", "x".repeat(100));
         first.path = CappedPath::new(&long, 256);
         first.extras = Some(Box::default());
         let key = table.insert(0, 16, first);
-        let read = table.remove_with(key, 16, |live| {
+        let read = table.remove_with(key, 16, |live, _| {
             live.bytes_read = 7;
             live.bytes_read
         });
         assert_eq!(read, Some(7));
-        assert_eq!(table.remove_with(key, 16, |_| ()), None, "ended once");
+        assert_eq!(table.remove_with(key, 16, |_, _| ()), None, "ended once");
         assert!(table.update(key, 16, |_| ()).is_none());
         assert!(table.find(16, |_| ()).is_none());
         assert!(
@@ -399,11 +404,11 @@ mod tests {
     #[test]
     fn clearing_free_slots_lets_go_of_their_records_only() {
         let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]), 2);
-        let table = InFlightTable::new(2);
+        let table = InFlightTable::new(2, &QuarterClock::new(Instant::now(), 0));
         let set = Arc::clone(sets.get(0, "/").shard(0));
         let done = table.insert(0, 16, live(&sets));
         let running = table.insert(0, 32, live(&sets));
-        table.remove_with(done, 16, |_| ()).expect("in flight");
+        table.remove_with(done, 16, |_, _| ()).expect("in flight");
         // The table's own reference, the two records and `set`.
         assert_eq!(Arc::strong_count(&set), 4);
         table.clear_free();
@@ -427,7 +432,7 @@ mod tests {
     #[test]
     fn a_removed_request_empties_its_slot() {
         let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]), 2);
-        let table = InFlightTable::new(2);
+        let table = InFlightTable::new(2, &QuarterClock::new(Instant::now(), 0));
         let key = table.insert(0, 16, live(&sets));
         let removed = table.remove(key, 16).expect("in flight");
         assert_eq!(
@@ -445,7 +450,7 @@ mod tests {
     #[test]
     fn slots_beyond_the_published_ones_take_the_lock() {
         let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]), 2);
-        let table = InFlightTable::new(2);
+        let table = InFlightTable::new(2, &QuarterClock::new(Instant::now(), 0));
         let keys: Vec<(u64, SlotKey)> = (0..=HEAD_SLOTS as u64)
             .map(|i| {
                 let id = i + 1;

@@ -121,7 +121,7 @@ impl HttpStore {
         } = ending;
         let shard = self.key_shard(key);
         let recent = &shard.recent;
-        let _ = self.in_flight.remove_with(key, id, |live| {
+        let _ = self.in_flight.remove_with(key, id, |live, clock| {
             live.bytes_read = live.bytes_read.saturating_add(unflushed_read);
             let uri_set = &**live.uri_set;
             let code = status.map(|s| s.as_u16());
@@ -157,10 +157,15 @@ impl HttpStore {
 
             if !stream {
                 // Only a request with a detailed record can be found from its exemplar.
-                let exemplar = live
-                    .detailed
-                    .then(|| (id, live.trace_id.get()));
-                uri_set.record_timing(end, duration_nanos(elapsed), code, outcome, exemplar);
+                let exemplar = live.detailed.then(|| (id, live.trace_id.get()));
+                uri_set.record_timing(
+                    end,
+                    clock.quarter_of(end),
+                    duration_nanos(elapsed),
+                    code,
+                    outcome,
+                    exemplar,
+                );
             }
 
             if !live.detailed {

@@ -3,12 +3,12 @@
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
-use crate::store::exemplars::TraceId;
 
 use http::{Method, StatusCode, Uri};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use crate::store::exemplars::TraceId;
 use crate::store::uri_sets::UriSetRef;
 
 /// How a request ended.

@@ -1,6 +1,7 @@
 //! A fixed ring of the most recent items, written without a global lock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
 use parking_lot::Mutex;
 
 use super::shard::CachePadded;

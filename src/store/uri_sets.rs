@@ -198,12 +198,16 @@ impl UriSetShard {
         }
     }
 
-    /// Records a finished request's processing time, with its status and how it ended;
+    /// Records a finished request's processing time, with its status and how it ended:
+    /// it ended at `now`, in window period `quarter` (from the store's [`QuarterClock`]);
     /// `exemplar` is its id and trace id (0 for none) when it may be shown as an exemplar.
+    ///
+    /// [`QuarterClock`]: crate::store::windows::QuarterClock
     #[inline]
     pub(crate) fn record_timing(
         &self,
         now: Instant,
+        quarter: u64,
         nanos: u64,
         code: Option<u16>,
         outcome: Outcome,
@@ -211,7 +215,7 @@ impl UriSetShard {
     ) {
         self.mark_used();
         let errored = matches!(outcome, Outcome::Error | Outcome::Panicked);
-        self.latency.record_outcome(now, nanos, errored);
+        self.latency.record_in_quarter(quarter, nanos, errored);
         self.durations
             .record(nanos, code, error_type(outcome), now, exemplar);
     }
@@ -517,7 +521,14 @@ mod tests {
         assert_eq!(b.key(), "GET /b", "the freed key is available again");
         let part = Arc::clone(b.shard(1));
         drop(b);
-        part.record_timing(Instant::now(), 1_000, Some(200), Outcome::Completed, None);
+        part.record_timing(
+            Instant::now(),
+            0,
+            1_000,
+            Some(200),
+            Outcome::Completed,
+            None,
+        );
         sets.release(part);
         assert_eq!(sets.entries().len(), 1, "a used set stays");
     }
@@ -527,9 +538,9 @@ mod tests {
         let sets = UriSets::new(4, Instant::now(), 0, Arc::from(vec![1_000]), 2);
         let held = sets.get(0, "/a");
         held.shard(0)
-            .record_timing(Instant::now(), 500, Some(200), Outcome::Completed, None);
+            .record_timing(Instant::now(), 0, 500, Some(200), Outcome::Completed, None);
         held.shard(1)
-            .record_timing(Instant::now(), 700, Some(200), Outcome::Completed, None);
+            .record_timing(Instant::now(), 0, 700, Some(200), Outcome::Completed, None);
         assert!(
             Arc::ptr_eq(held.shard(5), held.shard(0)),
             "out of range: the first part"

@@ -468,6 +468,67 @@ pub(crate) struct WindowData {
     pub(crate) minutes: Vec<PeriodData>,
 }
 
+/// The 15-second period of an instant, for windows with a given base and origin: the
+/// period of the last instant asked for is kept with its bounds as instants, so that an
+/// instant in the same period (nearly every request's end) is placed by two comparisons
+/// rather than a subtraction of instants.
+#[derive(Debug, Clone)]
+pub(crate) struct QuarterClock {
+    base: Instant,
+    origin: u64,
+    /// The kept period and its bounds, `from..until`.
+    quarter: u64,
+    from: Instant,
+    until: Instant,
+}
+
+impl QuarterClock {
+    /// A clock for windows whose base instant `base` is Unix time `origin` (nanoseconds).
+    pub(crate) fn new(base: Instant, origin: u64) -> Self {
+        Self {
+            base,
+            origin,
+            quarter: 0,
+            // An empty range: the first instant asked for sets it.
+            from: base,
+            until: base,
+        }
+    }
+
+    /// The period of `now`, as [`WindowedHistogram`] counts periods.
+    #[inline]
+    pub(crate) fn quarter_of(&mut self, now: Instant) -> u64 {
+        if now >= self.from && now < self.until {
+            return self.quarter;
+        }
+        self.find(now)
+    }
+
+    #[cold]
+    fn find(&mut self, now: Instant) -> u64 {
+        let unix = self
+            .origin
+            .saturating_add(duration_nanos(now.saturating_duration_since(self.base)));
+        let quarter = unix / QUARTER_NANOS;
+        // The period's bounds as instants; the period `base` falls in is kept from `base` on
+        // (an earlier instant is placed in it all the same, by the subtraction above).
+        let start = quarter.saturating_mul(QUARTER_NANOS);
+        let end = start.saturating_add(QUARTER_NANOS);
+        let from = self
+            .base
+            .checked_add(Duration::from_nanos(start.saturating_sub(self.origin)));
+        let until = end
+            .checked_sub(self.origin)
+            .and_then(|nanos| self.base.checked_add(Duration::from_nanos(nanos)));
+        if let (Some(from), Some(until)) = (from, until) {
+            self.quarter = quarter;
+            self.from = from;
+            self.until = until;
+        }
+        quarter
+    }
+}
+
 /// Latency histograms and error counters over "1m", "15m" and "total" windows.
 ///
 /// Lock-free for recording and reading; see the module docs for the exact
@@ -523,16 +584,23 @@ impl WindowedHistogram {
 
     /// Records a request of `nanos` latency at `now`, counting it as an error
     /// when `error` is true (its latency is recorded either way).
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn record_outcome(&self, now: Instant, nanos: u64, error: bool) {
-        let elapsed = self.elapsed(now);
+        let quarter = self.quarters.period_of(self.elapsed(now));
+        self.record_in_quarter(quarter, nanos, error);
+    }
+
+    /// Records a request of `nanos` latency that ended in 15-second period `quarter` (from
+    /// a [`QuarterClock`] with this histogram's base and origin), counting it as an error
+    /// when `error` is true (its latency is recorded either way).
+    #[inline]
+    pub(crate) fn record_in_quarter(&self, quarter: u64, nanos: u64, error: bool) {
         let index = bucket_index(nanos);
         self.total.record(index, nanos);
         if error {
             self.total_errors.fetch_add(1, Ordering::Relaxed);
         }
         // A minute is four quarters: one division finds both periods.
-        let quarter = self.quarters.period_of(elapsed);
         self.quarters.record(quarter, index, nanos, error);
         self.minutes
             .record(quarter / QUARTERS_PER_MINUTE, index, nanos, error);
@@ -598,6 +666,32 @@ mod tests {
     use super::*;
     use crate::snapshot::collect::latency;
     use crate::snapshot::derive::{minute_counts, window_histogram};
+
+    #[test]
+    fn the_quarter_clock_places_instants_as_the_windows_count_periods() {
+        let base = Instant::now();
+        // An origin in the middle of a period, so that the first period starts before base.
+        let origin = 1_763_700_000 * 1_000_000_000 + 7_654_321_000;
+        let windows = WindowedHistogram::new(base, origin);
+        let mut clock = QuarterClock::new(base, origin);
+        let to_boundary = QUARTER_NANOS - origin % QUARTER_NANOS;
+        let mut offsets = vec![0, 1, to_boundary - 1, to_boundary, to_boundary + 1];
+        offsets.extend((1..40).map(|i| to_boundary + i * QUARTER_NANOS - 1));
+        offsets.extend((1..40).map(|i| i * 1_234_567_891));
+        // Forwards, backwards and back again: a kept period is never taken for another.
+        let mut order = offsets.clone();
+        order.extend(offsets.iter().rev());
+        order.extend(&offsets);
+        for nanos in order {
+            let now = base + Duration::from_nanos(nanos);
+            let expected = windows.elapsed(now) / QUARTER_NANOS;
+            assert_eq!(clock.quarter_of(now), expected, "{nanos} ns after base");
+        }
+        // Before base (no request ends then): the first period, as the windows count it.
+        if let Some(before) = base.checked_sub(Duration::from_secs(1)) {
+            assert_eq!(clock.quarter_of(before), origin / QUARTER_NANOS);
+        }
+    }
 
     /// The three windows as the read model derives them from the raw data.
     struct Windows {
