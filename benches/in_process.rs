@@ -12,6 +12,9 @@
 //! # runtime, in interleaved rounds with the one-thread rounds: wall time per request, and the
 //! # parallel efficiency of each layer (added ns on 1 thread / (THREADS x added wall ns)):
 //! cargo bench --bench in_process -- parallel [ROUNDS] [REQUESTS_PER_THREAD] [THREADS]
+//! # with the `tracing` feature: the time per span the stats `tracing` layer adds, from
+//! # interleaved rounds of GET /spans (8 spans) under a registry without and with it:
+//! cargo bench --bench in_process --features tracing -- spans [ROUNDS] [REQUESTS_PER_ROUND]
 //! # request latency while another thread snapshots and renders /stats/data continuously:
 //! cargo bench --bench in_process -- render [SECONDS]
 //! # N requests of the mix (GET /hello, GET /users/{id}, 1 KiB POST /echo), for callgrind;
@@ -47,6 +50,7 @@ const VARIANTS: [&str; 5] = ["bare", "in-flight", "minimal", "trace", "layered"]
 
 const USAGE: &str = "usage: in_process run <bare|in-flight|minimal|trace|layered> <REQUESTS>
        in_process run <traced|spans-registry|spans-traced> <REQUESTS>   (feature tracing)
+       in_process spans [ROUNDS] [REQUESTS_PER_ROUND]                   (feature tracing)
        in_process time [ROUNDS] [REQUESTS_PER_ROUND] [EVICT_KIB]
        in_process parallel [ROUNDS] [REQUESTS_PER_THREAD] [THREADS]
        in_process render [SECONDS]
@@ -91,6 +95,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             usize::try_from(arg(3, 2)?)?.max(1),
         ),
         Some("render") => render(&rt, Duration::from_secs(arg(1, 3)?)),
+        #[cfg(feature = "tracing")]
+        Some("spans") => time_spans(&rt, arg(1, 41)?, arg(2, 5_000)?),
         // A plain `cargo bench` (or `cargo test --benches`): a short run, not the full one.
         None => time(&rt, 11, 2_000, &mut []),
         Some(_) => return Err(USAGE.into()),
@@ -119,6 +125,54 @@ fn run_traced(rt: &Runtime, variant: &str, n: u64) {
         let app = traced::spans_app(&stats);
         rt.block_on(traced::send_spans(&app, n));
     }
+}
+
+/// Interleaved rounds of `GET /spans` (8 spans per request, through the stats layer) under a
+/// registry without and with the stats `tracing` layer, rotating which goes first: the time
+/// per request of each, and the median of the rounds' paired differences per span.
+#[cfg(feature = "tracing")]
+fn time_spans(rt: &Runtime, rounds: u64, n: u64) {
+    let stats = Stats::new();
+    let app = traced::spans_app(&stats);
+    let dispatches = [traced::dispatch(None), traced::dispatch(Some(&stats))];
+    let round = |with_layer: bool| {
+        let _default = tracing::dispatcher::set_default(&dispatches[usize::from(with_layer)]);
+        let start = Instant::now();
+        rt.block_on(traced::send_spans(&app, n));
+        start.elapsed().as_nanos() as f64 / n as f64
+    };
+    // Warm-up: the registry's span slots, the timeline slots, the call names.
+    round(false);
+    round(true);
+    let (mut without, mut with, mut added) = (Vec::new(), Vec::new(), Vec::new());
+    for r in 0..rounds {
+        let (a, b) = if r % 2 == 0 {
+            let a = round(false);
+            (a, round(true))
+        } else {
+            let b = round(true);
+            (round(false), b)
+        };
+        without.push(a);
+        with.push(b);
+        added.push((b - a) / traced::SPANS_PER_REQUEST as f64);
+    }
+    println!(
+        "GET /spans ({} spans per request), {rounds} interleaved rounds of {n} requests",
+        traced::SPANS_PER_REQUEST
+    );
+    println!(
+        "registry            median {:8.1} ns/request",
+        median(&mut without)
+    );
+    println!(
+        "registry + stats    median {:8.1} ns/request",
+        median(&mut with)
+    );
+    println!(
+        "per span recorded, median of paired differences: {:+.1} ns",
+        median(&mut added)
+    );
 }
 
 /// Nanoseconds per request for `n` requests of the mix.
