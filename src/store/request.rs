@@ -201,9 +201,10 @@ impl FinishedRequest {
         }
     }
 
-    /// Replaces this record with `live` finished, in place: the two live records swap places,
-    /// so that `live` is left holding this record's old one rather than anything being moved
-    /// or dropped (its next request writes over it, reusing its path's buffer).
+    /// Replaces this record with `live` finished, in place: what owns memory (method, a path
+    /// on the heap, URI set, optional parts) changes places with this record's, so that
+    /// nothing is dropped here and `live`'s slot keeps the old parts until its next request
+    /// writes over them; the rest is copied.
     #[inline]
     pub(crate) fn overwrite(
         &mut self,
