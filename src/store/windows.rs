@@ -125,8 +125,41 @@ pub(crate) const MAX_ROTATION_SPINS: u32 = 1_000;
 /// Waits that only spin before a record starts yielding its thread.
 pub(crate) const SPINS_BEFORE_YIELD: u32 = 64;
 
-/// Tag bit set while a slot is being cleared for a new period.
+/// Tag bit set while a slot is being cleared (or its counts folded) for a new period.
 const ROTATING: u64 = 1 << 63;
+
+/// The tag of a slot holding `period`.
+#[inline]
+fn tag_of(period: u64) -> u64 {
+    period.saturating_add(1) & !ROTATING
+}
+
+/// What [`Slot::enter`] found.
+#[derive(Debug, Clone, Copy)]
+enum Entry {
+    /// The slot holds the wanted period.
+    Ready,
+    /// The slot holds this older tag (`0`: empty or invalidated): rotate it.
+    Stale(u64),
+    /// A straggler, or the wait for a rotation ran out of budget.
+    Dropped,
+}
+
+/// How many times [`WindowedHistogram::reset`] waits for a quarter slot's rotation in
+/// progress to end (spins, then `yield_now`; a fold takes about a microsecond).
+const MAX_RESET_WAITS: u32 = 100_000;
+
+/// Added to the fold sequence when a fold starts: one more fold started (high 32 bits),
+/// one more running (low 32 bits). A fold's end subtracts 1.
+const FOLD_STARTED: u64 = (1 << 32) + 1;
+
+/// The running folds in the fold sequence.
+const FOLDS_RUNNING: u64 = u32::MAX as u64;
+
+/// How many times [`WindowedHistogram::data`] reads again when a fold ran during its read
+/// (it waits between reads, then yields; a fold takes about a microsecond). After that it
+/// keeps the last read.
+const MAX_READ_ATTEMPTS: u32 = 1_000;
 
 /// Counters per lazily allocated chunk (one octave).
 const CHUNK: usize = SUB_BUCKETS;
@@ -146,6 +179,10 @@ trait ChunkCounter: Sized + std::fmt::Debug {
     fn get(&self) -> u64;
     /// Sets the count to zero.
     fn clear(&self);
+    /// Takes the count, leaving zero: `0` without a write when the counter is zero.
+    fn take(&self) -> u64;
+    /// Adds `n` (a count taken from a 32-bit slot counter).
+    fn add(&self, n: u64);
 }
 
 impl ChunkCounter for AtomicU32 {
@@ -162,6 +199,15 @@ impl ChunkCounter for AtomicU32 {
     fn clear(&self) {
         self.store(0, Ordering::Relaxed);
     }
+    fn take(&self) -> u64 {
+        if self.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        u64::from(self.swap(0, Ordering::Relaxed))
+    }
+    fn add(&self, n: u64) {
+        self.fetch_add(u32::try_from(n).unwrap_or(u32::MAX), Ordering::Relaxed);
+    }
 }
 
 impl ChunkCounter for AtomicU64 {
@@ -177,6 +223,15 @@ impl ChunkCounter for AtomicU64 {
     }
     fn clear(&self) {
         self.store(0, Ordering::Relaxed);
+    }
+    fn take(&self) -> u64 {
+        if self.load(Ordering::Relaxed) == 0 {
+            return 0;
+        }
+        self.swap(0, Ordering::Relaxed)
+    }
+    fn add(&self, n: u64) {
+        self.fetch_add(n, Ordering::Relaxed);
     }
 }
 
@@ -224,6 +279,14 @@ impl<C: ChunkCounter> ChunkedHistogram<C> {
     /// use only.
     #[inline]
     fn record(&self, index: usize, nanos: u64) {
+        self.record_count(index, nanos);
+        self.record_extremes(nanos);
+    }
+
+    /// Counts one value, whose bucket is `index`, and adds it to the sum (not to the
+    /// minimum and maximum).
+    #[inline]
+    fn record_count(&self, index: usize, nanos: u64) {
         if let Some(cell) = self.chunks.get(index / CHUNK) {
             let chunk = cell.get_or_init(C::zeroed_chunk);
             if let Some(counter) = chunk.get(index % CHUNK) {
@@ -231,11 +294,61 @@ impl<C: ChunkCounter> ChunkedHistogram<C> {
             }
         }
         self.sum.fetch_add(nanos, Ordering::Relaxed);
-        if nanos < self.min.load(Ordering::Relaxed) {
-            self.min.fetch_min(nanos, Ordering::Relaxed);
+    }
+
+    /// Updates the minimum and maximum with one value: two loads, and a read-modify-write
+    /// only for a new extreme.
+    #[inline]
+    fn record_extremes(&self, nanos: u64) {
+        self.merge_extremes(nanos, nanos);
+    }
+
+    /// Lowers the minimum to `min` and raises the maximum to `max` if they extend them.
+    #[inline]
+    fn merge_extremes(&self, min: u64, max: u64) {
+        if min < self.min.load(Ordering::Relaxed) {
+            self.min.fetch_min(min, Ordering::Relaxed);
         }
-        if nanos > self.max.load(Ordering::Relaxed) {
-            self.max.fetch_max(nanos, Ordering::Relaxed);
+        if max > self.max.load(Ordering::Relaxed) {
+            self.max.fetch_max(max, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds `n` to bucket `index` (allocating its octave's chunk on first use).
+    fn add(&self, index: usize, n: u64) {
+        if let Some(cell) = self.chunks.get(index / CHUNK) {
+            if let Some(counter) = cell.get_or_init(C::zeroed_chunk).get(index % CHUNK) {
+                counter.add(n);
+            }
+        }
+    }
+
+    /// Moves every count, the sum and the extremes out of this histogram (leaving it
+    /// empty) into `total` (counts and sum: its extremes are kept per record) and, if
+    /// given, `minute` (counts, sum and extremes). Each counter is taken with one
+    /// `swap(0)` (only the non-zero ones of the allocated chunks are written), so a count
+    /// added concurrently is either moved or left here, never lost nor moved twice.
+    fn move_into(&self, total: &TotalHistogram, minute: Option<&SlotHistogram>) {
+        for (chunk_index, cell) in self.chunks.iter().enumerate() {
+            let Some(chunk) = cell.get() else { continue };
+            for (offset, counter) in chunk.iter().enumerate() {
+                let n = counter.take();
+                if n != 0 {
+                    let index = chunk_index * CHUNK + offset;
+                    total.add(index, n);
+                    if let Some(minute) = minute {
+                        minute.add(index, n);
+                    }
+                }
+            }
+        }
+        let sum = self.sum.swap(0, Ordering::Relaxed);
+        let min = self.min.swap(u64::MAX, Ordering::Relaxed);
+        let max = self.max.swap(0, Ordering::Relaxed);
+        total.sum.fetch_add(sum, Ordering::Relaxed);
+        if let Some(minute) = minute {
+            minute.sum.fetch_add(sum, Ordering::Relaxed);
+            minute.merge_extremes(min, max);
         }
     }
 
@@ -302,23 +415,24 @@ impl Slot {
         }
     }
 
-    /// Records into this slot for `period`, rotating it if it holds an older
-    /// period (see the module docs for the protocol).
+    /// Waits until the slot holds tag `want` (see the module docs for the protocol):
+    /// [`Entry::Ready`] when it does, [`Entry::Stale`] with the older tag to rotate from,
+    /// [`Entry::Dropped`] for a straggler (the slot holds a newer period) or when the wait
+    /// budget ([`MAX_ROTATION_SPINS`], counted in `spins` over the calls of one record) is
+    /// spent.
     #[inline]
-    fn record(&self, period: u64, index: usize, nanos: u64, error: bool) {
-        let want = period.saturating_add(1) & !ROTATING;
-        let mut spins = 0u32;
+    fn enter(&self, want: u64, spins: &mut u32) -> Entry {
         loop {
             let tag = self.tag.load(Ordering::Acquire);
             if tag == want {
-                break;
+                return Entry::Ready;
             }
             if tag & ROTATING != 0 {
-                if spins >= MAX_ROTATION_SPINS {
-                    return;
+                if *spins >= MAX_ROTATION_SPINS {
+                    return Entry::Dropped;
                 }
-                spins = spins.saturating_add(1);
-                if spins <= SPINS_BEFORE_YIELD {
+                *spins = spins.saturating_add(1);
+                if *spins <= SPINS_BEFORE_YIELD {
                     std::hint::spin_loop();
                 } else {
                     std::thread::yield_now();
@@ -327,24 +441,114 @@ impl Slot {
             }
             if tag > want {
                 // Slot already holds a newer period: straggler.
-                return;
+                return Entry::Dropped;
             }
-            if self
-                .tag
-                .compare_exchange(tag, want | ROTATING, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                // Seqlock-style: readers that see cleared data also see ROTATING.
-                std::sync::atomic::fence(Ordering::Release);
-                self.hist.clear();
-                self.errors.store(0, Ordering::Relaxed);
-                self.tag.store(want, Ordering::Release);
-                break;
+            return Entry::Stale(tag);
+        }
+    }
+
+    /// Claims the slot for `want` if it still holds `tag`: sets `want | ROTATING`.
+    fn claim(&self, tag: u64, want: u64) -> bool {
+        let claimed = self
+            .tag
+            .compare_exchange(tag, want | ROTATING, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok();
+        if claimed {
+            // Seqlock-style: readers that see cleared data also see ROTATING.
+            std::sync::atomic::fence(Ordering::Release);
+        }
+        claimed
+    }
+
+    /// Zeroes the slot's counters (after [`Slot::claim`]).
+    fn clear(&self) {
+        self.hist.clear();
+        self.errors.store(0, Ordering::Relaxed);
+    }
+
+    /// Ends a rotation: the slot holds `want`.
+    fn publish(&self, want: u64) {
+        self.tag.store(want, Ordering::Release);
+    }
+
+    /// Makes the slot hold `want`, rotating it by clearing if it holds an older tag (a
+    /// minute slot's rotation; quarter slots fold instead, see
+    /// [`WindowedHistogram::rotate_quarter`]); `false` for a straggler or when the wait
+    /// budget is spent.
+    fn enter_clearing(&self, want: u64) -> bool {
+        let mut spins = 0u32;
+        loop {
+            match self.enter(want, &mut spins) {
+                Entry::Ready => return true,
+                Entry::Dropped => return false,
+                Entry::Stale(tag) => {
+                    if self.claim(tag, want) {
+                        self.clear();
+                        self.publish(want);
+                        return true;
+                    }
+                }
             }
+        }
+    }
+
+    /// Records into this slot for `period`, rotating it by clearing if it holds an older
+    /// period (minute slots); `false` if dropped (see [`Slot::enter`]).
+    fn record_clearing(&self, period: u64, index: usize, nanos: u64, error: bool) -> bool {
+        if !self.enter_clearing(tag_of(period)) {
+            return false;
         }
         self.hist.record(index, nanos);
         if error {
             self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// The slot's period, errors and histogram, whatever the period, if it holds one (not
+    /// empty, invalidated or rotating); the histogram may be empty.
+    fn read_held(&self) -> Option<PeriodData> {
+        let tag = self.tag.load(Ordering::Acquire);
+        if tag == 0 || tag & ROTATING != 0 {
+            return None;
+        }
+        let histogram = self.hist.sparse();
+        let errors = self.errors.load(Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Acquire);
+        if self.tag.load(Ordering::Relaxed) != tag {
+            return None;
+        }
+        Some(PeriodData {
+            period: tag.wrapping_sub(1),
+            errors,
+            histogram,
+        })
+    }
+
+    /// Forgets the slot's data like [`Slot::invalidate`], after waiting (at most
+    /// [`MAX_RESET_WAITS`] times) for a rotation in progress to end, so that a fold that
+    /// took the slot's counts has added them before the caller clears the total.
+    fn invalidate_after_rotation(&self) {
+        let mut waits = 0u32;
+        loop {
+            let tag = self.tag.load(Ordering::Acquire);
+            if tag & ROTATING != 0 && waits < MAX_RESET_WAITS {
+                waits = waits.saturating_add(1);
+                if waits <= SPINS_BEFORE_YIELD {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+                continue;
+            }
+            if tag == 0
+                || self
+                    .tag
+                    .compare_exchange(tag, 0, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return;
+            }
         }
     }
 
@@ -407,14 +611,6 @@ impl<const LEN: usize, const PERIOD_NANOS: u64> PeriodRing<LEN, PERIOD_NANOS> {
     fn slot(&self, period: u64) -> Option<&Slot> {
         let index = usize::try_from(period.checked_rem(LEN as u64)?).ok()?;
         self.slots.get(index)
-    }
-
-    /// Records in `period` a value whose bucket is `index`.
-    #[inline]
-    fn record(&self, period: u64, index: usize, nanos: u64, error: bool) {
-        if let Some(slot) = self.slot(period) {
-            slot.record(period, index, nanos, error);
-        }
     }
 
     /// The periods of the window of the last `LEN` periods at `now` (not before `reset_at`),
@@ -550,6 +746,9 @@ pub(crate) struct WindowedHistogram {
     quarters: PeriodRing<QUARTER_SLOTS, QUARTER_NANOS>,
     /// 16 x 60 s slots for "15m".
     minutes: PeriodRing<MINUTE_SLOTS, MINUTE_NANOS>,
+    /// Folds started (high 32 bits, wrapping) and running (low 32 bits): a reader that
+    /// sees it unchanged and with no fold running around its read saw no count moving.
+    fold_seq: AtomicU64,
 }
 
 impl WindowedHistogram {
@@ -565,6 +764,7 @@ impl WindowedHistogram {
             total_errors: AtomicU64::new(0),
             quarters: PeriodRing::new(),
             minutes: PeriodRing::new(),
+            fold_seq: AtomicU64::new(0),
         }
     }
 
@@ -593,29 +793,181 @@ impl WindowedHistogram {
     /// Records a request of `nanos` latency that ended in 15-second period `quarter` (from
     /// a [`QuarterClock`] with this histogram's base and origin), counting it as an error
     /// when `error` is true (its latency is recorded either way).
+    ///
+    /// One histogram record, into the quarter's slot, plus the total's minimum and maximum;
+    /// the quarter's counts reach the minute ring and the total when its slot is rotated
+    /// for a newer quarter (see the module docs).
     #[inline]
     pub(crate) fn record_in_quarter(&self, quarter: u64, nanos: u64, error: bool) {
         let index = bucket_index(nanos);
-        self.total.record(index, nanos);
+        self.total.record_extremes(nanos);
+        if let Some(slot) = self.quarters.slot(quarter) {
+            let want = tag_of(quarter);
+            let mut spins = 0u32;
+            loop {
+                match slot.enter(want, &mut spins) {
+                    Entry::Ready => {
+                        slot.hist.record(index, nanos);
+                        if error {
+                            slot.errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        return;
+                    }
+                    Entry::Stale(tag) => self.rotate_quarter(slot, tag, want),
+                    Entry::Dropped => break,
+                }
+            }
+        }
+        self.record_late(quarter, index, nanos, error);
+    }
+
+    /// Records a request that could not go into its quarter's slot (a straggler, or the
+    /// wait for a rotation ran out of budget) directly into the total and its minute's slot.
+    #[cold]
+    #[inline(never)]
+    fn record_late(&self, quarter: u64, index: usize, nanos: u64, error: bool) {
+        self.total.record_count(index, nanos);
         if error {
             self.total_errors.fetch_add(1, Ordering::Relaxed);
         }
-        // A minute is four quarters: one division finds both periods.
-        self.quarters.record(quarter, index, nanos, error);
-        self.minutes
-            .record(quarter / QUARTERS_PER_MINUTE, index, nanos, error);
+        let minute = quarter / QUARTERS_PER_MINUTE;
+        if let Some(slot) = self.minutes.slot(minute) {
+            slot.record_clearing(minute, index, nanos, error);
+        }
+    }
+
+    /// Rotates a quarter slot that holds the older tag `tag` to `want`. A slot that held
+    /// a quarter has its counts moved into the total and the quarter's minute slot (the
+    /// fold), under the fold sequence; an empty or invalidated one is cleared. Does
+    /// nothing if another record changed the tag first.
+    #[cold]
+    #[inline(never)]
+    fn rotate_quarter(&self, slot: &Slot, tag: u64, want: u64) {
+        if tag == 0 {
+            // Empty, or invalidated by a reset: its counts are dropped, not folded.
+            if slot.claim(tag, want) {
+                slot.clear();
+                slot.publish(want);
+            }
+            return;
+        }
+        // The fold is announced before the claim: a reader that sees the slot rotating
+        // (its counts not yet in the total) also sees the fold sequence change.
+        self.fold_seq.fetch_add(FOLD_STARTED, Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Release);
+        if slot.claim(tag, want) {
+            self.fold(slot, tag.wrapping_sub(1), want.wrapping_sub(1));
+            slot.publish(want);
+        }
+        self.fold_seq.fetch_sub(1, Ordering::Release);
+    }
+
+    /// Moves the counts of `slot`, which held quarter `quarter` and is claimed for the newer
+    /// `next`, into the total and, if that minute is still in the "15m" window of `next`,
+    /// into the minute slot of `quarter`'s minute.
+    fn fold(&self, slot: &Slot, quarter: u64, next: u64) {
+        let minute = quarter / QUARTERS_PER_MINUTE;
+        let in_window = minute.saturating_add(MINUTE_SLOTS as u64) > next / QUARTERS_PER_MINUTE;
+        let target = self
+            .minutes
+            .slot(minute)
+            .filter(|target| in_window && target.enter_clearing(tag_of(minute)));
+        slot.hist
+            .move_into(&self.total, target.map(|target| &target.hist));
+        let errors = slot.errors.swap(0, Ordering::Relaxed);
+        if errors != 0 {
+            self.total_errors.fetch_add(errors, Ordering::Relaxed);
+            if let Some(target) = target {
+                target.errors.fetch_add(errors, Ordering::Relaxed);
+            }
+        }
     }
 
     /// The raw contents as of `now`: the total, and the periods of the "1m" and "15m"
     /// windows that hold data.
+    ///
+    /// Reads again (up to [`MAX_READ_ATTEMPTS`] times) when a fold ran during the read, so
+    /// that a quarter's counts are seen either in its slot or in the total and its minute,
+    /// never in both or neither; never makes a record wait.
     pub(crate) fn data(&self, now: Instant) -> WindowData {
         let elapsed = self.elapsed(now);
         let reset_at = self.reset_at.load(Ordering::Acquire);
+        let mut attempts = 0u32;
+        loop {
+            let before = self.fold_seq.load(Ordering::Acquire);
+            let last = attempts >= MAX_READ_ATTEMPTS;
+            if before & FOLDS_RUNNING == 0 || last {
+                let data = self.read(elapsed, reset_at);
+                std::sync::atomic::fence(Ordering::Acquire);
+                if last || self.fold_seq.load(Ordering::Relaxed) == before {
+                    return data;
+                }
+            }
+            attempts = attempts.saturating_add(1);
+            if attempts <= SPINS_BEFORE_YIELD {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// One read of the raw contents at Unix time `elapsed` (see [`WindowedHistogram::data`]):
+    /// the folded total and minutes plus the quarters still held in their slots.
+    fn read(&self, elapsed: u64, reset_at: u64) -> WindowData {
+        let held: Vec<PeriodData> = self
+            .quarters
+            .slots
+            .iter()
+            .filter_map(Slot::read_held)
+            .collect();
+        let mut total = self.total.sparse();
+        let mut total_errors = self.total_errors.load(Ordering::Relaxed);
+        for quarter in &held {
+            total.merge(&quarter.histogram);
+            total_errors = total_errors.wrapping_add(quarter.errors);
+        }
+
+        let in_window = |period: u64, len: usize, period_nanos: u64| {
+            let current = elapsed / period_nanos;
+            let first = current
+                .saturating_sub(len as u64 - 1)
+                .max(reset_at / period_nanos);
+            (first..=current).contains(&period)
+        };
+        let mut minutes = self.minutes.periods(elapsed, reset_at);
+        for quarter in &held {
+            let minute = quarter.period / QUARTERS_PER_MINUTE;
+            if !in_window(minute, MINUTE_SLOTS, MINUTE_NANOS) {
+                continue;
+            }
+            if let Some(data) = minutes.iter_mut().find(|data| data.period == minute) {
+                data.histogram.merge(&quarter.histogram);
+                data.errors = data.errors.wrapping_add(quarter.errors);
+            } else {
+                minutes.push(PeriodData {
+                    period: minute,
+                    errors: quarter.errors,
+                    histogram: quarter.histogram.clone(),
+                });
+            }
+        }
+        minutes.retain(|data| !data.histogram.is_empty());
+        minutes.sort_by_key(|data| data.period);
+
+        let mut quarters: Vec<PeriodData> = held
+            .into_iter()
+            .filter(|quarter| {
+                !quarter.histogram.is_empty()
+                    && in_window(quarter.period, QUARTER_SLOTS, QUARTER_NANOS)
+            })
+            .collect();
+        quarters.sort_by_key(|data| data.period);
         WindowData {
-            total: self.total.sparse(),
-            total_errors: self.total_errors.load(Ordering::Relaxed),
-            quarters: self.quarters.periods(elapsed, reset_at),
-            minutes: self.minutes.periods(elapsed, reset_at),
+            total,
+            total_errors,
+            quarters,
+            minutes,
         }
     }
 
@@ -626,11 +978,16 @@ impl WindowedHistogram {
 
     /// Clears every window as of `now`; covered durations restart at `now`.
     /// Not atomic with respect to concurrent records: a record racing the
-    /// reset may be kept in `total` or dropped from the windows.
+    /// reset may be kept in `total` or dropped from the windows. A fold in progress is
+    /// waited for (see [`Slot::invalidate_after_rotation`]), so that the quarter it took is
+    /// cleared from the total with the rest.
     pub(crate) fn reset(&self, now: Instant) {
         let elapsed = self.elapsed(now);
         self.reset_at.fetch_max(elapsed, Ordering::AcqRel);
-        self.quarters.invalidate();
+        self.quarters
+            .slots
+            .iter()
+            .for_each(Slot::invalidate_after_rotation);
         self.minutes.invalidate();
         self.total.clear();
         self.total_errors.store(0, Ordering::Relaxed);
@@ -996,10 +1353,11 @@ mod tests {
         let w = WindowedHistogram::new(base, 0);
         let idle = w.memory_bytes();
         // A windowed histogram with one value of each octave in `octaves` in every slot of
-        // both rings.
+        // both rings (one minute more than the ring: a minute slot receives its quarters
+        // when they are folded, as their quarter slots are reused).
         let filled = |octaves: std::ops::Range<u32>| {
             let w = WindowedHistogram::new(base, 0);
-            for period in 0..MINUTE_SLOTS as u64 {
+            for period in 0..=MINUTE_SLOTS as u64 {
                 let at = base + MINUTE * u32::try_from(period).unwrap();
                 for q in 0..QUARTER_SLOTS as u64 {
                     let at = at + QUARTER * u32::try_from(q).unwrap();
