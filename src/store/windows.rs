@@ -1434,4 +1434,327 @@ mod tests {
         assert!(typical < 45_000);
         assert!(worst < 100_000);
     }
+
+    /// The three-record reference: every record since the last reset, kept with its Unix
+    /// time, and the windows computed from them exactly as the docs define them.
+    #[derive(Default)]
+    struct Reference {
+        records: Vec<(u64, u64, bool)>,
+        reset_at: u64,
+    }
+
+    impl Reference {
+        fn record(&mut self, unix: u64, nanos: u64, error: bool) {
+            self.records.push((unix, nanos, error));
+        }
+
+        fn reset(&mut self, unix: u64) {
+            self.records.clear();
+            self.reset_at = self.reset_at.max(unix);
+        }
+
+        fn periods(&self, now: u64, len: u64, period_nanos: u64) -> Vec<PeriodData> {
+            let current = now / period_nanos;
+            let first = current
+                .saturating_sub(len - 1)
+                .max(self.reset_at / period_nanos);
+            let mut periods: Vec<PeriodData> = Vec::new();
+            for &(unix, nanos, error) in &self.records {
+                let period = unix / period_nanos;
+                if period < first || period > current {
+                    continue;
+                }
+                let at = match periods.iter().position(|p| p.period == period) {
+                    Some(at) => at,
+                    None => {
+                        periods.push(PeriodData {
+                            period,
+                            errors: 0,
+                            histogram: Histogram::new(),
+                        });
+                        periods.len() - 1
+                    }
+                };
+                periods[at].histogram.record(nanos);
+                periods[at].errors += u64::from(error);
+            }
+            periods.sort_by_key(|p| p.period);
+            periods
+        }
+
+        fn data(&self, now: u64) -> WindowData {
+            let mut total = Histogram::new();
+            for &(_, nanos, _) in &self.records {
+                total.record(nanos);
+            }
+            WindowData {
+                total,
+                total_errors: self.records.iter().filter(|r| r.2).count() as u64,
+                quarters: self.periods(now, QUARTER_SLOTS as u64, QUARTER_NANOS),
+                minutes: self.periods(now, MINUTE_SLOTS as u64, MINUTE_NANOS),
+            }
+        }
+    }
+
+    /// What a run of [`Op`]s does to a windowed histogram and to the reference.
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Advance the clock by this many milliseconds, then record.
+        Record {
+            gap_ms: u64,
+            nanos: u64,
+            error: bool,
+        },
+        /// Advance, then compare `data()` with the reference.
+        Read { gap_ms: u64 },
+        /// Advance, then reset.
+        Reset { gap_ms: u64 },
+    }
+
+    /// Runs `ops` against a histogram and the reference, comparing `data()` at each read
+    /// and at the end.
+    fn check_against_reference(origin: u64, ops: &[Op]) {
+        let base = Instant::now();
+        let w = WindowedHistogram::new(base, origin);
+        let mut reference = Reference {
+            records: Vec::new(),
+            reset_at: origin,
+        };
+        let mut at_ms = 0u64;
+        let unix = |ms: u64| origin + ms * 1_000_000;
+        let instant = |ms: u64| base + Duration::from_millis(ms);
+        for (step, op) in ops.iter().enumerate() {
+            match *op {
+                Op::Record {
+                    gap_ms,
+                    nanos,
+                    error,
+                } => {
+                    at_ms += gap_ms;
+                    w.record_outcome(instant(at_ms), nanos, error);
+                    reference.record(unix(at_ms), nanos, error);
+                }
+                Op::Read { gap_ms } => {
+                    at_ms += gap_ms;
+                    assert_eq!(
+                        w.data(instant(at_ms)),
+                        reference.data(unix(at_ms)),
+                        "step {step}, {at_ms} ms"
+                    );
+                }
+                Op::Reset { gap_ms } => {
+                    at_ms += gap_ms;
+                    w.reset(instant(at_ms));
+                    reference.reset(unix(at_ms));
+                }
+            }
+        }
+        assert_eq!(w.data(instant(at_ms)), reference.data(unix(at_ms)));
+        // Later reads, as the windows age out with no record.
+        for later in [
+            1,
+            15_000,
+            60_000,
+            75_000,
+            15 * 60_000,
+            16 * 60_000,
+            3_600_000,
+        ] {
+            let at = at_ms + later;
+            assert_eq!(w.data(instant(at)), reference.data(unix(at)), "+{later} ms");
+        }
+    }
+
+    #[test]
+    fn folded_and_held_quarters_read_as_three_records_would() {
+        // An origin in the middle of a quarter and of a minute.
+        let origin = 1_763_700_000 * 1_000_000_000 + 7_654_321_000;
+        let mut ops = Vec::new();
+        // 40 minutes: records in most quarters (some quarters skipped, so that slots are
+        // reused after gaps), read every few seconds, errors now and then.
+        let mut i = 0u64;
+        for quarter in 0..160u64 {
+            if quarter % 7 == 3 || (60..70).contains(&quarter) {
+                ops.push(Op::Read { gap_ms: 15_000 });
+                continue;
+            }
+            for k in 0..(1 + quarter % 5) {
+                i += 1;
+                ops.push(Op::Record {
+                    gap_ms: 15_000 / (2 + quarter % 5),
+                    nanos: 1_000 + (i * 7_919) % 5_000_000 + (k << (quarter % 30)),
+                    error: i % 3 == 0,
+                });
+                ops.push(Op::Read { gap_ms: 0 });
+            }
+            ops.push(Op::Read {
+                gap_ms: 15_000 / (2 + quarter % 5),
+            });
+        }
+        check_against_reference(origin, &ops);
+        // The same from origin 0 (period boundaries at base).
+        check_against_reference(0, &ops);
+    }
+
+    #[test]
+    fn reset_drops_held_and_folded_quarters() {
+        let base = Instant::now();
+        let w = WindowedHistogram::new(base, 0);
+        let at = |secs: u64| base + Duration::from_secs(secs);
+        // Quarters 0..=7: quarters 0..=2 folded (their slots reused by 5..=7), 3..=7 held.
+        for quarter in 0..8u64 {
+            w.record_outcome(at(quarter * 15 + 1), 1_000 + quarter, true);
+            w.record_outcome(at(quarter * 15 + 2), 5_000_000, false);
+        }
+        let before = w.data(at(119));
+        assert_eq!(before.total.count(), 16);
+        assert_eq!(before.total_errors, 8);
+        assert_eq!(before.quarters.len(), 5);
+        assert_eq!(
+            before
+                .minutes
+                .iter()
+                .map(|m| m.histogram.count())
+                .sum::<u64>(),
+            16
+        );
+        w.reset(at(121));
+        let after = w.data(at(121));
+        assert_eq!(after.total, Histogram::new());
+        assert_eq!(after.total_errors, 0);
+        assert!(after.quarters.is_empty());
+        assert!(after.minutes.is_empty());
+        // Records after the reset: in the reset's quarter (slot of quarter 3, held before
+        // the reset), then in the next quarters, whose slots held quarters 4..=7 before the
+        // reset: those are emptied, not folded, when reused.
+        let mut reference = Reference {
+            records: Vec::new(),
+            reset_at: 121_000_000_000,
+        };
+        for secs in [122u64, 130, 136, 150, 170, 190, 210, 250, 300] {
+            w.record_outcome(at(secs), 2_000 + secs, secs % 2 == 0);
+            reference.record(secs * 1_000_000_000, 2_000 + secs, secs % 2 == 0);
+            assert_eq!(w.data(at(secs)), reference.data(secs * 1_000_000_000));
+        }
+        let data = w.data(at(300));
+        assert_eq!(data.total.count(), 9);
+        assert_eq!(data.total.min(), Some(2_122));
+        assert_eq!(data.total.max(), Some(2_300));
+        // A reset after the last record, then a record a ring turn later: the invalidated
+        // slot is emptied, its quarter never reaches the total.
+        w.reset(at(301));
+        w.record_outcome(at(301 + 75), 9_000, false);
+        let data = w.data(at(400));
+        assert_eq!(data.total.count(), 1);
+        assert_eq!(data.total.sum_nanos(), 9_000);
+        assert_eq!(data.total_errors, 0);
+        assert_eq!(data.minutes.len(), 1);
+        assert_eq!(data.minutes[0].histogram.count(), 1);
+    }
+
+    #[test]
+    fn concurrent_records_across_folds_are_counted_once() {
+        const WRITERS: u64 = 4;
+        const PER_WRITER: u64 = 40_000;
+        // 40 quarters (10 minutes) of records: every quarter slot is folded about 8 times
+        // while the writers run.
+        const SPAN_MS: u64 = 600_000;
+        let base = Instant::now();
+        let w = WindowedHistogram::new(base, 0);
+        let started = AtomicU64::new(0);
+        let writers_done = AtomicU64::new(0);
+        let value = |t: u64, i: u64| 1_000 + t * 100_003 + (i * 7_919) % 3_000_000;
+        std::thread::scope(|scope| {
+            for t in 0..WRITERS {
+                let (w, started, writers_done) = (&w, &started, &writers_done);
+                scope.spawn(move || {
+                    for i in 0..PER_WRITER {
+                        let mut ms = i * SPAN_MS / PER_WRITER + t * 3;
+                        if t == WRITERS - 1 {
+                            // A late writer, two minutes behind: its records find slots
+                            // holding newer quarters (stragglers) or rotate older ones.
+                            ms = ms.saturating_sub(120_000);
+                        }
+                        started.fetch_add(1, Ordering::Relaxed);
+                        // What the reader sees of this record comes after the count above.
+                        std::sync::atomic::fence(Ordering::Release);
+                        w.record_outcome(base + Duration::from_millis(ms), value(t, i), i % 4 == 0);
+                    }
+                    writers_done.fetch_add(1, Ordering::Release);
+                });
+            }
+            let (w, started, writers_done) = (&w, &started, &writers_done);
+            scope.spawn(move || {
+                let now = base + Duration::from_millis(SPAN_MS);
+                let (mut last_count, mut last_errors, mut reads) = (0u64, 0u64, 0u64);
+                while writers_done.load(Ordering::Acquire) < WRITERS {
+                    let data = w.data(now);
+                    std::sync::atomic::fence(Ordering::Acquire);
+                    let recorded = started.load(Ordering::Relaxed);
+                    let count = data.total.count();
+                    assert!(count <= recorded, "{count} counted, {recorded} recorded");
+                    assert!(data.total_errors <= recorded);
+                    assert!(count >= last_count, "{count} after {last_count}");
+                    assert!(data.total_errors >= last_errors);
+                    let minutes: u64 = data.minutes.iter().map(|m| m.histogram.count()).sum();
+                    // The windows are read one after the other: a record may be seen in
+                    // a minute and not yet in the total, never more than recorded.
+                    assert!(minutes <= recorded, "{minutes} in 15m, {recorded} recorded");
+                    (last_count, last_errors) = (count, data.total_errors);
+                    reads += 1;
+                }
+                assert!(reads > 0);
+            });
+        });
+        let n = WRITERS * PER_WRITER;
+        let sum: u64 = (0..WRITERS)
+            .flat_map(|t| (0..PER_WRITER).map(move |i| value(t, i)))
+            .sum();
+        let data = w.data(base + Duration::from_millis(SPAN_MS));
+        assert_eq!(data.total.count(), n);
+        assert_eq!(data.total.sum_nanos(), sum);
+        assert_eq!(data.total_errors, n / 4);
+        assert_eq!(data.total.min(), Some(1_000));
+        // Every record is within "15m": folded into its minute, recorded there directly, or
+        // still held in its quarter.
+        let minutes: u64 = data.minutes.iter().map(|m| m.histogram.count()).sum();
+        assert_eq!(minutes, n);
+        // Some quarters were folded (they are in the total but not in a quarter slot).
+        let held: u64 = data.quarters.iter().map(|q| q.histogram.count()).sum();
+        assert!(held < n);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 64,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        #[test]
+        fn windows_match_the_reference(
+            origin in 0u64..2_000_000_000_000_000_000,
+            ops in proptest::collection::vec(op_strategy(), 1..120),
+        ) {
+            check_against_reference(origin, &ops);
+        }
+    }
+
+    fn op_strategy() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        // Gaps: mostly within a quarter, some across quarters and minutes, a few past a
+        // ring turn.
+        let gap = prop_oneof![
+            4 => 0u64..2_000,
+            3 => 0u64..40_000,
+            2 => 0u64..300_000,
+            1 => 0u64..3_000_000,
+        ];
+        let nanos = prop_oneof![0u64..10_000_000, any::<u64>()];
+        prop_oneof![
+            6 => (gap.clone(), nanos, any::<bool>())
+                .prop_map(|(gap_ms, nanos, error)| Op::Record { gap_ms, nanos, error }),
+            3 => gap.clone().prop_map(|gap_ms| Op::Read { gap_ms }),
+            1 => gap.prop_map(|gap_ms| Op::Reset { gap_ms }),
+        ]
+    }
 }
