@@ -1663,11 +1663,14 @@ mod tests {
         let w = WindowedHistogram::new(base, 0);
         let started = AtomicU64::new(0);
         let writers_done = AtomicU64::new(0);
+        // The reader starts with the writers.
+        let start = std::sync::Barrier::new(usize::try_from(WRITERS).unwrap() + 1);
         let value = |t: u64, i: u64| 1_000 + t * 100_003 + (i * 7_919) % 3_000_000;
         std::thread::scope(|scope| {
             for t in 0..WRITERS {
-                let (w, started, writers_done) = (&w, &started, &writers_done);
+                let (w, started, writers_done, start) = (&w, &started, &writers_done, &start);
                 scope.spawn(move || {
+                    start.wait();
                     for i in 0..PER_WRITER {
                         let mut ms = i * SPAN_MS / PER_WRITER + t * 3;
                         if t == WRITERS - 1 {
@@ -1683,11 +1686,13 @@ mod tests {
                     writers_done.fetch_add(1, Ordering::Release);
                 });
             }
-            let (w, started, writers_done) = (&w, &started, &writers_done);
+            let (w, started, writers_done, start) = (&w, &started, &writers_done, &start);
             scope.spawn(move || {
                 let now = base + Duration::from_millis(SPAN_MS);
-                let (mut last_count, mut last_errors, mut reads) = (0u64, 0u64, 0u64);
-                while writers_done.load(Ordering::Acquire) < WRITERS {
+                let (mut last_count, mut last_errors) = (0u64, 0u64);
+                start.wait();
+                loop {
+                    let done = writers_done.load(Ordering::Acquire) == WRITERS;
                     let data = w.data(now);
                     std::sync::atomic::fence(Ordering::Acquire);
                     let recorded = started.load(Ordering::Relaxed);
@@ -1701,9 +1706,10 @@ mod tests {
                     // a minute and not yet in the total, never more than recorded.
                     assert!(minutes <= recorded, "{minutes} in 15m, {recorded} recorded");
                     (last_count, last_errors) = (count, data.total_errors);
-                    reads += 1;
+                    if done {
+                        break;
+                    }
                 }
-                assert!(reads > 0);
             });
         });
         let n = WRITERS * PER_WRITER;
@@ -1722,6 +1728,42 @@ mod tests {
         // Some quarters were folded (they are in the total but not in a quarter slot).
         let held: u64 = data.quarters.iter().map(|q| q.histogram.count()).sum();
         assert!(held < n);
+    }
+
+    #[test]
+    fn a_fold_racing_a_reset_does_not_bring_back_its_quarter() {
+        // A quarter of many records is folded by the first record of a later quarter while
+        // another thread resets: whatever the interleaving, only that racing record may be
+        // kept, never the folded quarter.
+        const RECORDS: u64 = 3_000;
+        let base = Instant::now();
+        for round in 0..300u32 {
+            let w = WindowedHistogram::new(base, 0);
+            for i in 0..RECORDS {
+                w.record_outcome(base + Duration::from_millis(i), 1 << (i % 40), true);
+            }
+            let later = base + QUARTER * 5;
+            let start = std::sync::Barrier::new(2);
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    start.wait();
+                    w.record(later, 7);
+                });
+                scope.spawn(|| {
+                    start.wait();
+                    // Reset at a varying point of the fold.
+                    for _ in 0..round % 50 * 20 {
+                        std::hint::spin_loop();
+                    }
+                    w.reset(later);
+                });
+            });
+            let data = w.data(later);
+            assert!(data.total.count() <= 1, "round {round}: {:?}", data.total);
+            assert_eq!(data.total_errors, 0, "round {round}");
+            let minutes: u64 = data.minutes.iter().map(|m| m.histogram.count()).sum();
+            assert!(minutes <= 1, "round {round}: {minutes} in 15m");
+        }
     }
 
     proptest::proptest! {
