@@ -1583,7 +1583,7 @@ mod tests {
                 ops.push(Op::Record {
                     gap_ms: 15_000 / (2 + quarter % 5),
                     nanos: 1_000 + (i * 7_919) % 5_000_000 + (k << (quarter % 30)),
-                    error: i % 3 == 0,
+                    error: i.is_multiple_of(3),
                 });
                 ops.push(Op::Read { gap_ms: 0 });
             }
