@@ -108,9 +108,9 @@ impl<B: Body> Body for ResponseBody<B> {
             Poll::Ready(None) => Some(Outcome::Completed),
         };
         if let Some(outcome) = outcome {
-            if let Some(mut guard) = this.guard.take() {
-                guard.finish(outcome);
-            }
+            // Finished and dropped where it is, rather than moved out first.
+            guard.finish(outcome);
+            *this.guard = None;
         }
         poll
     }

@@ -23,7 +23,6 @@ pub(crate) struct RecordGuard {
     /// `RequestStats::current`), and back when the poll returns or unwinds: present whenever
     /// a method below runs.
     pub(crate) current: Option<PolledRequest>,
-    start: Instant,
     status: Option<StatusCode>,
     bytes_written: u64,
     stream: bool,
@@ -73,7 +72,7 @@ impl RecordGuard {
         let key = shared.http.start(
             shard,
             id,
-            NewRequest {
+            &mut NewRequest {
                 method,
                 // Copied into the record: nothing of the request's buffers is kept.
                 path: CappedPath::of(uri, config.record_query, config.max_string_len),
@@ -97,7 +96,6 @@ impl RecordGuard {
                 unflushed_read: 0,
                 detailed,
             }),
-            start,
             status: None,
             bytes_written: 0,
             stream: false,
@@ -275,7 +273,6 @@ impl RecordGuard {
             stream: self.stream,
             unflushed_read: std::mem::take(&mut cur.unflushed_read),
             bytes_written: self.bytes_written,
-            elapsed: end.saturating_duration_since(self.start),
             end,
         };
         let shared = &*cur.shared;

@@ -163,8 +163,9 @@ impl InFlightTable {
     }
 
     /// Enters request `id` in shard `shard`'s part; the key finds it again without a search.
+    /// `new` is read where the caller built it (its optional parts are taken).
     #[inline]
-    pub(crate) fn insert(&self, shard: usize, id: u64, new: NewRequest<'_>) -> SlotKey {
+    pub(crate) fn insert(&self, shard: usize, id: u64, new: &mut NewRequest<'_>) -> SlotKey {
         let shard = u32::try_from(shard).unwrap_or(u32::MAX);
         let Some(mut guard) = self.lock(shard) else {
             return SlotKey {
@@ -340,13 +341,13 @@ mod tests {
     fn a_published_status_shows_for_its_own_request_only() {
         let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]), 2);
         let table = InFlightTable::new(2, &QuarterClock::new(Instant::now(), 0));
-        let key = table.insert(0, 16, live(&sets));
+        let key = table.insert(0, 16, &mut live(&sets));
         assert!(table.set_head(key, 16, StatusCode::CREATED));
         assert_eq!(status_of(&table, 16), Some(StatusCode::CREATED));
 
         // The slot is reused by another request: the status left there is not its own.
         assert!(table.remove(key, 16).is_some());
-        let again = table.insert(0, 32, live(&sets));
+        let again = table.insert(0, 32, &mut live(&sets));
         assert_eq!(again, key, "the freed slot is reused");
         assert_eq!(status_of(&table, 32), None);
         let mut seen = Vec::new();
@@ -362,7 +363,7 @@ mod tests {
         let long = format!("/{}", "x".repeat(100));
         first.path = CappedPath::new(&long, 256);
         first.extras = Some(Box::default());
-        let key = table.insert(0, 16, first);
+        let key = table.insert(0, 16, &mut first);
         let read = table.remove_with(key, 16, |live, _| {
             live.bytes_read = 7;
             live.bytes_read
@@ -392,7 +393,7 @@ mod tests {
             assert!(kept.extras.is_none());
         }
 
-        let again = table.insert(0, 32, live(&sets));
+        let again = table.insert(0, 32, &mut live(&sets));
         assert_eq!(again, key, "the freed slot is reused");
         assert_eq!(
             table.find(32, |live| (live.bytes_read, live.status, live.detailed)),
@@ -406,8 +407,8 @@ mod tests {
         let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]), 2);
         let table = InFlightTable::new(2, &QuarterClock::new(Instant::now(), 0));
         let set = Arc::clone(sets.get(0, "/").shard(0));
-        let done = table.insert(0, 16, live(&sets));
-        let running = table.insert(0, 32, live(&sets));
+        let done = table.insert(0, 16, &mut live(&sets));
+        let running = table.insert(0, 32, &mut live(&sets));
         table.remove_with(done, 16, |_, _| ()).expect("in flight");
         // The table's own reference, the two records and `set`.
         assert_eq!(Arc::strong_count(&set), 4);
@@ -422,7 +423,7 @@ mod tests {
             "a request in flight stays"
         );
         assert_eq!(
-            table.insert(0, 48, live(&sets)),
+            table.insert(0, 48, &mut live(&sets)),
             done,
             "the emptied slot is reused"
         );
@@ -433,7 +434,7 @@ mod tests {
     fn a_removed_request_empties_its_slot() {
         let sets = UriSets::new(16, Instant::now(), 0, Arc::from([]), 2);
         let table = InFlightTable::new(2, &QuarterClock::new(Instant::now(), 0));
-        let key = table.insert(0, 16, live(&sets));
+        let key = table.insert(0, 16, &mut live(&sets));
         let removed = table.remove(key, 16).expect("in flight");
         assert_eq!(
             Arc::strong_count(&removed.uri_set),
@@ -454,7 +455,7 @@ mod tests {
         let keys: Vec<(u64, SlotKey)> = (0..=HEAD_SLOTS as u64)
             .map(|i| {
                 let id = i + 1;
-                (id, table.insert(0, id, live(&sets)))
+                (id, table.insert(0, id, &mut live(&sets)))
             })
             .collect();
         let (last_id, last_key) = keys[HEAD_SLOTS];

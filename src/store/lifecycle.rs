@@ -5,7 +5,6 @@
 #[cfg(feature = "axum")]
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use http::StatusCode;
 use tokio::time::Instant;
@@ -29,7 +28,6 @@ pub(crate) struct Ending {
     /// Request body bytes read and not yet added to the live record.
     pub(crate) unflushed_read: u64,
     pub(crate) bytes_written: u64,
-    pub(crate) elapsed: Duration,
     pub(crate) end: Instant,
 }
 
@@ -43,7 +41,7 @@ impl HttpStore {
     /// Counts a request as started on shard `shard` and enters it in the in-flight table;
     /// the key keeps the shard, which the request writes to until it ends.
     #[inline]
-    pub(crate) fn start(&self, shard: usize, id: u64, new: NewRequest<'_>) -> SlotKey {
+    pub(crate) fn start(&self, shard: usize, id: u64, new: &mut NewRequest<'_>) -> SlotKey {
         self.shard(shard)
             .requests_total
             .fetch_add(1, Ordering::Relaxed);
@@ -116,12 +114,13 @@ impl HttpStore {
             stream,
             unflushed_read,
             bytes_written,
-            elapsed,
             end,
         } = ending;
         let shard = self.key_shard(key);
         let recent = &shard.recent;
         let _ = self.in_flight.remove_with(key, id, |live, clock| {
+            // The live record keeps the start, which the guard therefore need not carry.
+            let elapsed = end.saturating_duration_since(live.start);
             live.bytes_read = live.bytes_read.saturating_add(unflushed_read);
             let uri_set = &**live.uri_set;
             let code = status.map(|s| s.as_u16());

@@ -87,11 +87,12 @@ pub(crate) struct NewRequest<'a> {
 }
 
 impl InFlightRequest {
-    pub(crate) fn new(new: NewRequest<'_>) -> Self {
+    pub(crate) fn new(new: &mut NewRequest<'_>) -> Self {
         Self {
             method: new.method.clone(),
             path: StoredPath::new(new.path),
-            uri_set: new.uri_set,
+            // A new slot (rare): `new` keeps its reference until the caller drops it.
+            uri_set: std::sync::Arc::clone(&new.uri_set),
             start: new.start,
             status: None,
             bytes_read: 0,
@@ -99,16 +100,17 @@ impl InFlightRequest {
             stream: false,
             detailed: new.detailed,
             trace_id: new.trace_id,
-            extras: new.extras,
+            extras: new.extras.take(),
         }
     }
 
     /// Writes a new request's record over this one, field by field, in place.
     #[inline]
-    pub(crate) fn restart(&mut self, new: NewRequest<'_>) {
+    pub(crate) fn restart(&mut self, new: &mut NewRequest<'_>) {
         self.method.clone_from(new.method);
         self.path.set(new.path);
-        self.uri_set = new.uri_set;
+        // The slot's previous set goes to `new`, which the caller drops.
+        std::mem::swap(&mut self.uri_set, &mut new.uri_set);
         self.start = new.start;
         self.status = None;
         self.bytes_read = 0;
@@ -116,7 +118,7 @@ impl InFlightRequest {
         self.stream = false;
         self.detailed = new.detailed;
         self.trace_id = new.trace_id;
-        self.extras = new.extras;
+        self.extras = new.extras.take();
     }
 
     /// The optional parts, created on first use.
