@@ -87,8 +87,11 @@ where
                     response.body().size_hint().exact().is_some(),
                     response.body().is_end_stream(),
                 );
-                let guard = this.guard.take().filter(|_| !ended);
-                Poll::Ready(Ok(response.map(|b| body(b, guard))))
+                if ended {
+                    // Finished: dropped where it is.
+                    *this.guard = None;
+                }
+                Poll::Ready(Ok(response.map(|b| body(b, this.guard.take()))))
             }
             Poll::Ready(Err(error)) => {
                 if let Some(mut guard) = this.guard.take() {
