@@ -19,7 +19,9 @@ use super::{
 use crate::config::StatsRouteMatch;
 use crate::sanitize;
 use crate::store::shard::{self, CachePadded};
-use crate::store::uri_sets::{method_index, UriSet, UriSetEntry, METHOD_SLOTS, UNMATCHED};
+use crate::store::uri_sets::{
+    method_index, UriSet, UriSetEntry, HEAD_INDEX, METHOD_SLOTS, UNMATCHED,
+};
 use crate::store::Store;
 use crate::Stats;
 
@@ -363,7 +365,7 @@ impl<S, M> StatsService<S, M> {
             req.extensions_mut()
                 .insert(RequestStats::new(Arc::clone(handle), id, key));
         }
-        let head = req.method() == http::Method::HEAD;
+        let head = method == HEAD_INDEX;
         let req = req.map(|body| {
             if http_body::Body::is_end_stream(&body) {
                 plain(body)

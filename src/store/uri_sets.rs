@@ -76,6 +76,9 @@ const METHODS: [Method; 9] = [
     Method::PATCH,
 ];
 pub(crate) const METHOD_SLOTS: usize = METHODS.len() + 1;
+/// The index of `HEAD` in the method table ([`method_index`]).
+pub(crate) const HEAD_INDEX: usize = 1;
+const _: () = assert!(matches!(METHODS[HEAD_INDEX], Method::HEAD));
 const SHARDS: usize = 16;
 
 /// Index of a method in the fixed method table; `_OTHER` is the last slot.
