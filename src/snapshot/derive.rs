@@ -73,13 +73,7 @@ fn derive_http(http: &mut HttpSnapshot, now: f64) {
     for call in http.calls.values_mut() {
         derive_call(call);
     }
-    for record in http
-        .in_flight
-        .iter_mut()
-        .chain(&mut http.open_streams)
-        .chain(&mut http.slow_requests)
-        .chain(&mut http.recent_requests)
-    {
+    for record in http.records_mut() {
         record.call_totals = call_totals(&record.events);
     }
 }

@@ -343,6 +343,17 @@ pub struct HttpSnapshot {
     pub calls: BTreeMap<String, CallSnapshot>,
 }
 
+impl HttpSnapshot {
+    /// Every request record the snapshot holds: in flight, open streams, slow and recent.
+    pub(crate) fn records_mut(&mut self) -> impl Iterator<Item = &mut RequestRecord> {
+        self.in_flight
+            .iter_mut()
+            .chain(&mut self.open_streams)
+            .chain(&mut self.slow_requests)
+            .chain(&mut self.recent_requests)
+    }
+}
+
 /// The statistics of one call name across requests (appstats' "RPC Stats"), with the URI
 /// sets that make it ("Path Stats").
 ///

@@ -137,13 +137,7 @@ impl Snapshot {
         http.slow_requests.truncate(limits.slow_capacity);
         http.recent_requests.truncate(limits.recent_capacity);
         http.duration_buckets.truncate(64);
-        for record in http
-            .in_flight
-            .iter_mut()
-            .chain(&mut http.open_streams)
-            .chain(&mut http.slow_requests)
-            .chain(&mut http.recent_requests)
-        {
+        for record in http.records_mut() {
             clean_record(record);
         }
         http.status_codes = std::mem::take(&mut http.status_codes)
