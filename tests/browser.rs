@@ -195,6 +195,29 @@ async fn find(client: &Client, xpath: &str) -> TestResult<Element> {
 }
 
 /// Like [`find`], by CSS selector (XPath does not see SVG elements by their plain names).
+/// Types `name` into the request list's call filter (clearing what it held) and submits the
+/// filters.
+async fn filter_by_call(client: &Client, name: &str) -> TestResult<()> {
+    let call = find(
+        client,
+        "//form[contains(@class,'filters')]//input[@name='call']",
+    )
+    .await?;
+    step("clear the call name", call.clear()).await?;
+    step("type a call name", call.send_keys(name)).await?;
+    step(
+        "submit the filters",
+        find(
+            client,
+            "//form[contains(@class,'filters')]//button[@type='submit']",
+        )
+        .await?
+        .click(),
+    )
+    .await?;
+    Ok(())
+}
+
 async fn find_css(client: &Client, css: &str) -> TestResult<Element> {
     step(
         &format!("find {css}"),
@@ -587,22 +610,7 @@ async fn drill_down(client: &Client, stats: &Stats, base: &str) -> TestResult {
     assert_eq!(paths().await?, ["/orders"]);
 
     // The form holds the filter; a call name narrows it further.
-    let call = find(
-        client,
-        "//form[contains(@class,'filters')]//input[@name='call']",
-    )
-    .await?;
-    step("type a call name", call.send_keys("payment.charge")).await?;
-    step(
-        "submit the filters",
-        find(
-            client,
-            "//form[contains(@class,'filters')]//button[@type='submit']",
-        )
-        .await?
-        .click(),
-    )
-    .await?;
+    filter_by_call(client, "payment.charge").await?;
     find(
         client,
         "//form[contains(@class,'filters')]//input[@name='call' and @value='payment.charge']",
@@ -614,23 +622,7 @@ async fn drill_down(client: &Client, stats: &Stats, base: &str) -> TestResult {
         Some("uri_set=POST+%2Forders&status=&min_seconds=&call=payment.charge")
     );
     assert_eq!(paths().await?, ["/orders"]);
-    let call = find(
-        client,
-        "//form[contains(@class,'filters')]//input[@name='call']",
-    )
-    .await?;
-    step("clear the call name", call.clear()).await?;
-    step("type another call name", call.send_keys("no.such.call")).await?;
-    step(
-        "submit the filters again",
-        find(
-            client,
-            "//form[contains(@class,'filters')]//button[@type='submit']",
-        )
-        .await?
-        .click(),
-    )
-    .await?;
+    filter_by_call(client, "no.such.call").await?;
     find(
         client,
         "//p[contains(@class,'empty') and normalize-space()='No recent request matches.']",
